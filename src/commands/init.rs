@@ -1,0 +1,70 @@
+//! `wtc init PLAN`: create a plan whose base is the target branch's tip.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::error::user;
+use crate::names;
+use crate::plan::{self, Plan};
+use crate::refs;
+use crate::ui::Report;
+
+/// Create a plan: a named piece of work that lanes will contribute to.
+///
+/// The plan is stored in git at refs/wtc/PLAN/plan (one commit per change, see `wtc log`);
+/// its base is the target branch's current tip, where new lanes start.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// Name of the plan: a-z, 0-9, '.', '_' and '-', e.g. `marketing`.
+    pub plan: String,
+    /// The branch the integration commit lands on (default: the branch checked out here).
+    #[arg(long, value_name = "BRANCH")]
+    pub target: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
+    names::validate_plan(&args.plan)?;
+    let ws = ctx.workspace()?;
+    let repo = &ws.repo;
+    let target = match args.target {
+        Some(t) => t.strip_prefix("refs/heads/").unwrap_or(&t).to_string(),
+        None => {
+            let head = ws.head_branch()?.ok_or_else(|| {
+                user("HEAD is detached, so there is no branch to integrate into")
+                    .hint("check out the target branch, or pass --target BRANCH")
+            })?;
+            head.strip_prefix("refs/heads/").unwrap_or(&head).to_string()
+        }
+    };
+    if crate::lane::parse_branch(&format!("refs/heads/{target}")).is_some() {
+        return Err(user(format!("'{target}' is a lane branch; a plan integrates into an ordinary branch"))
+            .hint("run `wtc init` from the main worktree, or pass --target BRANCH")
+            .into());
+    }
+    let target_ref = format!("refs/heads/{target}");
+    if gix::refs::FullName::try_from(target_ref.as_str()).is_err() {
+        return Err(user(format!("'{target}' is not a valid branch name")).into());
+    }
+    let base = refs::peel(repo, &target_ref)?.ok_or_else(|| {
+        user(format!("the target branch '{target}' has no commits yet"))
+            .hint("make a first commit on it, then run `wtc init` again")
+    })?;
+    if plan::load_from(repo, &plan::plan_ref(&args.plan))?.is_some() {
+        return Err(user(format!("plan '{}' already exists", args.plan))
+            .hint("`wtc status --plan NAME` shows it; pick another name for a new plan")
+            .into());
+    }
+    let p = Plan::new(&args.plan, &target, base);
+    let commit = plan::store(repo, &p, None, &format!("init: plan {} onto {target}", args.plan))?;
+    let mut r = Report::new("init");
+    r.set("plan", &args.plan)
+        .set("target", &target)
+        .set("base", base.to_string())
+        .set("plan_commit", commit.to_string());
+    r.note(format!(
+        "created plan '{}' onto '{target}' at {}; add lanes with `wtc add LANE [--after LANE]`",
+        args.plan,
+        refs::short(base)
+    ));
+    Ok(r)
+}

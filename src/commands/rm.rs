@@ -1,0 +1,57 @@
+//! `wtc rm LANE`: remove a lane from the plan, with its worktree and branch.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::error::user;
+use crate::names;
+use crate::plan;
+use crate::ui::Report;
+
+/// Remove a lane: its worktree, its branch and its place in the plan.
+///
+/// Refuses while other lanes come after it, and while its worktree holds unsaved work
+/// (override with --force: the unsaved files are deleted).
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// The lane to remove.
+    pub lane: String,
+    /// Remove even if the worktree holds unsaved changes (they are lost).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
+    names::validate_lane(&args.lane)?;
+    let (ws, stored) = ctx.plan()?;
+    let mut p = stored.plan.clone();
+    p.require_lane(&args.lane)?;
+    let downstream = p.direct_downstream(&args.lane);
+    if !downstream.is_empty() {
+        return Err(user(format!("lanes {} come after '{}'", downstream.join(", "), args.lane))
+            .hint("remove those lanes first")
+            .into());
+    }
+    if let Some(paths) = super::unsaved_work(&ws, &p.name, &args.lane)? {
+        if !args.force {
+            return Err(user(format!("lane '{}' has unsaved changes in its worktree", args.lane))
+                .hint("save them (`wtc save` there), or pass --force to discard them")
+                .paths(paths)
+                .into());
+        }
+    }
+    if let Some((_, here)) = ws.current_lane()? {
+        if here == args.lane {
+            return Err(user("cannot remove the lane whose worktree you stand in")
+                .hint("run `wtc rm` from the main worktree (or pass -C DIR)")
+                .into());
+        }
+    }
+    p.lanes.retain(|l| l.name != args.lane);
+    plan::store(&ws.repo, &p, Some(stored.commit), &format!("rm lane {}", args.lane))?;
+    super::remove_lane_checkout(&ws, &p.name, &args.lane, false)?;
+    let mut r = Report::new("rm");
+    r.set("plan", &p.name).set("lane", &args.lane);
+    r.note(format!("removed lane '{}'", args.lane));
+    Ok(r)
+}

@@ -1,0 +1,57 @@
+//! `wtc save` and `wtc done`: record the whole worktree as a WIP commit; hand off.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::refs;
+use crate::snapshot;
+use crate::ui::Report;
+
+/// Commit the whole worktree (tracked and untracked files, not ignored ones) as a WIP commit
+/// on this lane's branch. Afterwards `git status` is clean. A plain `git commit` is just as good.
+#[derive(Debug, clap::Args)]
+pub struct SaveArgs {
+    /// The commit subject (default: "wip: LANE (N files)"; subjects not starting with "wip"
+    /// appear in the integration commit's message).
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+}
+
+/// Save, then mark this lane done: its tip gets the trailer `Wtc-State: done`, which
+/// `wtc wait` and `wtc squash` look for. A later commit on the lane means "working" again.
+#[derive(Debug, clap::Args)]
+pub struct DoneArgs {
+    /// The commit subject (default: "done: LANE").
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+}
+
+pub fn run_save(ctx: &Ctx, args: SaveArgs) -> Result<Report> {
+    run(ctx, "save", args.message, false)
+}
+
+pub fn run_done(ctx: &Ctx, args: DoneArgs) -> Result<Report> {
+    run(ctx, "done", args.message, true)
+}
+
+fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) -> Result<Report> {
+    let (ws, stored, lane, branch) = ctx.lane()?;
+    let saved = snapshot::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
+    let mut r = Report::new(command);
+    r.set("plan", &stored.plan.name)
+        .set("lane", &lane)
+        .set("commit", saved.commit.map(|c| c.to_string()))
+        .set("previous", saved.previous.to_string())
+        .set("paths", &saved.paths)
+        .set("done", done);
+    match saved.commit {
+        Some(c) if done => r.note(format!(
+            "lane '{lane}' is done at {} ({} file(s) saved)",
+            refs::short(c),
+            saved.paths.len()
+        )),
+        Some(c) => r.note(format!("saved {} file(s) as {}", saved.paths.len(), refs::short(c))),
+        None => r.note("nothing to save: the worktree matches the lane's tip"),
+    };
+    Ok(r)
+}

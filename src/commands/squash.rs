@@ -1,0 +1,68 @@
+//! `wtc squash`: ONE integration commit on the target branch.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::squash::{self, SquashOptions};
+use crate::ui::Report;
+
+/// Fold every lane onto the target branch's current tip and land ONE commit there.
+///
+/// The merge happens in memory: on conflicts (exit 3), a failing --verify (exit 5) or with
+/// --dry-run, nothing is written. The commit's parent is the target's tip; its message lists
+/// each lane's meaningful (non-"wip") subjects and `Wtc-Lane: <lane> <tip>` trailers. A
+/// checked-out target worktree is updated if the files the integration changes are clean.
+#[derive(Debug, clap::Args)]
+pub struct SquashArgs {
+    /// Subject of the integration commit (default: "PLAN: integrate LANES").
+    #[arg(short, long, value_name = "MSG")]
+    pub message: Option<String>,
+    /// Run CMD (with `sh -c`) in a temporary checkout of the result first; land only if it succeeds.
+    #[arg(long, value_name = "CMD")]
+    pub verify: Option<String>,
+    /// Show what would be integrated, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Integrate lanes that are not done yet, as they are.
+    #[arg(long)]
+    pub unfinished: bool,
+}
+
+pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
+    let (ws, stored) = ctx.plan()?;
+    let opts = SquashOptions {
+        message: args.message,
+        verify: args.verify,
+        dry_run: args.dry_run,
+        unfinished: args.unfinished,
+    };
+    let out = squash::squash(&ws, &stored, &opts)?;
+    let mut r = Report::new("squash");
+    r.set("plan", &stored.plan.name);
+    for (k, v) in serde_json::to_value(&out)?.as_object().expect("struct").clone() {
+        r.data.insert(k, v);
+    }
+    let lanes: Vec<&str> = out.lanes.iter().map(|l| l.name.as_str()).collect();
+    match &out.commit {
+        Some(c) => {
+            r.out(c.clone());
+            r.note(format!(
+                "integrated {} into '{}' as ONE commit {}",
+                lanes.join(", "),
+                out.target,
+                &c[..9]
+            ));
+            if let Some(w) = &out.worktree_updated {
+                r.note(format!("updated the checked-out '{}' at {}", out.target, w.display()));
+            }
+            r.note("clean up the lanes with `wtc clean`");
+        }
+        None => {
+            r.note(format!("would integrate {} into '{}' (dry run):", lanes.join(", "), out.target));
+            for line in out.message.lines() {
+                r.note(format!("    {line}"));
+            }
+        }
+    }
+    Ok(r)
+}

@@ -1,0 +1,140 @@
+//! `wtc status`, `wtc graph`, `wtc log`: where every lane stands, the DAG, the op log.
+
+use anyhow::Result;
+use gix::bstr::ByteSlice;
+
+use super::Ctx;
+use crate::lane;
+use crate::plan;
+use crate::refs;
+use crate::ui::{Report, Style};
+
+/// Show every lane of the plan: its tip, state (working/done), worktree, and which upstream
+/// lanes it has not synced yet.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {}
+
+/// Show the lanes as a dependency graph (upstream lanes first).
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {}
+
+/// Show the plan's operation log: every change to the plan, newest first.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    /// Show at most N entries.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub max_count: Option<usize>,
+}
+
+pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
+    let (ws, stored) = ctx.plan()?;
+    let p = &stored.plan;
+    let lanes = lane::statuses(&ws, p)?;
+    let mut r = Report::new("status");
+    r.set("plan", &p.name)
+        .set("target", &p.target)
+        .set("base", &p.base)
+        .set("integrated", &p.integrated)
+        .set("lanes", &lanes);
+    let target_tip = refs::peel(&ws.repo, &format!("refs/heads/{}", p.target))?;
+    r.out(format!(
+        "plan {} -> {} (base {}{})",
+        ctx.ui.paint(Style::Bold, &p.name),
+        p.target,
+        &p.base[..9],
+        match (&p.integrated, target_tip) {
+            (Some(i), _) => format!(", integrated as {}", &i[..9]),
+            (None, Some(t)) if t != p.base_id() => format!(", target moved to {}", refs::short(t)),
+            _ => String::new(),
+        }
+    ));
+    if lanes.is_empty() {
+        r.out("  no lanes yet: `wtc add LANE [--after LANE]`");
+    }
+    let width = lanes.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    for l in &lanes {
+        let state = match l.state {
+            "done" => ctx.ui.paint(Style::Good, "done   "),
+            "missing" => ctx.ui.paint(Style::Bad, "missing"),
+            _ => ctx.ui.paint(Style::Warn, "working"),
+        };
+        let tip = l.tip.as_deref().map(|t| &t[..9]).unwrap_or("---------");
+        let mut extra = Vec::new();
+        if !l.behind.is_empty() {
+            extra.push(format!("needs sync: {}", l.behind.join(", ")));
+        }
+        match (&l.worktree, l.worktree_missing) {
+            (Some(w), true) => extra.push(format!("worktree MISSING: {} (`git worktree prune`)", w.display())),
+            (Some(w), false) => extra.push(w.display().to_string()),
+            (None, _) => extra.push("no worktree".into()),
+        }
+        r.out(format!(
+            "  {:width$}  {state}  {tip}  {:>3} commit(s)  {}",
+            l.name,
+            l.commits,
+            extra.join("  "),
+        ));
+    }
+    Ok(r)
+}
+
+pub fn run_graph(ctx: &Ctx, _args: GraphArgs) -> Result<Report> {
+    let (ws, stored) = ctx.plan()?;
+    let p = &stored.plan;
+    let lanes = lane::statuses(&ws, p)?;
+    let mut r = Report::new("graph");
+    let edges: Vec<(String, String)> = p
+        .lanes
+        .iter()
+        .flat_map(|l| l.after.iter().map(move |a| (a.clone(), l.name.clone())))
+        .collect();
+    r.set("plan", &p.name)
+        .set("lanes", lanes.iter().map(|l| &l.name).collect::<Vec<_>>())
+        .set(
+            "edges",
+            edges
+                .iter()
+                .map(|(a, b)| serde_json::json!({"from": a, "to": b}))
+                .collect::<Vec<_>>(),
+        );
+    r.out(format!("{} (onto {})", p.name, p.target));
+    for l in &lanes {
+        let mark = if l.state == "done" { "●" } else { "○" };
+        let after = if l.after.is_empty() {
+            String::new()
+        } else {
+            format!("  <- {}", l.after.join(", "))
+        };
+        r.out(format!("  {mark} {}{after}", l.name));
+    }
+    r.out(format!("  => {} (squash)", p.target));
+    Ok(r)
+}
+
+pub fn run_log(ctx: &Ctx, args: LogArgs) -> Result<Report> {
+    let (ws, stored) = ctx.plan()?;
+    let repo = &ws.repo;
+    let mut entries = Vec::new();
+    for info in repo.rev_walk([stored.commit]).first_parent_only().all()? {
+        let info = info?;
+        let commit = repo.find_commit(info.id)?;
+        let msg = commit.message_raw()?.to_str_lossy().trim().to_string();
+        let time = commit.time()?.format(gix::date::time::format::ISO8601)?;
+        entries.push(serde_json::json!({"commit": info.id.to_string(), "time": time, "message": msg}));
+        if args.max_count.is_some_and(|n| entries.len() >= n) {
+            break;
+        }
+    }
+    let mut r = Report::new("log");
+    for e in &entries {
+        r.out(format!(
+            "{}  {}  {}",
+            &e["commit"].as_str().expect("str")[..9],
+            e["time"].as_str().expect("str"),
+            e["message"].as_str().expect("str")
+        ));
+    }
+    r.set("plan", &stored.plan.name).set("entries", entries);
+    let _ = plan::plan_ref(&stored.plan.name);
+    Ok(r)
+}

@@ -1,0 +1,69 @@
+//! `wtc sync`: merge every upstream lane into this lane.
+
+use anyhow::Result;
+
+use super::Ctx;
+use crate::error::exit;
+use crate::sync::{self, SyncOptions, SyncResult};
+use crate::ui::Report;
+
+/// Bring the work of every lane this one comes after (transitively) into this lane's branch
+/// and worktree: a fast-forward when possible, else ONE merge commit.
+///
+/// A dirty worktree is saved first (a WIP commit), unless --no-autosave: then local changes
+/// are carried across untouched, and the sync refuses if they overlap incoming ones.
+/// On conflicts the files get conflict markers and the index their stages, exactly like
+/// `git merge`: resolve, then `git commit -a` (or `wtc save`). Exit code 3.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Do not save a dirty worktree first; refuse if local changes overlap incoming ones.
+    #[arg(long)]
+    pub no_autosave: bool,
+    /// Say what would happen, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
+    let (ws, stored, lane, _) = ctx.lane()?;
+    let opts = SyncOptions {
+        autosave: !args.no_autosave,
+        dry_run: args.dry_run,
+    };
+    let out = sync::sync(&ws.repo, &stored.plan, &lane, opts)?;
+    let mut r = Report::new("sync");
+    r.set("plan", &stored.plan.name);
+    for (k, v) in serde_json::to_value(&out)?.as_object().expect("struct").clone() {
+        r.data.insert(k, v);
+    }
+    let would = if args.dry_run { "would " } else { "" };
+    if let Some(c) = &out.autosaved {
+        r.note(format!("autosaved local changes as {}", &c[..9]));
+    }
+    match out.result {
+        SyncResult::UpToDate => {
+            r.note(format!("lane '{lane}' is up to date"));
+        }
+        SyncResult::FastForward => {
+            r.note(format!("{would}fast-forward '{lane}' to include {}", out.merged.join(", ")));
+        }
+        SyncResult::Merged => {
+            r.note(format!("{would}merge {} into '{lane}'", out.merged.join(", ")));
+        }
+        SyncResult::Conflict => {
+            r.exit = exit::CONFLICT;
+            r.note(format!(
+                "{}conflicts merging {} into '{lane}':",
+                if args.dry_run { "would hit " } else { "" },
+                out.merged.join(", ")
+            ));
+            for p in &out.conflicts {
+                r.note(format!("  {p}"));
+            }
+            if !args.dry_run {
+                r.note("hint: resolve the markers, then `git commit -a` (or `wtc save`); nothing was lost");
+            }
+        }
+    }
+    Ok(r)
+}

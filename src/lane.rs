@@ -1,0 +1,169 @@
+//! Lanes as git sees them: scratch branches, their tips, and the handoff trailer.
+//!
+//! A lane's work lives on `refs/heads/wtc/<plan>/<lane>`. Whether it is handed off is read from
+//! its tip commit: the trailer `Wtc-State: done` means done, any later commit without it means
+//! working again. Nothing else is stored, so a plain `git commit` by an agent is a valid save.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use gix::bstr::ByteSlice;
+use gix::ObjectId;
+use serde::Serialize;
+
+use crate::plan::Plan;
+use crate::refs;
+use crate::workspace::Workspace;
+
+/// The trailer that marks a handoff.
+pub const DONE_TRAILER: &str = "Wtc-State: done";
+/// The trailer key squash uses to record each lane's tip.
+pub const LANE_TRAILER_KEY: &str = "Wtc-Lane";
+
+/// `refs/heads/wtc/<plan>/<lane>`
+pub fn branch_ref(plan: &str, lane: &str) -> String {
+    format!("refs/heads/{}", branch_short(plan, lane))
+}
+
+/// `wtc/<plan>/<lane>`, as users type it.
+pub fn branch_short(plan: &str, lane: &str) -> String {
+    format!("wtc/{plan}/{lane}")
+}
+
+/// The `(plan, lane)` a full branch name belongs to.
+pub fn parse_branch(full: &str) -> Option<(String, String)> {
+    let rest = full.strip_prefix("refs/heads/wtc/")?;
+    let (plan, lane) = rest.split_once('/')?;
+    (!lane.contains('/')).then(|| (plan.to_string(), lane.to_string()))
+}
+
+/// Does a commit message carry the handoff trailer (in its last paragraph)?
+pub fn message_is_done(message: &[u8]) -> bool {
+    let text = message.to_str_lossy();
+    let last_paragraph = text.trim_end().rsplit("\n\n").next().unwrap_or("");
+    last_paragraph.lines().any(|l| l.trim() == DONE_TRAILER)
+}
+
+/// Is the lane's tip a handoff?
+pub fn tip_is_done(repo: &gix::Repository, tip: ObjectId) -> Result<bool> {
+    let commit = repo.find_commit(tip)?;
+    Ok(message_is_done(commit.message_raw()?))
+}
+
+/// Where one lane stands, as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LaneStatus {
+    pub name: String,
+    pub after: Vec<String>,
+    pub branch: String,
+    /// `None` when the branch is missing (deleted behind wtc's back).
+    pub tip: Option<String>,
+    pub state: &'static str,
+    pub worktree: Option<PathBuf>,
+    /// The worktree is registered but its directory is gone.
+    pub worktree_missing: bool,
+    /// Upstream lanes whose tips this lane does not contain yet.
+    pub behind: Vec<String>,
+    /// Commits on the lane since the plan's base.
+    pub commits: usize,
+}
+
+/// The tip of every lane in `plan` (`None` when a branch is missing).
+pub fn tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<(String, Option<ObjectId>)>> {
+    plan.lanes
+        .iter()
+        .map(|l| Ok((l.name.clone(), refs::peel(repo, &branch_ref(&plan.name, &l.name))?)))
+        .collect()
+}
+
+/// Status of every lane, in dependency order.
+pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStatus>> {
+    let repo = &ws.repo;
+    let worktrees = ws.worktrees()?;
+    let tips: std::collections::BTreeMap<_, _> = tips(repo, plan)?.into_iter().collect();
+    let base = plan.base_id();
+    let mut out = Vec::new();
+    for spec in plan.topo_order()? {
+        let branch = branch_ref(&plan.name, &spec.name);
+        let tip = tips[&spec.name];
+        let wt = worktrees.iter().find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        let state = match tip {
+            None => "missing",
+            Some(t) if tip_is_done(repo, t)? => "done",
+            Some(_) => "working",
+        };
+        let mut behind = Vec::new();
+        if let Some(t) = tip {
+            for up in plan.upstream_closure(&spec.name) {
+                if let Some(up_tip) = tips[&up.name] {
+                    if !refs::is_ancestor(repo, up_tip, t)? {
+                        behind.push(up.name.clone());
+                    }
+                }
+            }
+        }
+        let commits = match tip {
+            Some(t) => count_commits(repo, t, base)?,
+            None => 0,
+        };
+        out.push(LaneStatus {
+            name: spec.name.clone(),
+            after: spec.after.clone(),
+            branch: branch_short(&plan.name, &spec.name),
+            tip: tip.map(|t| t.to_string()),
+            state,
+            worktree: wt.map(|w| w.path.clone()),
+            worktree_missing: wt.is_some_and(|w| !w.exists),
+            behind,
+            commits,
+        });
+    }
+    Ok(out)
+}
+
+/// Commits reachable from `tip` but not from `base`.
+pub fn count_commits(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Result<usize> {
+    if tip == base {
+        return Ok(0);
+    }
+    let walk = repo.rev_walk([tip]).with_hidden([base]).all()?;
+    let mut n = 0;
+    for info in walk {
+        info?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Commit subjects on a lane since `base`, oldest first.
+pub fn subjects(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for info in repo.rev_walk([tip]).with_hidden([base]).all()? {
+        let info = info?;
+        let commit = repo.find_commit(info.id)?;
+        let msg = commit.message_raw()?.to_str_lossy().into_owned();
+        out.push(msg.lines().next().unwrap_or("").trim().to_string());
+    }
+    out.reverse();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_detection() {
+        assert!(message_is_done(b"done: schema\n\nWtc-State: done\n"));
+        assert!(message_is_done(b"x\n\nsome body\n\nWtc-Lane: a\nWtc-State: done"));
+        assert!(!message_is_done(b"Wtc-State: done\n\nlater paragraph\n"));
+        assert!(!message_is_done(b"wip\n"));
+    }
+
+    #[test]
+    fn branch_names() {
+        assert_eq!(parse_branch("refs/heads/wtc/p/l"), Some(("p".into(), "l".into())));
+        assert_eq!(parse_branch("refs/heads/main"), None);
+        assert_eq!(parse_branch("refs/heads/wtc/p/l/x"), None);
+    }
+}

@@ -1,0 +1,352 @@
+//! The plan: which lanes exist, what comes after what, and where the work will land.
+//!
+//! A plan is stored as a chain of commits at `refs/wtc/<plan>/plan` whose tree holds one file,
+//! `plan.toml`. Every change is a new commit whose parent is the previous one (compare-and-swap
+//! on the ref), so the chain doubles as the plan's operation log. This module owns the model,
+//! its validation (names, duplicates, unknown lanes, cycles) and the DAG order; the plan is data
+//! shared with other clones and never contains anything that could be executed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::{Context as _, Result};
+use gix::bstr::ByteSlice;
+use gix::refs::transaction::PreviousValue;
+use gix::ObjectId;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{user, WtcError};
+use crate::names;
+use crate::refs;
+
+/// The only `plan.toml` format version this build understands.
+pub const VERSION: u32 = 1;
+/// A plan.toml larger than this is refused before it is parsed.
+pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
+
+/// The content of `plan.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub version: u32,
+    pub name: String,
+    /// The branch (short name, e.g. `main`) the integration commit lands on.
+    pub target: String,
+    /// The target's tip when the plan was created: new lanes start here.
+    pub base: String,
+    /// The integration commit, once `squash` has landed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integrated: Option<String>,
+    #[serde(default, rename = "lane")]
+    pub lanes: Vec<LaneSpec>,
+}
+
+/// One lane as the plan knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaneSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+}
+
+impl Plan {
+    pub fn new(name: &str, target: &str, base: ObjectId) -> Self {
+        Plan {
+            version: VERSION,
+            name: name.into(),
+            target: target.into(),
+            base: base.to_string(),
+            integrated: None,
+            lanes: Vec::new(),
+        }
+    }
+
+    /// Parse and validate `plan.toml` text.
+    pub fn parse(text: &[u8]) -> Result<Plan, WtcError> {
+        if text.len() > MAX_PLAN_BYTES {
+            return Err(user(format!(
+                "plan.toml is {} bytes, more than the {MAX_PLAN_BYTES} wtc accepts",
+                text.len()
+            )));
+        }
+        let text = text
+            .to_str()
+            .map_err(|_| user("plan.toml is not valid UTF-8"))?;
+        // Read the version first so that a newer format gets a clear message, not a parse error.
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: Option<toml::Value>,
+        }
+        let versioned: Versioned = toml::from_str(text).map_err(|e| bad_plan(&e.to_string()))?;
+        match versioned.version {
+            Some(toml::Value::Integer(v)) if v == VERSION as i64 => {}
+            Some(v) => {
+                return Err(user(format!("plan.toml has version {v}, this wtc understands version {VERSION}"))
+                    .hint("upgrade wtc on this machine"))
+            }
+            None => return Err(bad_plan("the 'version' key is missing")),
+        }
+        let plan: Plan = toml::from_str(text).map_err(|e| bad_plan(&e.to_string()))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Render as `plan.toml` text.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a validated plan always serializes")
+    }
+
+    /// Check every rule: names, base, duplicates, unknown upstreams, cycles.
+    pub fn validate(&self) -> Result<(), WtcError> {
+        names::validate_plan(&self.name)?;
+        if gix::refs::FullName::try_from(format!("refs/heads/{}", self.target)).is_err() || self.target.is_empty() {
+            return Err(bad_plan(&format!("target '{}' is not a valid branch name", self.target)));
+        }
+        ObjectId::from_hex(self.base.as_bytes()).map_err(|_| bad_plan("'base' is not a full commit id"))?;
+        if let Some(id) = &self.integrated {
+            ObjectId::from_hex(id.as_bytes()).map_err(|_| bad_plan("'integrated' is not a full commit id"))?;
+        }
+        let mut seen = BTreeSet::new();
+        for lane in &self.lanes {
+            names::validate_lane(&lane.name)?;
+            if !seen.insert(lane.name.as_str()) {
+                return Err(bad_plan(&format!("lane '{}' is listed twice", lane.name)));
+            }
+        }
+        for lane in &self.lanes {
+            for up in &lane.after {
+                if !seen.contains(up.as_str()) {
+                    return Err(bad_plan(&format!("lane '{}' comes after unknown lane '{up}'", lane.name)));
+                }
+            }
+        }
+        self.topo_order()?;
+        Ok(())
+    }
+
+    pub fn base_id(&self) -> ObjectId {
+        ObjectId::from_hex(self.base.as_bytes()).expect("validated")
+    }
+
+    pub fn lane(&self, name: &str) -> Option<&LaneSpec> {
+        self.lanes.iter().find(|l| l.name == name)
+    }
+
+    /// The lane, or an error naming the lanes that do exist.
+    pub fn require_lane(&self, name: &str) -> Result<&LaneSpec, WtcError> {
+        self.lane(name).ok_or_else(|| {
+            let known: Vec<_> = self.lanes.iter().map(|l| l.name.as_str()).collect();
+            user(format!("plan '{}' has no lane '{name}'", self.name)).hint(if known.is_empty() {
+                "the plan has no lanes yet: add one with `wtc add LANE`".to_string()
+            } else {
+                format!("its lanes are: {}", known.join(", "))
+            })
+        })
+    }
+
+    /// Lanes in dependency order (upstreams first), ties broken by name so the order is stable
+    /// on every machine. Errors on a cycle, naming the lanes in it.
+    pub fn topo_order(&self) -> Result<Vec<&LaneSpec>, WtcError> {
+        let mut indegree: BTreeMap<&str, usize> = self.lanes.iter().map(|l| (l.name.as_str(), 0)).collect();
+        let mut downstream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for lane in &self.lanes {
+            let ups: BTreeSet<&str> = lane.after.iter().map(String::as_str).collect();
+            for up in ups {
+                *indegree.get_mut(lane.name.as_str()).expect("every lane is a key") += 1;
+                downstream.entry(up).or_default().push(lane.name.as_str());
+            }
+        }
+        let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut order = Vec::with_capacity(self.lanes.len());
+        while let Some(next) = ready.pop_first() {
+            order.push(self.lane(next).expect("known lane"));
+            for down in downstream.get(next).into_iter().flatten() {
+                let d = indegree.get_mut(down).expect("known lane");
+                *d -= 1;
+                if *d == 0 {
+                    ready.insert(down);
+                }
+            }
+        }
+        if order.len() != self.lanes.len() {
+            let stuck: Vec<_> = indegree.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect();
+            return Err(bad_plan(&format!("the lanes {} depend on each other in a cycle", stuck.join(", "))));
+        }
+        Ok(order)
+    }
+
+    /// Every lane `lane` comes after, directly or not, in dependency order.
+    pub fn upstream_closure(&self, lane: &str) -> Vec<&LaneSpec> {
+        let mut wanted = BTreeSet::new();
+        let mut todo = vec![lane];
+        while let Some(l) = todo.pop() {
+            for up in self.lane(l).map(|s| s.after.as_slice()).unwrap_or_default() {
+                if wanted.insert(up.as_str()) {
+                    todo.push(up);
+                }
+            }
+        }
+        self.topo_order()
+            .expect("stored plans are validated")
+            .into_iter()
+            .filter(|l| wanted.contains(l.name.as_str()))
+            .collect()
+    }
+
+    /// Lanes that come after `lane` directly.
+    pub fn direct_downstream(&self, lane: &str) -> Vec<&str> {
+        self.lanes
+            .iter()
+            .filter(|l| l.after.iter().any(|a| a == lane))
+            .map(|l| l.name.as_str())
+            .collect()
+    }
+}
+
+fn bad_plan(why: &str) -> WtcError {
+    user(format!("invalid plan: {why}")).hint("the plan is stored at refs/wtc/<plan>/plan; `wtc log` shows its history")
+}
+
+/// The ref that holds a plan's commit chain.
+pub fn plan_ref(plan: &str) -> String {
+    format!("refs/wtc/{plan}/plan")
+}
+
+/// A plan as read from its ref, with the commit it came from (the CAS token for updates).
+#[derive(Debug, Clone)]
+pub struct StoredPlan {
+    pub plan: Plan,
+    pub commit: ObjectId,
+}
+
+/// Read the plan `name` from `ref_name` (the local plan ref unless given).
+pub fn load_from(repo: &gix::Repository, ref_name: &str) -> Result<Option<StoredPlan>> {
+    let Some(commit) = refs::peel(repo, ref_name)? else {
+        return Ok(None);
+    };
+    let plan = read_plan_commit(repo, commit)?;
+    Ok(Some(StoredPlan { plan, commit }))
+}
+
+/// Parse the plan.toml inside a plan commit.
+pub fn read_plan_commit(repo: &gix::Repository, commit: ObjectId) -> Result<Plan> {
+    let tree = repo.find_commit(commit)?.tree()?;
+    let entry = tree
+        .find_entry("plan.toml")
+        .ok_or_else(|| user(format!("plan commit {commit} has no plan.toml")))?;
+    let header = repo.find_header(entry.oid())?;
+    if header.size() > MAX_PLAN_BYTES as u64 {
+        return Err(user(format!(
+            "plan.toml in {commit} claims {} bytes, more than the {MAX_PLAN_BYTES} wtc accepts",
+            header.size()
+        ))
+        .into());
+    }
+    let blob = repo.find_blob(entry.oid())?;
+    Ok(Plan::parse(&blob.data)?)
+}
+
+/// Load the local plan `name`, or a clear error.
+pub fn load(repo: &gix::Repository, name: &str) -> Result<StoredPlan> {
+    load_from(repo, &plan_ref(name))?.ok_or_else(|| {
+        user(format!("there is no plan '{name}' in this repository"))
+            .hint(format!("create it with `wtc init {name}`; `wtc status` lists existing plans"))
+            .into()
+    })
+}
+
+/// Write `plan` as a new commit on its ref. `previous` is the commit it was derived from (None
+/// for a new plan); a lost race is an error, never an overwrite.
+pub fn store(repo: &gix::Repository, plan: &Plan, previous: Option<ObjectId>, message: &str) -> Result<ObjectId> {
+    plan.validate()?;
+    let blob = repo.write_blob(plan.to_toml().as_bytes())?.detach();
+    let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
+    editor.upsert("plan.toml", gix::object::tree::EntryKind::Blob, blob)?;
+    let tree = editor.write()?.detach();
+    let commit = repo
+        .new_commit(message, tree, previous)
+        .context("writing the plan commit")?
+        .id;
+    let expected = match previous {
+        Some(prev) => PreviousValue::MustExistAndMatch(prev.into()),
+        None => PreviousValue::MustNotExist,
+    };
+    refs::cas(repo, &plan_ref(&plan.name), expected, commit, message).map_err(|e| {
+        e.context(format!(
+            "the plan '{}' changed while this command ran; run it again",
+            plan.name
+        ))
+    })?;
+    Ok(commit)
+}
+
+/// All plan names with a local plan ref.
+pub fn list(repo: &gix::Repository) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let platform = repo.references()?;
+    for r in platform.prefixed("refs/wtc/")? {
+        let r = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let name = r.name().as_bstr().to_str_lossy().into_owned();
+        let rest = &name["refs/wtc/".len()..];
+        if let Some(plan) = rest.strip_suffix("/plan") {
+            if !plan.contains('/') && !names::RESERVED_PLAN_NAMES.contains(&plan) {
+                out.push(plan.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(lanes: &[(&str, &[&str])]) -> Plan {
+        Plan {
+            lanes: lanes
+                .iter()
+                .map(|(n, a)| LaneSpec {
+                    name: n.to_string(),
+                    after: a.iter().map(|s| s.to_string()).collect(),
+                })
+                .collect(),
+            ..Plan::new("p", "main", ObjectId::null(gix::hash::Kind::Sha1))
+        }
+    }
+
+    #[test]
+    fn topo_order_is_dependency_then_name() {
+        let p = plan(&[("hooks", &["services"]), ("services", &["schema"]), ("schema", &[]), ("docs", &[])]);
+        let order: Vec<_> = p.topo_order().unwrap().into_iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(order, ["docs", "schema", "services", "hooks"]);
+        let ups: Vec<_> = p.upstream_closure("hooks").into_iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(ups, ["schema", "services"]);
+    }
+
+    #[test]
+    fn cycles_are_refused() {
+        let p = plan(&[("a", &["b"]), ("b", &["a"]), ("c", &[])]);
+        let err = p.validate().unwrap_err();
+        assert!(err.message.contains("cycle"), "{}", err.message);
+        let p = plan(&[("a", &["a"])]);
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn round_trip_and_bad_text() {
+        let p = plan(&[("a", &[]), ("b", &["a"])]);
+        assert_eq!(Plan::parse(p.to_toml().as_bytes()).unwrap(), p);
+        for bad in [
+            "",
+            "version = 2\nname='p'\ntarget='main'\nbase='x'",
+            "not toml at all [",
+            "version = 1\nname='p'\ntarget='main'\nbase='0000000000000000000000000000000000000000'\n[[lane]]\nname='a'\n[[lane]]\nname='a'",
+            "version = 1\nname='p'\ntarget='main'\nbase='0000000000000000000000000000000000000000'\n[[lane]]\nname='a'\nafter=['zz']",
+            "version = 1\nname='p'\ntarget='main'\nbase='0000000000000000000000000000000000000000'\nextra=1",
+        ] {
+            assert!(Plan::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        let huge = "#".repeat(MAX_PLAN_BYTES + 1);
+        assert!(Plan::parse(huge.as_bytes()).is_err());
+    }
+}

@@ -1,0 +1,89 @@
+//! Reading refs and changing them only by compare-and-swap.
+//!
+//! Every ref wtc moves goes through [`cas`] or [`delete`]: the caller states the value it
+//! expects and a lost race surfaces as an error naming the ref and its current value, never as a
+//! silent overwrite (DESIGN.md invariant 2).
+
+use anyhow::Result;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::refs::Target;
+use gix::ObjectId;
+
+use crate::error::user;
+
+/// The commit a ref points to (peeled), or `None` when the ref does not exist.
+pub fn peel(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
+    match repo.try_find_reference(name)? {
+        None => Ok(None),
+        Some(mut r) => Ok(Some(r.peel_to_id()?.detach())),
+    }
+}
+
+/// Set `name` to `new` if and only if it currently is as `expected` says.
+pub fn cas(repo: &gix::Repository, name: &str, expected: PreviousValue, new: ObjectId, message: &str) -> Result<()> {
+    let full: gix::refs::FullName = name.try_into()?;
+    let edit = RefEdit {
+        change: Change::Update {
+            log: LogChange {
+                mode: RefLog::AndReference,
+                force_create_reflog: false,
+                message: format!("wtc: {message}").into(),
+            },
+            expected: expected.clone(),
+            new: Target::Object(new),
+        },
+        name: full,
+        deref: false,
+    };
+    repo.edit_reference(edit).map_err(|e| lost_race(repo, name, &expected, e))?;
+    Ok(())
+}
+
+/// Delete `name` if it still has the value `expected`.
+pub fn delete(repo: &gix::Repository, name: &str, expected: ObjectId) -> Result<()> {
+    let full: gix::refs::FullName = name.try_into()?;
+    let expected = PreviousValue::MustExistAndMatch(Target::Object(expected));
+    let edit = RefEdit {
+        change: Change::Delete {
+            expected: expected.clone(),
+            log: RefLog::AndReference,
+        },
+        name: full,
+        deref: false,
+    };
+    repo.edit_reference(edit).map_err(|e| lost_race(repo, name, &expected, e))?;
+    Ok(())
+}
+
+/// Turn a failed edit into a clear message when the cause is that the ref moved.
+fn lost_race(repo: &gix::Repository, name: &str, expected: &PreviousValue, err: gix::Error) -> anyhow::Error {
+    let current = peel(repo, name).ok().flatten();
+    let moved = match expected {
+        PreviousValue::MustNotExist => current.is_some(),
+        PreviousValue::MustExistAndMatch(Target::Object(id)) | PreviousValue::ExistingMustMatch(Target::Object(id)) => {
+            current != Some(*id)
+        }
+        _ => false,
+    };
+    if moved {
+        let now = current.map_or("deleted".to_string(), |id| format!("now at {}", short(id)));
+        user(format!("{name} moved while wtc was updating it ({now}); nothing was overwritten"))
+            .hint("run the command again: it starts from the new value")
+            .into()
+    } else {
+        anyhow::Error::new(err).context(format!("could not update {name}"))
+    }
+}
+
+/// Is `ancestor` reachable from `descendant` (or equal to it)?
+pub fn is_ancestor(repo: &gix::Repository, ancestor: ObjectId, descendant: ObjectId) -> Result<bool> {
+    if ancestor == descendant {
+        return Ok(true);
+    }
+    Ok(repo.merge_base(ancestor, descendant)?.map(|id| id.detach()) == Some(ancestor))
+}
+
+/// The abbreviated form used in human output.
+pub fn short(id: ObjectId) -> String {
+    id.to_hex_with_len(9).to_string()
+}

@@ -1,0 +1,256 @@
+//! `squash`: fold every lane onto the target's current tip and land ONE integration commit.
+//!
+//! The fold runs in an in-memory object store. Conflicts, a failing `--verify` or a dry run
+//! write nothing at all. Otherwise the objects of the final tree are written, then one commit
+//! whose only parent is the target tip, then the target branch moves by compare-and-swap (a
+//! checked-out target worktree is moved with it by the safe updater) - so the target only ever
+//! fast-forwards by exactly one commit (DESIGN.md invariant 5).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use gix::refs::transaction::PreviousValue;
+use gix::ObjectId;
+use serde::Serialize;
+
+use crate::checkout::{self, LockedIndex};
+use crate::error::{user, Kind, WtcError};
+use crate::lane;
+use crate::merge::{self, Folded, Tip};
+use crate::plan::{self, StoredPlan};
+use crate::refs;
+use crate::workspace::Workspace;
+
+#[derive(Debug, Clone, Default)]
+pub struct SquashOptions {
+    pub message: Option<String>,
+    pub verify: Option<String>,
+    pub dry_run: bool,
+    pub unfinished: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LaneTipOut {
+    pub name: String,
+    pub tip: String,
+}
+
+/// The integration commit (or, with `--dry-run`, what it would be).
+#[derive(Debug, Clone, Serialize)]
+pub struct Squashed {
+    pub commit: Option<String>,
+    pub tree: String,
+    pub parent: String,
+    pub target: String,
+    pub lanes: Vec<LaneTipOut>,
+    pub message: String,
+    pub worktree_updated: Option<PathBuf>,
+    pub dry_run: bool,
+}
+
+pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Result<Squashed> {
+    let repo = &ws.repo;
+    let plan = &stored.plan;
+    let order = plan.topo_order()?;
+    if order.is_empty() {
+        return Err(user(format!("plan '{}' has no lanes to integrate", plan.name)).into());
+    }
+    let mut tips = Vec::new();
+    let mut not_done = Vec::new();
+    for spec in &order {
+        let b = lane::branch_ref(&plan.name, &spec.name);
+        let tip = refs::peel(repo, &b)?
+            .ok_or_else(|| user(format!("lane '{}' has no branch {b}", spec.name)).hint("recreate it or `wtc rm` it"))?;
+        if !lane::tip_is_done(repo, tip)? {
+            not_done.push(spec.name.clone());
+        }
+        tips.push(Tip {
+            lane: spec.name.clone(),
+            commit: tip,
+        });
+    }
+    if !not_done.is_empty() && !opts.unfinished {
+        return Err(user(format!("{} lane(s) are not done: {}", not_done.len(), not_done.join(", ")))
+            .hint("run `wtc done` in each, wait with `wtc wait --all`, or integrate as they are with --unfinished")
+            .into());
+    }
+    let target_ref = format!("refs/heads/{}", plan.target);
+    let target_tip = refs::peel(repo, &target_ref)?.ok_or_else(|| {
+        user(format!("the target branch '{}' does not exist", plan.target)).hint("create it, or re-create the plan")
+    })?;
+    let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
+
+    let mut mem = merge::memory_repo(repo);
+    let tree = {
+        let mem_ref: &gix::Repository = &mem;
+        match merge::fold(mem_ref, target_tip, &tips, &plan.target)? {
+            Folded::Clean { tree, .. } => tree,
+            Folded::Conflict { tip, merged, outcome, .. } => {
+                let others: Vec<_> = merged.iter().filter(|t| t.lane != tip.lane).map(|t| t.lane.as_str()).collect();
+                let with = if others.is_empty() {
+                    format!("'{}'", plan.target)
+                } else {
+                    format!("{} (already folded onto '{}')", others.join(", "), plan.target)
+                };
+                return Err(WtcError::new(
+                    Kind::Conflict,
+                    format!("lane '{}' conflicts with {with}; nothing was written", tip.lane),
+                )
+                .hint(format!(
+                    "make one lane come after the other and resolve there (`wtc sync` in '{}'), then squash again",
+                    tip.lane
+                ))
+                .paths(merge::conflicted_paths(&outcome))
+                .into());
+            }
+        }
+    };
+    if tree == target_tree {
+        return Err(user(format!("nothing to integrate: '{}' already has every lane's work", plan.target)).into());
+    }
+    let message = integration_message(repo, plan, &tips, opts.message.as_deref())?;
+
+    if let Some(cmd) = &opts.verify {
+        verify(&mem, tree, cmd)?;
+    }
+    let mut out = Squashed {
+        commit: None,
+        tree: tree.to_string(),
+        parent: target_tip.to_string(),
+        target: plan.target.clone(),
+        lanes: tips
+            .iter()
+            .map(|t| LaneTipOut {
+                name: t.lane.clone(),
+                tip: t.commit.to_string(),
+            })
+            .collect(),
+        message: message.clone(),
+        worktree_updated: None,
+        dry_run: opts.dry_run,
+    };
+
+    // A checked-out target must take the new tree without losing anything.
+    let target_wt = ws.worktree_of(&target_ref)?;
+    let target_repo = match &target_wt {
+        Some(w) if w.exists => Some(Workspace::open_worktree(&w.path)?),
+        _ => None,
+    };
+    let mut locked = match &target_repo {
+        Some(r) => Some(LockedIndex::acquire(r)?),
+        None => None,
+    };
+    let changes = checkout::diff_trees(&mem, target_tree, tree)?;
+    if let (Some(r), Some(l)) = (&target_repo, &locked) {
+        // Judging obstacles only hashes files on disk: no object of the fold is needed.
+        let mut wt = checkout::Worktree::new(r)?;
+        let obstacles = wt.obstacles(&changes, l.state())?;
+        if !obstacles.is_empty() {
+            return Err(user(format!(
+                "the checked-out '{}' at {} has local changes where the integration writes; nothing was written",
+                plan.target,
+                r.workdir().expect("worktree").display()
+            ))
+            .hint("commit or stash them there, then squash again")
+            .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
+            .into());
+        }
+    }
+    if opts.dry_run {
+        return Ok(out);
+    }
+
+    merge::persist_tree(&mut mem, repo, tree)?;
+    let commit = repo.new_commit(message, tree, [target_tip])?.id;
+    match (&target_repo, locked.take()) {
+        (Some(r), Some(mut l)) => {
+            let mut wt = checkout::Worktree::new(r)?;
+            wt.apply(&changes, &mut l.file)?;
+            refs::cas(r, &target_ref, PreviousValue::MustExistAndMatch(target_tip.into()), commit, "squash")?;
+            l.commit()?;
+            out.worktree_updated = r.workdir().map(|p| p.to_owned());
+        }
+        _ => refs::cas(repo, &target_ref, PreviousValue::MustExistAndMatch(target_tip.into()), commit, "squash")?,
+    }
+    out.commit = Some(commit.to_string());
+
+    // Record the integration in the plan's log; the target already moved, so a lost race here
+    // is reported but does not undo anything.
+    let mut updated = plan.clone();
+    updated.integrated = Some(commit.to_string());
+    plan::store(repo, &updated, Some(stored.commit), &format!("squash: integrated as {}", refs::short(commit)))
+        .context("the integration landed, but recording it in the plan failed")?;
+    Ok(out)
+}
+
+/// Subjects that say nothing beyond "work happened" and stay out of the integration message.
+fn is_wip_subject(subject: &str, lane_name: &str) -> bool {
+    let s = subject.trim().to_ascii_lowercase();
+    s.is_empty()
+        || s.starts_with("wip")
+        || s.starts_with("sync:")
+        || s.starts_with("merge ")
+        || s.starts_with("fold ")
+        || s == format!("done: {lane_name}")
+}
+
+fn integration_message(repo: &gix::Repository, plan: &plan::Plan, tips: &[Tip], user_message: Option<&str>) -> Result<String> {
+    let lanes: Vec<&str> = tips.iter().map(|t| t.lane.as_str()).collect();
+    let mut msg = match user_message {
+        Some(m) if !m.trim().is_empty() => m.trim().to_string(),
+        _ => format!("{}: integrate {}", plan.name, lanes.join(", ")),
+    };
+    msg.push_str("\n\n");
+    let base = plan.base_id();
+    let mut any = false;
+    for t in tips {
+        let subjects: Vec<String> = lane::subjects(repo, t.commit, base)?
+            .into_iter()
+            .filter(|s| !is_wip_subject(s, &t.lane))
+            .collect();
+        let mut unique = Vec::new();
+        for s in subjects {
+            if !unique.contains(&s) {
+                unique.push(s);
+            }
+        }
+        if unique.is_empty() {
+            continue;
+        }
+        any = true;
+        msg.push_str(&format!("{}:\n", t.lane));
+        for s in unique {
+            msg.push_str(&format!("- {s}\n"));
+        }
+    }
+    if any {
+        msg.push('\n');
+    }
+    msg.push_str(&format!("Wtc-Plan: {}\n", plan.name));
+    for t in tips {
+        msg.push_str(&format!("{}: {} {}\n", lane::LANE_TRAILER_KEY, t.lane, t.commit));
+    }
+    Ok(msg)
+}
+
+/// Run `cmd` in a temporary directory holding `tree` (which may exist only in memory).
+fn verify(mem: &gix::Repository, tree: ObjectId, cmd: &str) -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("wtc-verify-").tempdir()?;
+    checkout::export_tree(mem, tree, dir.path())?;
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::from(std::io::stderr()))
+        .status()
+        .with_context(|| format!("running --verify command {cmd:?}"))?;
+    if !status.success() {
+        return Err(WtcError::new(
+            Kind::Verify,
+            format!("--verify command {cmd:?} failed ({status}); nothing was written"),
+        )
+        .hint("fix the lanes (the command ran on the integrated tree), then squash again")
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! `sync`: bring every upstream lane (transitively) into this lane's branch and worktree.
+//!
+//! Order of work: refuse an unfinished merge; find upstream tips not yet contained; autosave a
+//! dirty worktree (default); fold the tips in memory; then, holding `index.lock`, check that no
+//! local change stands where the result writes, write the objects, update files and index, and
+//! move the branch by compare-and-swap. On conflicts the worktree gets the markers, the index
+//! gets stages 1/2/3 and MERGE_HEAD/MERGE_MSG are written, so `git status` explains and a plain
+//! `git commit` finishes the merge.
+
+use anyhow::{Context as _, Result};
+use gix::ObjectId;
+use gix::refs::transaction::PreviousValue;
+use serde::Serialize;
+
+use crate::checkout::{self, LockedIndex, Obstacle};
+use crate::error::{user, Kind, WtcError};
+use crate::lane;
+use crate::merge::{self, Folded, Tip};
+use crate::plan::Plan;
+use crate::refs;
+use crate::snapshot;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    pub autosave: bool,
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyncResult {
+    UpToDate,
+    FastForward,
+    Merged,
+    Conflict,
+}
+
+/// What `sync` did (or, with `--dry-run`, would do).
+#[derive(Debug, Clone, Serialize)]
+pub struct Synced {
+    pub lane: String,
+    pub result: SyncResult,
+    /// The lane's tip afterwards (unchanged on conflict).
+    pub commit: Option<String>,
+    /// Upstream lanes brought in by this sync.
+    pub merged: Vec<String>,
+    /// Conflicted paths (result = conflict).
+    pub conflicts: Vec<String>,
+    /// The WIP commit made from a dirty worktree before merging.
+    pub autosaved: Option<String>,
+    pub dry_run: bool,
+}
+
+/// Sync lane `lane_name` of `plan`, whose worktree is `repo`.
+pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOptions) -> Result<Synced> {
+    let branch = lane::branch_ref(&plan.name, lane_name);
+    let mut head = refs::peel(repo, &branch)?.ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let mut out = Synced {
+        lane: lane_name.to_string(),
+        result: SyncResult::UpToDate,
+        commit: Some(head.to_string()),
+        merged: Vec::new(),
+        conflicts: Vec::new(),
+        autosaved: None,
+        dry_run: opts.dry_run,
+    };
+
+    // An unfinished merge comes first: it is the user's work in progress.
+    if !snapshot::merge_heads(repo)?.is_empty() {
+        let conflicted = LockedIndex::acquire(repo)?.conflicted_paths();
+        if !conflicted.is_empty() {
+            return Err(WtcError::new(Kind::Conflict, "the last sync stopped on conflicts that are not resolved yet")
+                .hint("edit the files to resolve the markers, then `git commit -a` (or `wtc save`), then sync again")
+                .paths(conflicted)
+                .into());
+        }
+        if !opts.autosave || opts.dry_run {
+            return Err(user("a merge is waiting to be committed in this worktree")
+                .hint("finish it with `git commit` (or `wtc save`), then sync again")
+                .into());
+        }
+    }
+
+    let tips = upstream_tips(repo, plan, lane_name)?;
+    let mut pending = Vec::new();
+    for t in &tips {
+        if !refs::is_ancestor(repo, t.commit, head)? {
+            pending.push(t.lane.clone());
+        }
+    }
+    if pending.is_empty() && snapshot::merge_heads(repo)?.is_empty() {
+        return Ok(out);
+    }
+
+    if opts.autosave && !opts.dry_run && snapshot::is_dirty(repo)? || !snapshot::merge_heads(repo)?.is_empty() {
+        let msg = format!("wip: {lane_name} (autosave before sync)");
+        let saved = snapshot::save(repo, &branch, lane_name, Some(&msg), false)?;
+        if let Some(c) = saved.commit {
+            head = c;
+            out.autosaved = Some(c.to_string());
+            out.commit = Some(c.to_string());
+        }
+    }
+
+    let mut mem = merge::memory_repo(repo);
+    let head_tree = repo.find_commit(head)?.tree_id()?.detach();
+    // The fold borrows `mem`; keep what we need from it in owned form.
+    let folded = {
+        let mem_ref: &gix::Repository = &mem;
+        match merge::fold(mem_ref, head, &tips, lane_name)? {
+            Folded::Clean {
+                commit,
+                tree,
+                merged,
+                fast_forward,
+            } => FoldSummary::Clean {
+                commit,
+                tree,
+                merged,
+                fast_forward,
+            },
+            Folded::Conflict { merged, mut outcome, .. } => {
+                let tree = outcome.tree.write()?.detach();
+                let paths = merge::conflicted_paths(&outcome);
+                let mut state = gix::index::State::new(repo.object_hash());
+                // Record the stages the conflicts need on an empty state: applied to the real
+                // index below, after the worktree reached `tree`.
+                let stages = ConflictStages::capture(&outcome, &mut state);
+                FoldSummary::Conflict {
+                    tree,
+                    merged,
+                    paths,
+                    stages,
+                }
+            }
+        }
+    };
+
+    match folded {
+        FoldSummary::Clean {
+            commit,
+            tree,
+            merged,
+            fast_forward,
+        } => {
+            out.merged = merged.iter().map(|t| t.lane.clone()).collect();
+            if merged.is_empty() {
+                return Ok(out);
+            }
+            out.result = if fast_forward { SyncResult::FastForward } else { SyncResult::Merged };
+            let mut locked = LockedIndex::acquire(repo)?;
+            ensure_head_unchanged(repo, &branch, head)?;
+            let changes = checkout::diff_trees(&mem, head_tree, tree)?;
+            let mut wt = checkout::Worktree::new(&mem)?;
+            let obstacles = wt.obstacles(&changes, locked.state())?;
+            if !obstacles.is_empty() {
+                return Err(overlap_error(&obstacles));
+            }
+            if opts.dry_run {
+                return Ok(out);
+            }
+            let new_commit = if fast_forward {
+                commit
+            } else {
+                merge::persist_tree(&mut mem, repo, tree)?;
+                let parents: Vec<ObjectId> = std::iter::once(head)
+                    .chain(merge::independent_tips(repo, &merged)?.into_iter().map(|t| t.commit))
+                    .collect();
+                let msg = format!("sync: merge {} into {lane_name}\n", out.merged.join(", "));
+                repo.new_commit(msg, tree, parents)?.id
+            };
+            let mut wt = checkout::Worktree::new(repo)?;
+            wt.apply(&changes, &mut locked.file)?;
+            refs::cas(repo, &branch, PreviousValue::MustExistAndMatch(head.into()), new_commit, "sync")?;
+            locked.commit()?;
+            out.commit = Some(new_commit.to_string());
+            Ok(out)
+        }
+        FoldSummary::Conflict {
+            tree,
+            merged,
+            paths,
+            stages,
+        } => {
+            out.result = SyncResult::Conflict;
+            out.merged = merged.iter().map(|t| t.lane.clone()).collect();
+            out.conflicts = paths;
+            if opts.dry_run {
+                return Ok(out);
+            }
+            let mut locked = LockedIndex::acquire(repo)?;
+            ensure_head_unchanged(repo, &branch, head)?;
+            let changes = checkout::diff_trees(&mem, head_tree, tree)?;
+            let mut wt = checkout::Worktree::new(&mem)?;
+            let obstacles = wt.obstacles(&changes, locked.state())?;
+            if !obstacles.is_empty() {
+                return Err(overlap_error(&obstacles));
+            }
+            merge::persist_all(&mut mem, repo)?;
+            let mut wt = checkout::Worktree::new(repo)?;
+            wt.apply(&changes, &mut locked.file)?;
+            stages.apply(&mut locked.file);
+            let conflicted = locked.conflicted_paths();
+            if !conflicted.is_empty() {
+                out.conflicts = conflicted;
+            }
+            write_merge_state(repo, &merged, lane_name, &out.conflicts)?;
+            locked.commit()?;
+            Ok(out)
+        }
+    }
+}
+
+enum FoldSummary {
+    Clean {
+        commit: ObjectId,
+        tree: ObjectId,
+        merged: Vec<Tip>,
+        fast_forward: bool,
+    },
+    Conflict {
+        tree: ObjectId,
+        merged: Vec<Tip>,
+        paths: Vec<String>,
+        stages: ConflictStages,
+    },
+}
+
+/// The index entries (stages 1-3) that a conflicted merge adds, detached from the merge
+/// outcome so they can be applied after the worktree update.
+struct ConflictStages {
+    /// `(path, stage, mode, id)`
+    entries: Vec<(gix::bstr::BString, gix::index::entry::Stage, gix::index::entry::Mode, ObjectId)>,
+}
+
+impl ConflictStages {
+    fn capture(outcome: &gix::merge::tree::Outcome<'_>, scratch: &mut gix::index::State) -> Self {
+        use gix::bstr::ByteSlice;
+        let how = gix::merge::tree::TreatAsUnresolved::git();
+        outcome.index_changed_after_applying_conflicts(
+            scratch,
+            how,
+            gix::merge::tree::apply_index_entries::RemovalMode::Prune,
+        );
+        let entries = scratch
+            .entries()
+            .iter()
+            .filter(|e| e.stage() != gix::index::entry::Stage::Unconflicted)
+            .map(|e| (e.path(scratch).as_bstr().to_owned(), e.stage(), e.mode, e.id))
+            .collect();
+        ConflictStages { entries }
+    }
+
+    /// Replace the stage-0 entries of conflicted paths by their stages.
+    fn apply(&self, index: &mut gix::index::State) {
+        use gix::bstr::ByteSlice;
+        let paths: std::collections::BTreeSet<&[u8]> = self.entries.iter().map(|(p, ..)| p.as_bytes()).collect();
+        index.remove_entries(|_, path, _| paths.contains(path.as_bytes()));
+        for (path, stage, mode, id) in &self.entries {
+            let flags = gix::index::entry::Flags::from_stage(*stage);
+            index.dangerously_push_entry(Default::default(), *id, flags, *mode, path.as_ref());
+        }
+        index.sort_entries();
+    }
+}
+
+/// Tips of every upstream lane of `lane_name`, in dependency order.
+pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Result<Vec<Tip>> {
+    plan.upstream_closure(lane_name)
+        .into_iter()
+        .map(|up| {
+            let b = lane::branch_ref(&plan.name, &up.name);
+            let commit = refs::peel(repo, &b)?.ok_or_else(|| {
+                user(format!("upstream lane '{}' has no branch {b}", up.name))
+                    .hint(format!("recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`", up.name, up.name))
+            })?;
+            Ok(Tip {
+                lane: up.name.clone(),
+                commit,
+            })
+        })
+        .collect()
+}
+
+fn ensure_head_unchanged(repo: &gix::Repository, branch: &str, expected: ObjectId) -> Result<()> {
+    let now = refs::peel(repo, branch)?;
+    let head = repo.head_id().ok().map(|id| id.detach());
+    if now != Some(expected) || head != Some(expected) {
+        return Err(user(format!("{branch} moved while wtc was syncing it; nothing was changed"))
+            .hint("run `wtc sync` again")
+            .into());
+    }
+    Ok(())
+}
+
+fn overlap_error(obstacles: &[Obstacle]) -> anyhow::Error {
+    user(format!(
+        "local changes in {} path(s) would be overwritten by the incoming lanes; nothing was changed",
+        obstacles.len()
+    ))
+    .hint("save them first (`wtc save`, or run `wtc sync` without --no-autosave); untracked or ignored files in the way must be moved")
+    .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
+    .into()
+}
+
+fn write_merge_state(repo: &gix::Repository, merged: &[Tip], lane_name: &str, conflicts: &[String]) -> Result<()> {
+    let dir = repo.git_dir();
+    let heads: String = merged.iter().map(|t| format!("{}\n", t.commit)).collect();
+    let lanes: Vec<&str> = merged.iter().map(|t| t.lane.as_str()).collect();
+    let mut msg = format!("sync: merge {} into {lane_name}\n\n# Conflicts:\n", lanes.join(", "));
+    for c in conflicts {
+        msg.push_str(&format!("#\t{c}\n"));
+    }
+    std::fs::write(dir.join("MERGE_MSG"), msg).context("writing MERGE_MSG")?;
+    std::fs::write(dir.join("MERGE_MODE"), "no-ff\n").context("writing MERGE_MODE")?;
+    // MERGE_HEAD last: it is what makes git (and wtc) see a merge in progress.
+    std::fs::write(dir.join("MERGE_HEAD"), heads).context("writing MERGE_HEAD")?;
+    Ok(())
+}

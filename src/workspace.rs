@@ -1,0 +1,159 @@
+//! Where we stand: the repository, its worktrees, and which plan and lane a directory belongs to.
+//!
+//! Every command starts by opening a [`Workspace`] at `-C DIR` (or the current directory). It
+//! refuses bare repositories (lanes need working trees) and answers "which lane is this?" from
+//! the branch checked out in the worktree, so agents never have to name their own lane.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use gix::bstr::ByteSlice;
+
+use crate::error::user;
+use crate::lane;
+use crate::plan;
+
+/// An opened repository plus the worktree the command runs in.
+pub struct Workspace {
+    pub repo: gix::Repository,
+}
+
+/// One registered worktree (the main one or a linked one).
+#[derive(Debug, Clone)]
+pub struct WorktreeInfo {
+    pub path: PathBuf,
+    /// The branch checked out there (full ref name), if HEAD is attached.
+    pub branch: Option<String>,
+    pub is_main: bool,
+    /// `false` when the directory was deleted behind git's back.
+    pub exists: bool,
+}
+
+impl Workspace {
+    /// Open the repository containing `dir`.
+    pub fn discover(dir: &Path) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(user(format!("{} is not a directory", dir.display())).into());
+        }
+        let repo = gix::discover(dir).map_err(|_| {
+            user(format!("not inside a git repository: {}", dir.display()))
+                .hint("run wtc inside a clone (or one of its worktrees), or pass -C DIR")
+        })?;
+        if repo.is_bare() || repo.workdir().is_none() {
+            return Err(user(format!(
+                "{} is a bare repository; wtc needs a repository with a working tree",
+                repo.git_dir().display()
+            ))
+            .hint("run wtc in a clone of it (`git clone`), where the lanes get their worktrees")
+            .into());
+        }
+        Ok(Workspace { repo })
+    }
+
+    /// Open the repository of a specific worktree directory.
+    pub fn open_worktree(path: &Path) -> Result<gix::Repository> {
+        let repo = gix::open(path).map_err(|e| {
+            user(format!("cannot open the worktree at {}: {e}", path.display()))
+                .hint("if the directory was deleted, run `git worktree prune`, then `wtc rm LANE --force` or `wtc add` again")
+        })?;
+        Ok(repo)
+    }
+
+    /// The top directory of the worktree we stand in.
+    pub fn workdir(&self) -> &Path {
+        self.repo.workdir().expect("checked in discover")
+    }
+
+    /// The main worktree's top directory.
+    pub fn main_workdir(&self) -> Result<PathBuf> {
+        let main = self.repo.main_repo()?;
+        Ok(main
+            .workdir()
+            .map(Path::to_owned)
+            .unwrap_or_else(|| self.repo.common_dir().to_owned()))
+    }
+
+    /// The full name of the branch checked out here, if any.
+    pub fn head_branch(&self) -> Result<Option<String>> {
+        Ok(self
+            .repo
+            .head_name()?
+            .map(|n| n.as_bstr().to_str_lossy().into_owned()))
+    }
+
+    /// `(plan, lane)` when this worktree has a lane branch checked out.
+    pub fn current_lane(&self) -> Result<Option<(String, String)>> {
+        Ok(self.head_branch()?.and_then(|b| lane::parse_branch(&b)))
+    }
+
+    /// Which plan a command is about: `--plan`/`WTC_PLAN`, else the lane we stand in, else the
+    /// only plan in the repository.
+    pub fn resolve_plan(&self, explicit: Option<&str>) -> Result<String> {
+        if let Some(p) = explicit {
+            crate::names::validate_plan(p)?;
+            return Ok(p.to_string());
+        }
+        if let Some((plan, _)) = self.current_lane()? {
+            return Ok(plan);
+        }
+        let plans = plan::list(&self.repo)?;
+        match plans.as_slice() {
+            [one] => Ok(one.clone()),
+            [] => Err(user("there is no plan in this repository")
+                .hint("create one with `wtc init PLAN`")
+                .into()),
+            many => Err(user(format!("several plans exist: {}", many.join(", ")))
+                .hint("say which with --plan NAME (or WTC_PLAN=NAME)")
+                .into()),
+        }
+    }
+
+    /// The lane this worktree works on, or a clear error.
+    pub fn require_current_lane(&self, plan: &str) -> Result<String> {
+        match self.current_lane()? {
+            Some((p, l)) if p == plan => Ok(l),
+            Some((p, l)) => Err(user(format!("this worktree is lane '{l}' of plan '{p}', not of plan '{plan}'")).into()),
+            None => Err(user(format!("{} is not a lane worktree", self.workdir().display()))
+                .hint("run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR")
+                .into()),
+        }
+    }
+
+    /// Every registered worktree, the main one first.
+    pub fn worktrees(&self) -> Result<Vec<WorktreeInfo>> {
+        let mut out = Vec::new();
+        let main = self.repo.main_repo()?;
+        if let Some(dir) = main.workdir() {
+            out.push(WorktreeInfo {
+                path: dir.to_owned(),
+                branch: read_head_branch(main.git_dir()),
+                is_main: true,
+                exists: dir.is_dir(),
+            });
+        }
+        for proxy in self.repo.worktrees()? {
+            let Ok(path) = proxy.base() else { continue };
+            out.push(WorktreeInfo {
+                exists: path.is_dir(),
+                branch: read_head_branch(proxy.git_dir()),
+                path,
+                is_main: false,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The worktree where `branch` (full name) is checked out.
+    pub fn worktree_of(&self, branch: &str) -> Result<Option<WorktreeInfo>> {
+        Ok(self
+            .worktrees()?
+            .into_iter()
+            .find(|w| w.branch.as_deref() == Some(branch)))
+    }
+}
+
+/// Read the symbolic target of a `HEAD` file; git's own format (`ref: <name>`).
+fn read_head_branch(git_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(git_dir.join("HEAD")).ok()?;
+    text.strip_prefix("ref: ").map(|s| s.trim().to_string())
+}

@@ -1,0 +1,148 @@
+//! Acceptance 2 (issue 2): conflicts are handed to the user the way git does it.
+//!
+//! A conflicting `sync` leaves exactly what `git merge` would: markers in the files,
+//! stages 1/2/3 in the index, `MERGE_HEAD`, exit code 3; `git commit -a --no-edit` after
+//! resolving completes the merge and the next sync is clean. A conflicting `squash`
+//! writes nothing at all.
+
+use crate::env::{stderr, stdout, TestEnv};
+
+const CONFIG: &str = "src/config.ts";
+
+/// `path` with line `n` (1-based) replaced by `text`.
+fn with_line(env: &TestEnv, path: &std::path::Path, n: usize, text: &str) -> String {
+    let mut lines: Vec<String> = env.read(path).lines().map(str::to_string).collect();
+    lines[n - 1] = text.to_string();
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn sync_conflict_leaves_a_git_merge_in_progress() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &["a"]);
+
+    let ours = with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b");
+    let theirs = with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a");
+    env.write(&a.join(CONFIG), &theirs);
+    let a_tip = env.wtc_json(&a, &["done"]);
+    let a_tip = a_tip["commit"].as_str().expect("done commits").to_string();
+    env.write(&b.join(CONFIG), &ours);
+    let b_work = env.wtc_json(&b, &["save", "-m", "b: more retries"]);
+    let b_work = b_work["commit"].as_str().expect("save commits").to_string();
+
+    let (code, sync) = env.wtc_json_code(&b, &["sync"]);
+    assert_eq!(code, 3, "a conflicting sync exits 3: {sync}");
+    assert_eq!(sync["result"], "conflict", "{sync}");
+    assert_eq!(sync["conflicts"], serde_json::json!([CONFIG]), "{sync}");
+
+    // What git itself would leave.
+    let file = env.read(&b.join(CONFIG));
+    for marker in ["<<<<<<<", "=======", ">>>>>>>", "retries: 7, // b", "retries: 5, // a"] {
+        assert!(file.contains(marker), "{CONFIG} lacks `{marker}`:\n{file}");
+    }
+    let unmerged = env.git(&b, &["ls-files", "-u"]);
+    let stages: Vec<(&str, &str)> = unmerged
+        .lines()
+        .map(|l| {
+            let (meta, path) = l.split_once('\t').expect("stage line");
+            (meta.split_whitespace().nth(2).expect("stage"), path)
+        })
+        .collect();
+    assert_eq!(stages, vec![("1", CONFIG), ("2", CONFIG), ("3", CONFIG)], "{unmerged}");
+    let stage = |n: &str| env.git(&b, &["show", &format!(":{n}:{CONFIG}")]);
+    assert_eq!(stage("2"), ours, "stage 2 is the lane's version");
+    assert_eq!(stage("3"), theirs, "stage 3 is the upstream version");
+    assert_eq!(env.rev(&b, "MERGE_HEAD"), a_tip, "MERGE_HEAD names the upstream tip");
+    assert_eq!(env.rev(&b, "HEAD"), b_work, "HEAD stays at the lane's own work");
+    let git_status = env.git(&b, &["status", "--porcelain"]);
+    assert_eq!(git_status, format!("UU {CONFIG}\n"), "git status shows the conflict");
+
+    // The user resolves; plain git finishes the merge.
+    // Keep both intentions on one line, as a person would.
+    let resolved = {
+        let mut lines: Vec<&str> = ours.lines().collect();
+        lines[1] = "  retries: 6, // a and b";
+        lines.join("\n") + "\n"
+    };
+    env.write(&b.join(CONFIG), &resolved);
+    env.git(&b, &["commit", "-q", "-a", "--no-edit"]);
+    let merge = env.rev(&b, "HEAD");
+    let parents = env.git(&b, &["rev-list", "--parents", "-n1", "HEAD"]);
+    assert_eq!(
+        parents.split_whitespace().skip(1).collect::<Vec<_>>(),
+        vec![b_work.as_str(), a_tip.as_str()],
+        "git commit completed a merge of the lane's work and the upstream tip"
+    );
+    assert_eq!(env.rev(&repo, "refs/heads/wtc/p/b"), merge, "the merge is on the lane branch");
+    env.assert_clean(&b, "after the user's merge commit");
+
+    let (code, sync) = env.wtc_json_code(&b, &["sync"]);
+    assert_eq!(code, 0, "the next sync is clean: {sync}");
+    assert_eq!(sync["result"], "up-to-date", "{sync}");
+    assert_eq!(env.rev(&b, "HEAD"), merge, "an up-to-date sync commits nothing");
+    assert_eq!(env.read(&b.join(CONFIG)), resolved, "the resolution stays");
+    env.assert_clean(&b, "after the clean sync");
+    env.assert_fsck(&repo);
+}
+
+/// The human output of a conflicting sync names the path (and still exits 3).
+#[test]
+fn sync_conflict_lists_paths_in_human_output() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &["a"]);
+    env.write(&a.join("README.md"), "# a\n");
+    env.wtc_ok(&a, &["done"]);
+    env.write(&b.join("README.md"), "# b\n");
+    env.wtc_ok(&b, &["save"]);
+
+    let out = env.wtc(&b, &["sync"]);
+    env.assert_code(&out, 3, "wtc sync (conflict)");
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains("README.md"), "the conflicted path is listed\n{}", env.describe(&out));
+    assert!(env.rev_exists(&b, "MERGE_HEAD"));
+}
+
+/// Two independent lanes that edit the same lines cannot be squashed: exit 3, and not
+/// one ref, file or index entry changes.
+#[test]
+fn squash_of_conflicting_lanes_changes_nothing() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let c = env.add_lane(&repo, "c", &[]);
+    env.write(&a.join(CONFIG), with_line(&env, &a.join(CONFIG), 3, "  timeoutMs: 10, // a"));
+    env.write(&c.join(CONFIG), with_line(&env, &c.join(CONFIG), 3, "  timeoutMs: 99, // c"));
+    env.wtc_ok(&a, &["done"]);
+    env.wtc_ok(&c, &["done"]);
+
+    let before = env.snapshot(&repo);
+    let config_before = env.read_bytes(&repo.join(CONFIG));
+    let index_before = env.git(&repo, &["ls-files", "-s"]);
+
+    let out = env.wtc(&repo, &["squash"]);
+    env.assert_code(&out, 3, "wtc squash (conflicting lanes)");
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(text.contains(CONFIG), "the conflicted path is named\n{}", env.describe(&out));
+
+    let (code, doc) = env.wtc_json_code(&repo, &["squash"]);
+    assert_eq!(code, 3, "{doc}");
+    let out = env.wtc(&repo, &["squash", "--dry-run"]);
+    env.assert_code(&out, 3, "wtc squash --dry-run (conflicting lanes)");
+
+    assert_eq!(env.snapshot(&repo), before, "a conflicting squash writes no ref");
+    assert_eq!(env.read_bytes(&repo.join(CONFIG)), config_before, "the target worktree is untouched");
+    assert_eq!(env.git(&repo, &["ls-files", "-s"]), index_before, "the index is untouched");
+    env.assert_clean(&repo, "main worktree after the refused squash");
+    assert!(!env.rev_exists(&repo, "MERGE_HEAD"), "squash never starts a merge in the target");
+    env.assert_fsck(&repo);
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests of the `wtc` binary: the one integration test binary (see STYLE.md).
+//!
+//! Every test builds its repositories with real git (`fixtures/make_*.sh`) inside a
+//! private temporary root (`env::TestEnv`), drives the real `wtc` binary, and asserts
+//! mostly on git's view of the result (refs, trees, `git status`, `git fsck`) rather than
+//! on wording. Modules follow the acceptance list of issue 2 ("Core"):
+//! 1 `scenario`, 2 `conflict`, 3 `dirty`, 4 `squash_vs_git`, 5 `bad_input`.
+
+mod env;
+
+mod bad_input;
+mod conflict;
+mod dirty;
+mod scenario;
+mod squash_vs_git;
