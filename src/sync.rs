@@ -122,9 +122,10 @@ pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOpti
             Folded::Conflict { merged, mut outcome, .. } => {
                 let tree = outcome.tree.write()?.detach();
                 let paths = merge::conflicted_paths(&outcome);
-                let mut state = gix::index::State::new(repo.object_hash());
-                // Record the stages the conflicts need on an empty state: applied to the real
-                // index below, after the worktree reached `tree`.
+                // gix applies conflict stages to an index that is at the merged tree's state;
+                // build that (only on conflict) and keep just the stages, which are applied
+                // to the real index below, after the worktree reached `tree`.
+                let mut state: gix::index::State = mem_ref.index_from_tree(&tree)?.into();
                 let stages = ConflictStages::capture(&outcome, &mut state);
                 FoldSummary::Conflict {
                     tree,
