@@ -88,16 +88,29 @@ pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Ve
         }
     };
     let leaf = |mode: gix::object::tree::EntryMode, id: ObjectId| {
-        (!mode.is_tree()).then(|| Leaf { id, kind: mode.kind() })
+        (!mode.is_tree()).then(|| Leaf {
+            id,
+            kind: mode.kind(),
+        })
     };
     for c in changes {
         match c {
-            C::Addition { location, entry_mode, id, .. } => {
+            C::Addition {
+                location,
+                entry_mode,
+                id,
+                ..
+            } => {
                 if let Some(l) = leaf(entry_mode, id) {
                     record(location.as_ref(), None, Some(l));
                 }
             }
-            C::Deletion { location, entry_mode, id, .. } => {
+            C::Deletion {
+                location,
+                entry_mode,
+                id,
+                ..
+            } => {
                 if let Some(l) = leaf(entry_mode, id) {
                     record(location.as_ref(), Some(l), None);
                 }
@@ -110,9 +123,15 @@ pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Ve
                 id,
                 ..
             } => {
-                record(location.as_ref(), leaf(previous_entry_mode, previous_id), leaf(entry_mode, id));
+                record(
+                    location.as_ref(),
+                    leaf(previous_entry_mode, previous_id),
+                    leaf(entry_mode, id),
+                );
             }
-            C::Rewrite { .. } => bail!("internal error: rewrite tracking was disabled but a rewrite was reported"),
+            C::Rewrite { .. } => {
+                bail!("internal error: rewrite tracking was disabled but a rewrite was reported")
+            }
         }
     }
     Ok(out.into_values().filter(|c| c.old != c.new).collect())
@@ -126,9 +145,12 @@ pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
         protect_ntfs: true,
     };
     let bad = |why: &str| -> anyhow::Error {
-        user(format!("refusing unsafe path {:?} from an incoming tree: {why}", path))
-            .hint("the upstream commit contains a path git itself would never check out; fix it there")
-            .into()
+        user(format!(
+            "refusing unsafe path {:?} from an incoming tree: {why}",
+            path
+        ))
+        .hint("the upstream commit contains a path git itself would never check out; fix it there")
+        .into()
     };
     if path.is_empty() || path.starts_with(b"/") {
         return Err(bad("absolute or empty"));
@@ -146,7 +168,8 @@ pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
         if comp.contains(&0) || comp.contains(&b'\\') {
             return Err(bad("NUL or backslash in a component"));
         }
-        gix::validate::path::component(comp.as_bstr(), mode, opts).map_err(|e| bad(&e.to_string()))?;
+        gix::validate::path::component(comp.as_bstr(), mode, opts)
+            .map_err(|e| bad(&e.to_string()))?;
     }
     Ok(())
 }
@@ -168,12 +191,14 @@ impl LockedIndex {
             0o666,
         )
         .map_err(|_| {
-            user(format!("{}.lock exists: another git command is running in this worktree", path.display())).hint(
-                format!(
-                    "wait for it to finish; if no git process is running, remove {}.lock",
-                    path.display()
-                ),
-            )
+            user(format!(
+                "{}.lock exists: another git command is running in this worktree",
+                path.display()
+            ))
+            .hint(format!(
+                "wait for it to finish; if no git process is running, remove {}.lock",
+                path.display()
+            ))
         })?;
         let file = gix::index::File::at_or_default(
             &path,
@@ -213,7 +238,9 @@ impl LockedIndex {
             .context("encoding the index")?;
         use std::io::Write;
         self.lock.write_all(&buf).context("writing index.lock")?;
-        self.lock.commit().map_err(|e| anyhow::anyhow!("committing index.lock: {}", e.error))?;
+        self.lock
+            .commit()
+            .map_err(|e| anyhow::anyhow!("committing index.lock: {}", e.error))?;
         Ok(())
     }
 }
@@ -259,7 +286,11 @@ impl<'r> Worktree<'r> {
 
     /// The blob id and kind of what is on disk at `path`, as `git add` would store it, without
     /// writing anything. `None` when nothing (or a directory) is there.
-    pub fn hash_worktree_file(&mut self, path: &BStr, index: &gix::index::State) -> Result<Option<Leaf>> {
+    pub fn hash_worktree_file(
+        &mut self,
+        path: &BStr,
+        index: &gix::index::State,
+    ) -> Result<Option<Leaf>> {
         let abs = self.abs(path)?;
         let md = match std::fs::symlink_metadata(&abs) {
             Ok(md) => md,
@@ -271,7 +302,10 @@ impl<'r> Worktree<'r> {
             let target = std::fs::read_link(&abs)?;
             let bytes = gix::path::into_bstr(target)?.into_owned();
             let id = gix::objs::compute_hash(hash_kind, gix::object::Kind::Blob, &bytes)?;
-            return Ok(Some(Leaf { id, kind: EntryKind::Link }));
+            return Ok(Some(Leaf {
+                id,
+                kind: EntryKind::Link,
+            }));
         }
         if !md.is_file() {
             return Ok(None);
@@ -325,7 +359,11 @@ impl<'r> Worktree<'r> {
 
     /// Find every local change that stands in the way of `changes`. An empty list means the
     /// update can proceed without touching anything the user has not committed.
-    pub fn obstacles(&mut self, changes: &[PathChange], index: &gix::index::State) -> Result<Vec<Obstacle>> {
+    pub fn obstacles(
+        &mut self,
+        changes: &[PathChange],
+        index: &gix::index::State,
+    ) -> Result<Vec<Obstacle>> {
         let deleted: BTreeSet<&BStr> = changes
             .iter()
             .filter(|c| c.old.is_some() && c.new.is_none())
@@ -340,11 +378,14 @@ impl<'r> Worktree<'r> {
             let staged = index.entry_by_path_and_stage(c.path.as_bstr(), Stage::Unconflicted);
             match c.old {
                 Some(old) => {
-                    let index_ok = staged.is_some_and(|e| e.id == old.id && kind_of_mode(e.mode) == Some(old.kind));
+                    let index_ok = staged
+                        .is_some_and(|e| e.id == old.id && kind_of_mode(e.mode) == Some(old.kind));
                     if !index_ok {
                         // Staged edits count as local work too; unless the index already holds B.
                         let index_is_new = match (staged, c.new) {
-                            (Some(e), Some(n)) => e.id == n.id && kind_of_mode(e.mode) == Some(n.kind),
+                            (Some(e), Some(n)) => {
+                                e.id == n.id && kind_of_mode(e.mode) == Some(n.kind)
+                            }
                             (None, None) => true,
                             _ => false,
                         };
@@ -362,13 +403,17 @@ impl<'r> Worktree<'r> {
                     match disk {
                         // Already what B wants, or deleted where B deletes too: no conflict.
                         d if d == c.new => {}
-                        None if std::fs::symlink_metadata(&abs).is_err() => out.push(Obstacle::Deleted(p)),
+                        None if std::fs::symlink_metadata(&abs).is_err() => {
+                            out.push(Obstacle::Deleted(p))
+                        }
                         _ => out.push(Obstacle::Modified(p)),
                     }
                 }
                 None => {
                     if let Some(e) = staged {
-                        if c.new.is_some_and(|n| n.id == e.id && Some(n.kind) == kind_of_mode(e.mode)) {
+                        if c.new
+                            .is_some_and(|n| n.id == e.id && Some(n.kind) == kind_of_mode(e.mode))
+                        {
                             continue;
                         }
                     }
@@ -418,7 +463,12 @@ impl<'r> Worktree<'r> {
     }
 
     /// The directories above `path` must be real directories (or files the update deletes).
-    fn check_ancestors(&self, path: &BStr, deleted: &BTreeSet<&BStr>, out: &mut Vec<Obstacle>) -> Result<()> {
+    fn check_ancestors(
+        &self,
+        path: &BStr,
+        deleted: &BTreeSet<&BStr>,
+        out: &mut Vec<Obstacle>,
+    ) -> Result<()> {
         let mut prefix = BString::default();
         let comps: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
         for comp in &comps[..comps.len() - 1] {
@@ -452,7 +502,8 @@ impl<'r> Worktree<'r> {
             }
             match std::fs::symlink_metadata(&abs) {
                 Ok(md) if md.is_dir() => {} // submodule dirs or dirs now holding other files stay
-                Ok(_) => std::fs::remove_file(&abs).with_context(|| format!("deleting {}", abs.display()))?,
+                Ok(_) => std::fs::remove_file(&abs)
+                    .with_context(|| format!("deleting {}", abs.display()))?,
                 Err(_) => {}
             }
             if let Some(parent) = abs.parent() {
@@ -479,7 +530,13 @@ impl<'r> Worktree<'r> {
         let changed: BTreeSet<&BStr> = changes.iter().map(|c| c.path.as_bstr()).collect();
         index.remove_entries(|_, path, _| changed.contains(path));
         for (path, leaf, stat) in written {
-            index.dangerously_push_entry(stat, leaf.id, Flags::empty(), index_mode(leaf.kind), path.as_bstr());
+            index.dangerously_push_entry(
+                stat,
+                leaf.id,
+                Flags::empty(),
+                index_mode(leaf.kind),
+                path.as_bstr(),
+            );
         }
         index.sort_entries();
         Ok(())
@@ -499,28 +556,35 @@ impl<'r> Worktree<'r> {
                 let target = gix::path::from_byte_slice(&blob.data)?.to_owned();
                 if let Ok(md) = std::fs::symlink_metadata(&abs) {
                     if md.is_dir() {
-                        std::fs::remove_dir(&abs).with_context(|| format!("{} is in the way", abs.display()))?;
+                        std::fs::remove_dir(&abs)
+                            .with_context(|| format!("{} is in the way", abs.display()))?;
                     } else {
                         std::fs::remove_file(&abs)?;
                     }
                 }
-                std::os::unix::fs::symlink(&target, &abs).with_context(|| format!("creating symlink {}", abs.display()))?;
+                std::os::unix::fs::symlink(&target, &abs)
+                    .with_context(|| format!("creating symlink {}", abs.display()))?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
                 let blob = self.repo.find_blob(leaf.id)?;
                 let data = blob.data.clone();
                 let mut bytes = Vec::new();
                 {
-                    let out = self.pipeline.convert_to_worktree(&data, path, Default::default())?;
+                    let out = self
+                        .pipeline
+                        .convert_to_worktree(&data, path, Default::default())?;
                     match out.as_bytes() {
                         Some(b) => bytes.extend_from_slice(b),
-                        None => bail!("the filter for {path} delayed its output, which wtc does not support"),
+                        None => bail!(
+                            "the filter for {path} delayed its output, which wtc does not support"
+                        ),
                     }
                 }
                 if let Ok(md) = std::fs::symlink_metadata(&abs) {
                     if md.is_dir() {
-                        std::fs::remove_dir(&abs)
-                            .with_context(|| format!("{} is a directory in the way", abs.display()))?;
+                        std::fs::remove_dir(&abs).with_context(|| {
+                            format!("{} is a directory in the way", abs.display())
+                        })?;
                     }
                 }
                 let parent = abs.parent().expect("inside the worktree");
@@ -531,9 +595,15 @@ impl<'r> Worktree<'r> {
                 use std::io::Write;
                 tmp.write_all(&bytes)?;
                 use std::os::unix::fs::PermissionsExt;
-                let mode = if leaf.kind == EntryKind::BlobExecutable { 0o755 } else { 0o644 };
-                tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
-                tmp.persist(&abs).with_context(|| format!("writing {}", abs.display()))?;
+                let mode = if leaf.kind == EntryKind::BlobExecutable {
+                    0o755
+                } else {
+                    0o644
+                };
+                tmp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(mode))?;
+                tmp.persist(&abs)
+                    .with_context(|| format!("writing {}", abs.display()))?;
             }
             EntryKind::Tree => unreachable!("trees are never leaves"),
         }
@@ -556,7 +626,8 @@ impl<'r> Worktree<'r> {
                     ))
                     .into())
                 }
-                Err(_) => std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?,
+                Err(_) => std::fs::create_dir(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?,
             }
         }
         Ok(())
@@ -564,7 +635,10 @@ impl<'r> Worktree<'r> {
 }
 
 fn not_found(e: &std::io::Error) -> bool {
-    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
 }
 
 /// Write every file of `tree` into the empty directory `dir` (used by `squash --verify`, on a

@@ -72,7 +72,12 @@ pub struct LaneStatus {
 pub fn tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<(String, Option<ObjectId>)>> {
     plan.lanes
         .iter()
-        .map(|l| Ok((l.name.clone(), refs::peel(repo, &branch_ref(&plan.name, &l.name))?)))
+        .map(|l| {
+            Ok((
+                l.name.clone(),
+                refs::peel(repo, &branch_ref(&plan.name, &l.name))?,
+            ))
+        })
         .collect()
 }
 
@@ -86,7 +91,9 @@ pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStatus>> {
     for spec in plan.topo_order()? {
         let branch = branch_ref(&plan.name, &spec.name);
         let tip = tips[&spec.name];
-        let wt = worktrees.iter().find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        let wt = worktrees
+            .iter()
+            .find(|w| w.branch.as_deref() == Some(branch.as_str()));
         let state = match tip {
             None => "missing",
             Some(t) if tip_is_done(repo, t)? => "done",
@@ -155,14 +162,19 @@ mod tests {
     #[test]
     fn trailer_detection() {
         assert!(message_is_done(b"done: schema\n\nWtc-State: done\n"));
-        assert!(message_is_done(b"x\n\nsome body\n\nWtc-Lane: a\nWtc-State: done"));
+        assert!(message_is_done(
+            b"x\n\nsome body\n\nWtc-Lane: a\nWtc-State: done"
+        ));
         assert!(!message_is_done(b"Wtc-State: done\n\nlater paragraph\n"));
         assert!(!message_is_done(b"wip\n"));
     }
 
     #[test]
     fn branch_names() {
-        assert_eq!(parse_branch("refs/heads/wtc/p/l"), Some(("p".into(), "l".into())));
+        assert_eq!(
+            parse_branch("refs/heads/wtc/p/l"),
+            Some(("p".into(), "l".into()))
+        );
         assert_eq!(parse_branch("refs/heads/main"), None);
         assert_eq!(parse_branch("refs/heads/wtc/p/l/x"), None);
     }

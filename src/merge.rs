@@ -52,7 +52,12 @@ pub fn memory_repo(repo: &gix::Repository) -> gix::Repository {
 }
 
 /// Fold `tips` (in the given order) into `start`, inside the in-memory repository `mem`.
-pub fn fold<'m>(mem: &'m gix::Repository, start: ObjectId, tips: &[Tip], ours_label: &str) -> Result<Folded<'m>> {
+pub fn fold<'m>(
+    mem: &'m gix::Repository,
+    start: ObjectId,
+    tips: &[Tip],
+    ours_label: &str,
+) -> Result<Folded<'m>> {
     let mut current = start;
     let mut merged = Vec::new();
     let mut fast_forward = true;
@@ -104,7 +109,10 @@ pub fn independent_tips(repo: &gix::Repository, merged: &[Tip]) -> Result<Vec<Ti
     for (i, t) in merged.iter().enumerate() {
         let mut redundant = false;
         for (j, other) in merged.iter().enumerate() {
-            if i != j && t.commit != other.commit && refs::is_ancestor(repo, t.commit, other.commit)? {
+            if i != j
+                && t.commit != other.commit
+                && refs::is_ancestor(repo, t.commit, other.commit)?
+            {
                 redundant = true;
                 break;
             }
@@ -133,13 +141,19 @@ pub fn persist_all(mem: &mut gix::Repository, real: &gix::Repository) -> Result<
 
 /// Write the in-memory objects reachable from `tree` into `real` (children before parents),
 /// leaving the fold's scratch objects behind.
-pub fn persist_tree(mem: &mut gix::Repository, real: &gix::Repository, tree: ObjectId) -> Result<usize> {
+pub fn persist_tree(
+    mem: &mut gix::Repository,
+    real: &gix::Repository,
+    tree: ObjectId,
+) -> Result<usize> {
     let storage = mem.objects.take_object_memory().unwrap_or_default();
     let mut written = 0;
     let mut stack = vec![(tree, false)];
     let mut seen = gix::hashtable::HashSet::default();
     while let Some((id, children_done)) = stack.pop() {
-        let Some((kind, data)) = storage.get(&id) else { continue };
+        let Some((kind, data)) = storage.get(&id) else {
+            continue;
+        };
         if children_done {
             real.write_buf(*kind, data)?;
             written += 1;

@@ -18,8 +18,10 @@ pub fn validate_lane(name: &str) -> Result<(), WtcError> {
 pub fn validate_plan(name: &str) -> Result<(), WtcError> {
     validate(name, "plan")?;
     if RESERVED_PLAN_NAMES.contains(&name) {
-        return Err(usage(format!("'{name}' is reserved and cannot name a plan"))
-            .hint("pick another plan name, e.g. 'feature-x'"));
+        return Err(
+            usage(format!("'{name}' is reserved and cannot name a plan"))
+                .hint("pick another plan name, e.g. 'feature-x'"),
+        );
     }
     Ok(())
 }
@@ -42,10 +44,9 @@ fn problem(name: &str) -> Option<&'static str> {
     if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
         return Some("must start with a lowercase letter or a digit");
     }
-    if let Some(bad) = bytes
-        .iter()
-        .find(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')))
-    {
+    if let Some(bad) = bytes.iter().find(|b| {
+        !(b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+    }) {
         return Some(if bad.is_ascii_uppercase() {
             "uppercase letters are not allowed"
         } else {
@@ -88,8 +89,27 @@ mod tests {
     #[test]
     fn refuses_bad_names() {
         for bad in [
-            "", "Bad", "bad name", "..", "a..b", "x.lock", "-x", ".x", "_x", "a/b", "a\\b", "é", "x.",
-            &"a".repeat(64), "a\0b", "a:b", "a~b", "a^b", "a?b", "a*b", "a[b",
+            "",
+            "Bad",
+            "bad name",
+            "..",
+            "a..b",
+            "x.lock",
+            "-x",
+            ".x",
+            "_x",
+            "a/b",
+            "a\\b",
+            "é",
+            "x.",
+            &"a".repeat(64),
+            "a\0b",
+            "a:b",
+            "a~b",
+            "a^b",
+            "a?b",
+            "a*b",
+            "a[b",
         ] {
             assert!(validate_lane(bad).is_err(), "{bad:?} should be refused");
         }

@@ -81,8 +81,10 @@ impl Plan {
         match versioned.version {
             Some(toml::Value::Integer(v)) if v == VERSION as i64 => {}
             Some(v) => {
-                return Err(user(format!("plan.toml has version {v}, this wtc understands version {VERSION}"))
-                    .hint("upgrade wtc on this machine"))
+                return Err(user(format!(
+                    "plan.toml has version {v}, this wtc understands version {VERSION}"
+                ))
+                .hint("upgrade wtc on this machine"))
             }
             None => return Err(bad_plan("the 'version' key is missing")),
         }
@@ -99,12 +101,19 @@ impl Plan {
     /// Check every rule: names, base, duplicates, unknown upstreams, cycles.
     pub fn validate(&self) -> Result<(), WtcError> {
         names::validate_plan(&self.name)?;
-        if gix::refs::FullName::try_from(format!("refs/heads/{}", self.target)).is_err() || self.target.is_empty() {
-            return Err(bad_plan(&format!("target '{}' is not a valid branch name", self.target)));
+        if gix::refs::FullName::try_from(format!("refs/heads/{}", self.target)).is_err()
+            || self.target.is_empty()
+        {
+            return Err(bad_plan(&format!(
+                "target '{}' is not a valid branch name",
+                self.target
+            )));
         }
-        ObjectId::from_hex(self.base.as_bytes()).map_err(|_| bad_plan("'base' is not a full commit id"))?;
+        ObjectId::from_hex(self.base.as_bytes())
+            .map_err(|_| bad_plan("'base' is not a full commit id"))?;
         if let Some(id) = &self.integrated {
-            ObjectId::from_hex(id.as_bytes()).map_err(|_| bad_plan("'integrated' is not a full commit id"))?;
+            ObjectId::from_hex(id.as_bytes())
+                .map_err(|_| bad_plan("'integrated' is not a full commit id"))?;
         }
         let mut seen = BTreeSet::new();
         for lane in &self.lanes {
@@ -116,7 +125,10 @@ impl Plan {
         for lane in &self.lanes {
             for up in &lane.after {
                 if !seen.contains(up.as_str()) {
-                    return Err(bad_plan(&format!("lane '{}' comes after unknown lane '{up}'", lane.name)));
+                    return Err(bad_plan(&format!(
+                        "lane '{}' comes after unknown lane '{up}'",
+                        lane.name
+                    )));
                 }
             }
         }
@@ -147,16 +159,23 @@ impl Plan {
     /// Lanes in dependency order (upstreams first), ties broken by name so the order is stable
     /// on every machine. Errors on a cycle, naming the lanes in it.
     pub fn topo_order(&self) -> Result<Vec<&LaneSpec>, WtcError> {
-        let mut indegree: BTreeMap<&str, usize> = self.lanes.iter().map(|l| (l.name.as_str(), 0)).collect();
+        let mut indegree: BTreeMap<&str, usize> =
+            self.lanes.iter().map(|l| (l.name.as_str(), 0)).collect();
         let mut downstream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for lane in &self.lanes {
             let ups: BTreeSet<&str> = lane.after.iter().map(String::as_str).collect();
             for up in ups {
-                *indegree.get_mut(lane.name.as_str()).expect("every lane is a key") += 1;
+                *indegree
+                    .get_mut(lane.name.as_str())
+                    .expect("every lane is a key") += 1;
                 downstream.entry(up).or_default().push(lane.name.as_str());
             }
         }
-        let mut ready: BTreeSet<&str> = indegree.iter().filter(|(_, d)| **d == 0).map(|(n, _)| *n).collect();
+        let mut ready: BTreeSet<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
         let mut order = Vec::with_capacity(self.lanes.len());
         while let Some(next) = ready.pop_first() {
             order.push(self.lane(next).expect("known lane"));
@@ -169,8 +188,15 @@ impl Plan {
             }
         }
         if order.len() != self.lanes.len() {
-            let stuck: Vec<_> = indegree.iter().filter(|(_, d)| **d > 0).map(|(n, _)| *n).collect();
-            return Err(bad_plan(&format!("the lanes {} depend on each other in a cycle", stuck.join(", "))));
+            let stuck: Vec<_> = indegree
+                .iter()
+                .filter(|(_, d)| **d > 0)
+                .map(|(n, _)| *n)
+                .collect();
+            return Err(bad_plan(&format!(
+                "the lanes {} depend on each other in a cycle",
+                stuck.join(", ")
+            )));
         }
         Ok(order)
     }
@@ -204,7 +230,8 @@ impl Plan {
 }
 
 fn bad_plan(why: &str) -> WtcError {
-    user(format!("invalid plan: {why}")).hint("the plan is stored at refs/wtc/<plan>/plan; `wtc log` shows its history")
+    user(format!("invalid plan: {why}"))
+        .hint("the plan is stored at refs/wtc/<plan>/plan; `wtc log` shows its history")
 }
 
 /// The ref that holds a plan's commit chain.
@@ -250,14 +277,21 @@ pub fn read_plan_commit(repo: &gix::Repository, commit: ObjectId) -> Result<Plan
 pub fn load(repo: &gix::Repository, name: &str) -> Result<StoredPlan> {
     load_from(repo, &plan_ref(name))?.ok_or_else(|| {
         user(format!("there is no plan '{name}' in this repository"))
-            .hint(format!("create it with `wtc init {name}`; `wtc status` lists existing plans"))
+            .hint(format!(
+                "create it with `wtc init {name}`; `wtc status` lists existing plans"
+            ))
             .into()
     })
 }
 
 /// Write `plan` as a new commit on its ref. `previous` is the commit it was derived from (None
 /// for a new plan); a lost race is an error, never an overwrite.
-pub fn store(repo: &gix::Repository, plan: &Plan, previous: Option<ObjectId>, message: &str) -> Result<ObjectId> {
+pub fn store(
+    repo: &gix::Repository,
+    plan: &Plan,
+    previous: Option<ObjectId>,
+    message: &str,
+) -> Result<ObjectId> {
     plan.validate()?;
     let blob = repo.write_blob(plan.to_toml().as_bytes())?.detach();
     let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
@@ -316,10 +350,24 @@ mod tests {
 
     #[test]
     fn topo_order_is_dependency_then_name() {
-        let p = plan(&[("hooks", &["services"]), ("services", &["schema"]), ("schema", &[]), ("docs", &[])]);
-        let order: Vec<_> = p.topo_order().unwrap().into_iter().map(|l| l.name.as_str()).collect();
+        let p = plan(&[
+            ("hooks", &["services"]),
+            ("services", &["schema"]),
+            ("schema", &[]),
+            ("docs", &[]),
+        ]);
+        let order: Vec<_> = p
+            .topo_order()
+            .unwrap()
+            .into_iter()
+            .map(|l| l.name.as_str())
+            .collect();
         assert_eq!(order, ["docs", "schema", "services", "hooks"]);
-        let ups: Vec<_> = p.upstream_closure("hooks").into_iter().map(|l| l.name.as_str()).collect();
+        let ups: Vec<_> = p
+            .upstream_closure("hooks")
+            .into_iter()
+            .map(|l| l.name.as_str())
+            .collect();
         assert_eq!(ups, ["schema", "services"]);
     }
 

@@ -20,7 +20,13 @@ pub fn peel(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
 }
 
 /// Set `name` to `new` if and only if it currently is as `expected` says.
-pub fn cas(repo: &gix::Repository, name: &str, expected: PreviousValue, new: ObjectId, message: &str) -> Result<()> {
+pub fn cas(
+    repo: &gix::Repository,
+    name: &str,
+    expected: PreviousValue,
+    new: ObjectId,
+    message: &str,
+) -> Result<()> {
     let full: gix::refs::FullName = name.try_into()?;
     let edit = RefEdit {
         change: Change::Update {
@@ -35,7 +41,8 @@ pub fn cas(repo: &gix::Repository, name: &str, expected: PreviousValue, new: Obj
         name: full,
         deref: false,
     };
-    repo.edit_reference(edit).map_err(|e| lost_race(repo, name, &expected, e))?;
+    repo.edit_reference(edit)
+        .map_err(|e| lost_race(repo, name, &expected, e))?;
     Ok(())
 }
 
@@ -51,32 +58,43 @@ pub fn delete(repo: &gix::Repository, name: &str, expected: ObjectId) -> Result<
         name: full,
         deref: false,
     };
-    repo.edit_reference(edit).map_err(|e| lost_race(repo, name, &expected, e))?;
+    repo.edit_reference(edit)
+        .map_err(|e| lost_race(repo, name, &expected, e))?;
     Ok(())
 }
 
 /// Turn a failed edit into a clear message when the cause is that the ref moved.
-fn lost_race(repo: &gix::Repository, name: &str, expected: &PreviousValue, err: gix::Error) -> anyhow::Error {
+fn lost_race(
+    repo: &gix::Repository,
+    name: &str,
+    expected: &PreviousValue,
+    err: gix::Error,
+) -> anyhow::Error {
     let current = peel(repo, name).ok().flatten();
     let moved = match expected {
         PreviousValue::MustNotExist => current.is_some(),
-        PreviousValue::MustExistAndMatch(Target::Object(id)) | PreviousValue::ExistingMustMatch(Target::Object(id)) => {
-            current != Some(*id)
-        }
+        PreviousValue::MustExistAndMatch(Target::Object(id))
+        | PreviousValue::ExistingMustMatch(Target::Object(id)) => current != Some(*id),
         _ => false,
     };
     if moved {
         let now = current.map_or("deleted".to_string(), |id| format!("now at {}", short(id)));
-        user(format!("{name} moved while wtc was updating it ({now}); nothing was overwritten"))
-            .hint("run the command again: it starts from the new value")
-            .into()
+        user(format!(
+            "{name} moved while wtc was updating it ({now}); nothing was overwritten"
+        ))
+        .hint("run the command again: it starts from the new value")
+        .into()
     } else {
         anyhow::Error::new(err).context(format!("could not update {name}"))
     }
 }
 
 /// Is `ancestor` reachable from `descendant` (or equal to it)?
-pub fn is_ancestor(repo: &gix::Repository, ancestor: ObjectId, descendant: ObjectId) -> Result<bool> {
+pub fn is_ancestor(
+    repo: &gix::Repository,
+    ancestor: ObjectId,
+    descendant: ObjectId,
+) -> Result<bool> {
     if ancestor == descendant {
         return Ok(true);
     }

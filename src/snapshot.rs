@@ -21,6 +21,9 @@ use crate::error::user;
 use crate::lane;
 use crate::refs;
 
+/// A path `save` looked at: what is on disk now (`None`: deleted), with its stat data.
+type SavedPath = (BString, Option<(ObjectId, EntryKind, Stat)>);
+
 /// What `save` did.
 #[derive(Debug, Clone)]
 pub struct Saved {
@@ -99,7 +102,10 @@ pub fn message(lane_name: &str, user_message: Option<&str>, done: bool, npaths: 
     let subject = match user_message {
         Some(m) if !m.trim().is_empty() => m.trim().to_string(),
         _ if done => format!("done: {lane_name}"),
-        _ => format!("wip: {lane_name} ({npaths} {})", if npaths == 1 { "file" } else { "files" }),
+        _ => format!(
+            "wip: {lane_name} ({npaths} {})",
+            if npaths == 1 { "file" } else { "files" }
+        ),
     };
     if done {
         format!("{subject}\n\n{}\n", lane::DONE_TRAILER)
@@ -111,7 +117,13 @@ pub fn message(lane_name: &str, user_message: Option<&str>, done: bool, npaths: 
 /// Commit the whole worktree of `repo` (a lane worktree on `branch`) as one WIP commit.
 ///
 /// With `done`, a commit is made even when nothing changed, to carry the handoff trailer.
-pub fn save(repo: &gix::Repository, branch: &str, lane_name: &str, user_message: Option<&str>, done: bool) -> Result<Saved> {
+pub fn save(
+    repo: &gix::Repository,
+    branch: &str,
+    lane_name: &str,
+    user_message: Option<&str>,
+    done: bool,
+) -> Result<Saved> {
     let mut locked = LockedIndex::acquire(repo)?;
     let conflicted = locked.conflicted_paths();
     if !conflicted.is_empty() {
@@ -120,7 +132,8 @@ pub fn save(repo: &gix::Repository, branch: &str, lane_name: &str, user_message:
             .paths(conflicted)
             .into());
     }
-    let head = refs::peel(repo, branch)?.ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let head = refs::peel(repo, branch)?
+        .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
     let head_in_worktree = repo.head_id()?.detach();
     if head_in_worktree != head {
         return Err(user("HEAD of this worktree is not the lane branch's tip").into());
@@ -132,7 +145,7 @@ pub fn save(repo: &gix::Repository, branch: &str, lane_name: &str, user_message:
     let (mut pipeline, _) = repo.filter_pipeline(None)?;
     let mut editor = repo.edit_tree(head_tree)?;
     let workdir = repo.workdir().context("a worktree is needed")?.to_owned();
-    let mut entries: Vec<(BString, Option<(ObjectId, EntryKind, Stat)>)> = Vec::new();
+    let mut entries: Vec<SavedPath> = Vec::new();
     for path in &paths {
         // Stat before reading: if the file changes while we hash it, git sees a newer mtime
         // and reports it as modified instead of silently calling it clean.
@@ -158,20 +171,31 @@ pub fn save(repo: &gix::Repository, branch: &str, lane_name: &str, user_message:
         }
     }
     let tree = editor.write()?.detach();
-    let saved_paths: Vec<String> = entries.iter().map(|(p, _)| p.to_str_lossy().into_owned()).collect();
+    let saved_paths: Vec<String> = entries
+        .iter()
+        .map(|(p, _)| p.to_str_lossy().into_owned())
+        .collect();
 
     let commit = if tree == head_tree && merge_heads.is_empty() && !done {
         None
     } else {
         let msg = message(lane_name, user_message, done, saved_paths.len());
-        let parents: Vec<ObjectId> = std::iter::once(head).chain(merge_heads.iter().copied()).collect();
+        let parents: Vec<ObjectId> = std::iter::once(head)
+            .chain(merge_heads.iter().copied())
+            .collect();
         Some(repo.new_commit(msg, tree, parents)?.id)
     };
 
     // The index follows the worktree for every saved path, with fresh stat data.
     update_index_entries(&mut locked.file, &entries);
     if let Some(c) = commit {
-        refs::cas(repo, branch, PreviousValue::MustExistAndMatch(head.into()), c, "save")?;
+        refs::cas(
+            repo,
+            branch,
+            PreviousValue::MustExistAndMatch(head.into()),
+            c,
+            "save",
+        )?;
     }
     locked.commit()?;
     if commit.is_some() {
@@ -185,18 +209,30 @@ pub fn save(repo: &gix::Repository, branch: &str, lane_name: &str, user_message:
 }
 
 /// Replace the index entries of `entries`' paths (all stages) by what is on disk now.
-fn update_index_entries(index: &mut gix::index::State, entries: &[(BString, Option<(ObjectId, EntryKind, Stat)>)]) {
+fn update_index_entries(index: &mut gix::index::State, entries: &[SavedPath]) {
     let touched: BTreeSet<&[u8]> = entries.iter().map(|(p, _)| p.as_slice()).collect();
     index.remove_entries(|_, path, _| touched.contains(path.as_bytes()));
     // A file that became a directory: its old entry is gone above; entries under a path that
     // became a file are removed here.
-    let files: Vec<&BString> = entries.iter().filter(|(_, e)| e.is_some()).map(|(p, _)| p).collect();
+    let files: Vec<&BString> = entries
+        .iter()
+        .filter(|(_, e)| e.is_some())
+        .map(|(p, _)| p)
+        .collect();
     index.remove_entries(|_, path, _| {
-        files.iter().any(|f| path.len() > f.len() && path.starts_with(f.as_slice()) && path[f.len()] == b'/')
+        files.iter().any(|f| {
+            path.len() > f.len() && path.starts_with(f.as_slice()) && path[f.len()] == b'/'
+        })
     });
     for (path, e) in entries {
         let Some((id, kind, stat)) = e else { continue };
-        index.dangerously_push_entry(*stat, *id, Flags::empty(), index_mode(*kind), path.as_bstr());
+        index.dangerously_push_entry(
+            *stat,
+            *id,
+            Flags::empty(),
+            index_mode(*kind),
+            path.as_bstr(),
+        );
     }
     index.sort_entries();
 }

@@ -59,8 +59,10 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     let mut not_done = Vec::new();
     for spec in &order {
         let b = lane::branch_ref(&plan.name, &spec.name);
-        let tip = refs::peel(repo, &b)?
-            .ok_or_else(|| user(format!("lane '{}' has no branch {b}", spec.name)).hint("recreate it or `wtc rm` it"))?;
+        let tip = refs::peel(repo, &b)?.ok_or_else(|| {
+            user(format!("lane '{}' has no branch {b}", spec.name))
+                .hint("recreate it or `wtc rm` it")
+        })?;
         if !lane::tip_is_done(repo, tip)? {
             not_done.push(spec.name.clone());
         }
@@ -76,7 +78,11 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     }
     let target_ref = format!("refs/heads/{}", plan.target);
     let target_tip = refs::peel(repo, &target_ref)?.ok_or_else(|| {
-        user(format!("the target branch '{}' does not exist", plan.target)).hint("create it, or re-create the plan")
+        user(format!(
+            "the target branch '{}' does not exist",
+            plan.target
+        ))
+        .hint("create it, or re-create the plan")
     })?;
     let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
 
@@ -85,12 +91,25 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         let mem_ref: &gix::Repository = &mem;
         match merge::fold(mem_ref, target_tip, &tips, &plan.target)? {
             Folded::Clean { tree, .. } => tree,
-            Folded::Conflict { tip, merged, outcome, .. } => {
-                let others: Vec<_> = merged.iter().filter(|t| t.lane != tip.lane).map(|t| t.lane.as_str()).collect();
+            Folded::Conflict {
+                tip,
+                merged,
+                outcome,
+                ..
+            } => {
+                let others: Vec<_> = merged
+                    .iter()
+                    .filter(|t| t.lane != tip.lane)
+                    .map(|t| t.lane.as_str())
+                    .collect();
                 let with = if others.is_empty() {
                     format!("'{}'", plan.target)
                 } else {
-                    format!("{} (already folded onto '{}')", others.join(", "), plan.target)
+                    format!(
+                        "{} (already folded onto '{}')",
+                        others.join(", "),
+                        plan.target
+                    )
                 };
                 return Err(WtcError::new(
                     Kind::Conflict,
@@ -106,7 +125,11 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         }
     };
     if tree == target_tree {
-        return Err(user(format!("nothing to integrate: '{}' already has every lane's work", plan.target)).into());
+        return Err(user(format!(
+            "nothing to integrate: '{}' already has every lane's work",
+            plan.target
+        ))
+        .into());
     }
     let message = integration_message(repo, plan, &tips, opts.message.as_deref())?;
 
@@ -166,11 +189,23 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         (Some(r), Some(mut l)) => {
             let mut wt = checkout::Worktree::new(r)?;
             wt.apply(&changes, &mut l.file)?;
-            refs::cas(r, &target_ref, PreviousValue::MustExistAndMatch(target_tip.into()), commit, "squash")?;
+            refs::cas(
+                r,
+                &target_ref,
+                PreviousValue::MustExistAndMatch(target_tip.into()),
+                commit,
+                "squash",
+            )?;
             l.commit()?;
             out.worktree_updated = r.workdir().map(|p| p.to_owned());
         }
-        _ => refs::cas(repo, &target_ref, PreviousValue::MustExistAndMatch(target_tip.into()), commit, "squash")?,
+        _ => refs::cas(
+            repo,
+            &target_ref,
+            PreviousValue::MustExistAndMatch(target_tip.into()),
+            commit,
+            "squash",
+        )?,
     }
     out.commit = Some(commit.to_string());
 
@@ -178,8 +213,13 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     // is reported but does not undo anything.
     let mut updated = plan.clone();
     updated.integrated = Some(commit.to_string());
-    plan::store(repo, &updated, Some(stored.commit), &format!("squash: integrated as {}", refs::short(commit)))
-        .context("the integration landed, but recording it in the plan failed")?;
+    plan::store(
+        repo,
+        &updated,
+        Some(stored.commit),
+        &format!("squash: integrated as {}", refs::short(commit)),
+    )
+    .context("the integration landed, but recording it in the plan failed")?;
     Ok(out)
 }
 
@@ -194,7 +234,12 @@ fn is_wip_subject(subject: &str, lane_name: &str) -> bool {
         || s == format!("done: {lane_name}")
 }
 
-fn integration_message(repo: &gix::Repository, plan: &plan::Plan, tips: &[Tip], user_message: Option<&str>) -> Result<String> {
+fn integration_message(
+    repo: &gix::Repository,
+    plan: &plan::Plan,
+    tips: &[Tip],
+    user_message: Option<&str>,
+) -> Result<String> {
     let lanes: Vec<&str> = tips.iter().map(|t| t.lane.as_str()).collect();
     let mut msg = match user_message {
         Some(m) if !m.trim().is_empty() => m.trim().to_string(),
@@ -228,7 +273,12 @@ fn integration_message(repo: &gix::Repository, plan: &plan::Plan, tips: &[Tip], 
     }
     msg.push_str(&format!("Wtc-Plan: {}\n", plan.name));
     for t in tips {
-        msg.push_str(&format!("{}: {} {}\n", lane::LANE_TRAILER_KEY, t.lane, t.commit));
+        msg.push_str(&format!(
+            "{}: {} {}\n",
+            lane::LANE_TRAILER_KEY,
+            t.lane,
+            t.commit
+        ));
     }
     Ok(msg)
 }

@@ -8,8 +8,8 @@
 //! `git commit` finishes the merge.
 
 use anyhow::{Context as _, Result};
-use gix::ObjectId;
 use gix::refs::transaction::PreviousValue;
+use gix::ObjectId;
 use serde::Serialize;
 
 use crate::checkout::{self, LockedIndex, Obstacle};
@@ -52,9 +52,15 @@ pub struct Synced {
 }
 
 /// Sync lane `lane_name` of `plan`, whose worktree is `repo`.
-pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOptions) -> Result<Synced> {
+pub fn sync(
+    repo: &gix::Repository,
+    plan: &Plan,
+    lane_name: &str,
+    opts: SyncOptions,
+) -> Result<Synced> {
     let branch = lane::branch_ref(&plan.name, lane_name);
-    let mut head = refs::peel(repo, &branch)?.ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let mut head = refs::peel(repo, &branch)?
+        .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
     let mut out = Synced {
         lane: lane_name.to_string(),
         result: SyncResult::UpToDate,
@@ -92,7 +98,9 @@ pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOpti
         return Ok(out);
     }
 
-    if opts.autosave && !opts.dry_run && snapshot::is_dirty(repo)? || !snapshot::merge_heads(repo)?.is_empty() {
+    if opts.autosave && !opts.dry_run && snapshot::is_dirty(repo)?
+        || !snapshot::merge_heads(repo)?.is_empty()
+    {
         let msg = format!("wip: {lane_name} (autosave before sync)");
         let saved = snapshot::save(repo, &branch, lane_name, Some(&msg), false)?;
         if let Some(c) = saved.commit {
@@ -119,7 +127,11 @@ pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOpti
                 merged,
                 fast_forward,
             },
-            Folded::Conflict { merged, mut outcome, .. } => {
+            Folded::Conflict {
+                merged,
+                mut outcome,
+                ..
+            } => {
                 let tree = outcome.tree.write()?.detach();
                 let paths = merge::conflicted_paths(&outcome);
                 // gix applies conflict stages to an index that is at the merged tree's state;
@@ -148,7 +160,11 @@ pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOpti
             if merged.is_empty() {
                 return Ok(out);
             }
-            out.result = if fast_forward { SyncResult::FastForward } else { SyncResult::Merged };
+            out.result = if fast_forward {
+                SyncResult::FastForward
+            } else {
+                SyncResult::Merged
+            };
             let mut locked = LockedIndex::acquire(repo)?;
             ensure_head_unchanged(repo, &branch, head)?;
             let changes = checkout::diff_trees(&mem, head_tree, tree)?;
@@ -165,14 +181,24 @@ pub fn sync(repo: &gix::Repository, plan: &Plan, lane_name: &str, opts: SyncOpti
             } else {
                 merge::persist_tree(&mut mem, repo, tree)?;
                 let parents: Vec<ObjectId> = std::iter::once(head)
-                    .chain(merge::independent_tips(repo, &merged)?.into_iter().map(|t| t.commit))
+                    .chain(
+                        merge::independent_tips(repo, &merged)?
+                            .into_iter()
+                            .map(|t| t.commit),
+                    )
                     .collect();
                 let msg = format!("sync: merge {} into {lane_name}\n", out.merged.join(", "));
                 repo.new_commit(msg, tree, parents)?.id
             };
             let mut wt = checkout::Worktree::new(repo)?;
             wt.apply(&changes, &mut locked.file)?;
-            refs::cas(repo, &branch, PreviousValue::MustExistAndMatch(head.into()), new_commit, "sync")?;
+            refs::cas(
+                repo,
+                &branch,
+                PreviousValue::MustExistAndMatch(head.into()),
+                new_commit,
+                "sync",
+            )?;
             locked.commit()?;
             out.commit = Some(new_commit.to_string());
             Ok(out)
@@ -231,7 +257,12 @@ enum FoldSummary {
 /// outcome so they can be applied after the worktree update.
 struct ConflictStages {
     /// `(path, stage, mode, id)`
-    entries: Vec<(gix::bstr::BString, gix::index::entry::Stage, gix::index::entry::Mode, ObjectId)>,
+    entries: Vec<(
+        gix::bstr::BString,
+        gix::index::entry::Stage,
+        gix::index::entry::Mode,
+        ObjectId,
+    )>,
 }
 
 impl ConflictStages {
@@ -247,7 +278,14 @@ impl ConflictStages {
             .entries()
             .iter()
             .filter(|e| e.stage() != gix::index::entry::Stage::Unconflicted)
-            .map(|e| (e.path(scratch).as_bstr().to_owned(), e.stage(), e.mode, e.id))
+            .map(|e| {
+                (
+                    e.path(scratch).as_bstr().to_owned(),
+                    e.stage(),
+                    e.mode,
+                    e.id,
+                )
+            })
             .collect();
         ConflictStages { entries }
     }
@@ -255,7 +293,8 @@ impl ConflictStages {
     /// Replace the stage-0 entries of conflicted paths by their stages.
     fn apply(&self, index: &mut gix::index::State) {
         use gix::bstr::ByteSlice;
-        let paths: std::collections::BTreeSet<&[u8]> = self.entries.iter().map(|(p, ..)| p.as_bytes()).collect();
+        let paths: std::collections::BTreeSet<&[u8]> =
+            self.entries.iter().map(|(p, ..)| p.as_bytes()).collect();
         index.remove_entries(|_, path, _| paths.contains(path.as_bytes()));
         for (path, stage, mode, id) in &self.entries {
             let flags = gix::index::entry::Flags::from_stage(*stage);
@@ -272,8 +311,10 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
         .map(|up| {
             let b = lane::branch_ref(&plan.name, &up.name);
             let commit = refs::peel(repo, &b)?.ok_or_else(|| {
-                user(format!("upstream lane '{}' has no branch {b}", up.name))
-                    .hint(format!("recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`", up.name, up.name))
+                user(format!("upstream lane '{}' has no branch {b}", up.name)).hint(format!(
+                    "recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`",
+                    up.name, up.name
+                ))
             })?;
             Ok(Tip {
                 lane: up.name.clone(),
@@ -287,9 +328,11 @@ fn ensure_head_unchanged(repo: &gix::Repository, branch: &str, expected: ObjectI
     let now = refs::peel(repo, branch)?;
     let head = repo.head_id().ok().map(|id| id.detach());
     if now != Some(expected) || head != Some(expected) {
-        return Err(user(format!("{branch} moved while wtc was syncing it; nothing was changed"))
-            .hint("run `wtc sync` again")
-            .into());
+        return Err(user(format!(
+            "{branch} moved while wtc was syncing it; nothing was changed"
+        ))
+        .hint("run `wtc sync` again")
+        .into());
     }
     Ok(())
 }
@@ -304,11 +347,19 @@ fn overlap_error(obstacles: &[Obstacle]) -> anyhow::Error {
     .into()
 }
 
-fn write_merge_state(repo: &gix::Repository, merged: &[Tip], lane_name: &str, conflicts: &[String]) -> Result<()> {
+fn write_merge_state(
+    repo: &gix::Repository,
+    merged: &[Tip],
+    lane_name: &str,
+    conflicts: &[String],
+) -> Result<()> {
     let dir = repo.git_dir();
     let heads: String = merged.iter().map(|t| format!("{}\n", t.commit)).collect();
     let lanes: Vec<&str> = merged.iter().map(|t| t.lane.as_str()).collect();
-    let mut msg = format!("sync: merge {} into {lane_name}\n\n# Conflicts:\n", lanes.join(", "));
+    let mut msg = format!(
+        "sync: merge {} into {lane_name}\n\n# Conflicts:\n",
+        lanes.join(", ")
+    );
     for c in conflicts {
         msg.push_str(&format!("#\t{c}\n"));
     }

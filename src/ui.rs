@@ -32,7 +32,9 @@ impl Ui {
         let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
-            ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            ColorChoice::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
         };
         Ui {
             json,
@@ -87,8 +89,10 @@ impl Report {
         }
     }
     pub fn set(&mut self, key: &str, value: impl serde::Serialize) -> &mut Self {
-        self.data
-            .insert(key.to_string(), serde_json::to_value(value).expect("plain data serializes"));
+        self.data.insert(
+            key.to_string(),
+            serde_json::to_value(value).expect("plain data serializes"),
+        );
         self
     }
     pub fn out(&mut self, line: impl Into<String>) -> &mut Self {

@@ -112,10 +112,16 @@ impl Workspace {
     pub fn require_current_lane(&self, plan: &str) -> Result<String> {
         match self.current_lane()? {
             Some((p, l)) if p == plan => Ok(l),
-            Some((p, l)) => Err(user(format!("this worktree is lane '{l}' of plan '{p}', not of plan '{plan}'")).into()),
-            None => Err(user(format!("{} is not a lane worktree", self.workdir().display()))
-                .hint("run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR")
-                .into()),
+            Some((p, l)) => Err(user(format!(
+                "this worktree is lane '{l}' of plan '{p}', not of plan '{plan}'"
+            ))
+            .into()),
+            None => Err(user(format!(
+                "{} is not a lane worktree",
+                self.workdir().display()
+            ))
+            .hint("run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR")
+            .into()),
         }
     }
 

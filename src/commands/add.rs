@@ -45,9 +45,12 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     let repo = &ws.repo;
     let mut p = stored.plan.clone();
     if p.lane(&args.lane).is_some() {
-        return Err(user(format!("lane '{}' already exists in plan '{}'", args.lane, p.name))
-            .hint("`wtc status` shows it; pick another name")
-            .into());
+        return Err(user(format!(
+            "lane '{}' already exists in plan '{}'",
+            args.lane, p.name
+        ))
+        .hint("`wtc status` shows it; pick another name")
+        .into());
     }
     for a in &args.after {
         p.require_lane(a)?;
@@ -57,18 +60,24 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     }
     let branch = lane::branch_ref(&p.name, &args.lane);
     if refs::peel(repo, &branch)?.is_some() {
-        return Err(user(format!("the branch {branch} already exists but is not in the plan"))
-            .hint(format!("delete it with `git branch -D {}` if it is stale", lane::branch_short(&p.name, &args.lane)))
-            .into());
+        return Err(user(format!(
+            "the branch {branch} already exists but is not in the plan"
+        ))
+        .hint(format!(
+            "delete it with `git branch -D {}` if it is stale",
+            lane::branch_short(&p.name, &args.lane)
+        ))
+        .into());
     }
     let start = match &args.from {
-        Some(rev) => repo
-            .rev_parse_single(rev.as_str())
-            .map_err(|_| user(format!("cannot resolve --from {rev:?} to a commit")))?
-            .object()?
-            .peel_to_commit()
-            .map_err(|_| user(format!("--from {rev:?} does not name a commit")))?
-            .id,
+        Some(rev) => {
+            repo.rev_parse_single(rev.as_str())
+                .map_err(|_| user(format!("cannot resolve --from {rev:?} to a commit")))?
+                .object()?
+                .peel_to_commit()
+                .map_err(|_| user(format!("--from {rev:?} does not name a commit")))?
+                .id
+        }
         None => p.base_id(),
     };
     let worktree = if args.no_worktree {
@@ -78,29 +87,49 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
             Some(p) => absolute(&ctx.dir, p),
             None => default_worktree_path(&ws.main_workdir()?, &p.name, &args.lane),
         };
-        if path.exists() && std::fs::read_dir(&path).map(|mut d| d.next().is_some()).unwrap_or(true) {
-            return Err(user(format!("{} already exists and is not empty", path.display()))
-                .hint("pass --path DIR with a new or empty directory")
-                .into());
+        if path.exists()
+            && std::fs::read_dir(&path)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(true)
+        {
+            return Err(user(format!(
+                "{} already exists and is not empty",
+                path.display()
+            ))
+            .hint("pass --path DIR with a new or empty directory")
+            .into());
         }
         Some(path)
     };
 
     // Branch first (must not exist), then the worktree; roll the branch back if that fails,
     // then the plan (roll both back if someone changed the plan meanwhile).
-    refs::cas(repo, &branch, PreviousValue::MustNotExist, start, &format!("add lane {}", args.lane))?;
+    refs::cas(
+        repo,
+        &branch,
+        PreviousValue::MustNotExist,
+        start,
+        &format!("add lane {}", args.lane),
+    )?;
     let undo_branch = || {
         let _ = refs::delete(repo, &branch, start);
     };
     if let Some(path) = &worktree {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
         }
         let name: gix::refs::FullName = branch.as_str().try_into()?;
         let interrupt = std::sync::atomic::AtomicBool::new(false);
-        if let Err(e) = repo.add_worktree(path, gix::worktree::add::Head::Attached(name), gix::progress::Discard, &interrupt) {
+        if let Err(e) = repo.add_worktree(
+            path,
+            gix::worktree::add::Head::Attached(name),
+            gix::progress::Discard,
+            &interrupt,
+        ) {
             undo_branch();
-            return Err(anyhow::Error::new(e).context(format!("creating the worktree at {}", path.display())));
+            return Err(anyhow::Error::new(e)
+                .context(format!("creating the worktree at {}", path.display())));
         }
     }
     p.lanes.push(LaneSpec {
@@ -114,7 +143,11 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     };
     if let Err(e) = plan::store(repo, &p, Some(stored.commit), &msg) {
         if let Some(path) = &worktree {
-            let _ = repo.remove_worktree(path, gix::worktree::remove::Force::DiscardChanges, gix::progress::Discard);
+            let _ = repo.remove_worktree(
+                path,
+                gix::worktree::remove::Force::DiscardChanges,
+                gix::progress::Discard,
+            );
         }
         undo_branch();
         return Err(e);
@@ -145,7 +178,10 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
 
 /// `<parent of main worktree>/<repo>.wtc/<plan>/<lane>`
 pub fn default_worktree_path(main: &Path, plan: &str, lane: &str) -> PathBuf {
-    let name = main.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "repo".into());
+    let name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
     let parent = main.parent().unwrap_or(main);
     parent.join(format!("{name}.wtc")).join(plan).join(lane)
 }

@@ -28,20 +28,26 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     let p = &stored.plan;
     if let Some((plan_here, _)) = ws.current_lane()? {
         if plan_here == p.name {
-            return Err(user("cannot clean while standing in one of the plan's lane worktrees")
-                .hint("run `wtc clean` from the main worktree (or pass -C DIR)")
-                .into());
+            return Err(
+                user("cannot clean while standing in one of the plan's lane worktrees")
+                    .hint("run `wtc clean` from the main worktree (or pass -C DIR)")
+                    .into(),
+            );
         }
     }
     let mut dirty = Vec::new();
     let mut unintegrated = Vec::new();
-    let integrated = p.integrated.as_deref().and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok());
+    let integrated = p
+        .integrated
+        .as_deref()
+        .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok());
     for l in &p.lanes {
         if let Some(paths) = super::unsaved_work(&ws, &p.name, &l.name)? {
             dirty.extend(paths.into_iter().map(|f| format!("{}: {f}", l.name)));
         }
         if let Some(tip) = refs::peel(&ws.repo, &lane::branch_ref(&p.name, &l.name))? {
-            let has_work = tip != p.base_id() && lane::count_commits(&ws.repo, tip, p.base_id())? > 0;
+            let has_work =
+                tip != p.base_id() && lane::count_commits(&ws.repo, tip, p.base_id())? > 0;
             let covered = match integrated {
                 Some(i) => integration_covers(&ws.repo, i, &l.name, tip)?,
                 None => false,
@@ -52,10 +58,12 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         }
     }
     if !args.force && !dirty.is_empty() {
-        return Err(user("lane worktrees hold unsaved changes; nothing was removed")
-            .hint("save them (`wtc save` in each), or pass --force to discard them")
-            .paths(dirty)
-            .into());
+        return Err(
+            user("lane worktrees hold unsaved changes; nothing was removed")
+                .hint("save them (`wtc save` in each), or pass --force to discard them")
+                .paths(dirty)
+                .into(),
+        );
     }
     if !args.force && !unintegrated.is_empty() {
         return Err(user(format!(
@@ -80,7 +88,9 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     refs::delete(&ws.repo, &plan::plan_ref(&p.name), stored.commit)?;
     let mut r = Report::new("clean");
     let names: Vec<&str> = p.lanes.iter().map(|l| l.name.as_str()).collect();
-    r.set("plan", &p.name).set("removed", &names).set("archived", args.keep_archive);
+    r.set("plan", &p.name)
+        .set("removed", &names)
+        .set("archived", args.keep_archive);
     r.note(format!(
         "removed plan '{}' and its lanes {}{}",
         p.name,
@@ -95,12 +105,22 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
 }
 
 /// Does the integration commit record this lane at `tip` (or a later tip containing it)?
-fn integration_covers(repo: &gix::Repository, integration: gix::ObjectId, lane_name: &str, tip: gix::ObjectId) -> Result<bool> {
+fn integration_covers(
+    repo: &gix::Repository,
+    integration: gix::ObjectId,
+    lane_name: &str,
+    tip: gix::ObjectId,
+) -> Result<bool> {
     use gix::bstr::ByteSlice;
-    let Ok(commit) = repo.find_commit(integration) else { return Ok(false) };
+    let Ok(commit) = repo.find_commit(integration) else {
+        return Ok(false);
+    };
     let msg = commit.message_raw()?.to_str_lossy().into_owned();
     for line in msg.lines() {
-        let Some(rest) = line.strip_prefix(&format!("{}: {lane_name} ", lane::LANE_TRAILER_KEY)) else { continue };
+        let Some(rest) = line.strip_prefix(&format!("{}: {lane_name} ", lane::LANE_TRAILER_KEY))
+        else {
+            continue;
+        };
         if let Ok(recorded) = gix::ObjectId::from_hex(rest.trim().as_bytes()) {
             if refs::is_ancestor(repo, tip, recorded)? {
                 return Ok(true);

@@ -22,7 +22,8 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
-const TYPES: &str = "export interface MarketingCampaign {\n  id: string;\n  name: string;\n  budget: number;\n}\n";
+const TYPES: &str =
+    "export interface MarketingCampaign {\n  id: string;\n  name: string;\n  budget: number;\n}\n";
 const SERVICE: &str = "import { MarketingCampaign } from '../types/marketing';\n\nexport async function fetchCampaign(id: string): Promise<MarketingCampaign> {\n  const res = await fetch(`/api/campaigns/${id}`);\n  return res.json();\n}\n";
 const HOOK: &str = "import { useEffect, useState } from 'react';\nimport { MarketingCampaign } from '../types/marketing';\nimport { fetchCampaign } from '../services/marketing';\n\nexport function useMarketingCampaign(id: string) {\n  const [campaign, setCampaign] = useState<MarketingCampaign | null>(null);\n  useEffect(() => { fetchCampaign(id).then(setCampaign); }, [id]);\n  return campaign;\n}\n";
 
@@ -52,7 +53,10 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> Result<Report> {
     });
     let wtc = std::env::current_exe().context("finding the wtc binary")?;
 
-    n.say("setup", &format!("a throwaway repository at {}", repo.display()));
+    n.say(
+        "setup",
+        &format!("a throwaway repository at {}", repo.display()),
+    );
     std::fs::create_dir_all(repo.join("src"))?;
     git(&repo, &["init", "-q", "-b", "main"])?;
     git(&repo, &["config", "user.name", "Demo Lead"])?;
@@ -66,16 +70,46 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> Result<Report> {
 
     step(&n, "lead", &wtc, &repo, &["init", "marketing"])?;
     step(&n, "lead", &wtc, &repo, &["add", "schema"])?;
-    step(&n, "lead", &wtc, &repo, &["add", "services", "--after", "schema"])?;
-    step(&n, "lead", &wtc, &repo, &["add", "hooks", "--after", "services"])?;
+    step(
+        &n,
+        "lead",
+        &wtc,
+        &repo,
+        &["add", "services", "--after", "schema"],
+    )?;
+    step(
+        &n,
+        "lead",
+        &wtc,
+        &repo,
+        &["add", "hooks", "--after", "services"],
+    )?;
     let lane_dir = |lane: &str| root.join("shop.wtc").join("marketing").join(lane);
 
     // Three agents at once: each waits for its upstream through `wtc wait`, not a poll loop.
     let mut handles = Vec::new();
     for (lane, upstream, file, content, subject) in [
-        ("schema", None, "src/types/marketing.ts", TYPES, "Add marketing campaign types"),
-        ("services", Some("schema"), "src/services/marketing.ts", SERVICE, "Add marketing campaign service"),
-        ("hooks", Some("services"), "src/hooks/useMarketingCampaign.ts", HOOK, "Add useMarketingCampaign hook"),
+        (
+            "schema",
+            None,
+            "src/types/marketing.ts",
+            TYPES,
+            "Add marketing campaign types",
+        ),
+        (
+            "services",
+            Some("schema"),
+            "src/services/marketing.ts",
+            SERVICE,
+            "Add marketing campaign service",
+        ),
+        (
+            "hooks",
+            Some("services"),
+            "src/hooks/useMarketingCampaign.ts",
+            HOOK,
+            "Add useMarketingCampaign hook",
+        ),
     ] {
         let n = Arc::clone(&n);
         let wtc = wtc.clone();
@@ -91,7 +125,10 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> Result<Report> {
                         seen.push(f);
                     }
                 }
-                n.say(lane, &format!("now sees in its own worktree: {}", seen.join(", ")));
+                n.say(
+                    lane,
+                    &format!("now sees in its own worktree: {}", seen.join(", ")),
+                );
             }
             let path = dir.join(file);
             std::fs::create_dir_all(path.parent().expect("nested"))?;
@@ -111,7 +148,8 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> Result<Report> {
         }));
     }
     for h in handles {
-        h.join().map_err(|_| anyhow::anyhow!("a demo agent panicked"))??;
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a demo agent panicked"))??;
     }
 
     step(&n, "lead", &wtc, &repo, &["status"])?;
@@ -124,9 +162,15 @@ pub fn run(ctx: &Ctx, args: DemoArgs) -> Result<Report> {
     let count = git(&repo, &["rev-list", "--count", &format!("{base}..main")])?;
     step(&n, "lead", &wtc, &repo, &["clean"])?;
     if count.trim() != "1" {
-        bail!("the demo expected ONE new commit on main, found {}", count.trim());
+        bail!(
+            "the demo expected ONE new commit on main, found {}",
+            count.trim()
+        );
     }
-    n.say("lead", "ONE commit on main holds all three lanes' work; no WIP commit reached main.");
+    n.say(
+        "lead",
+        "ONE commit on main holds all three lanes' work; no WIP commit reached main.",
+    );
 
     let kept: Option<PathBuf> = if args.keep {
         let p = tmp.keep();
@@ -154,7 +198,10 @@ fn step(n: &Narrator, who: &str, wtc: &Path, dir: &Path, args: &[&str]) -> Resul
         .output()
         .with_context(|| format!("running wtc {}", args.join(" ")))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    for line in String::from_utf8_lossy(&out.stderr).lines().chain(stdout.lines()) {
+    for line in String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .chain(stdout.lines())
+    {
         n.say(who, &format!("  {line}"));
     }
     if !out.status.success() {
@@ -170,7 +217,11 @@ fn git(dir: &Path, args: &[&str]) -> Result<String> {
         .output()
         .context("running git (is it installed?)")?;
     if !out.status.success() {
-        bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }

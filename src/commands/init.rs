@@ -33,13 +33,17 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
                 user("HEAD is detached, so there is no branch to integrate into")
                     .hint("check out the target branch, or pass --target BRANCH")
             })?;
-            head.strip_prefix("refs/heads/").unwrap_or(&head).to_string()
+            head.strip_prefix("refs/heads/")
+                .unwrap_or(&head)
+                .to_string()
         }
     };
     if crate::lane::parse_branch(&format!("refs/heads/{target}")).is_some() {
-        return Err(user(format!("'{target}' is a lane branch; a plan integrates into an ordinary branch"))
-            .hint("run `wtc init` from the main worktree, or pass --target BRANCH")
-            .into());
+        return Err(user(format!(
+            "'{target}' is a lane branch; a plan integrates into an ordinary branch"
+        ))
+        .hint("run `wtc init` from the main worktree, or pass --target BRANCH")
+        .into());
     }
     let target_ref = format!("refs/heads/{target}");
     if gix::refs::FullName::try_from(target_ref.as_str()).is_err() {
@@ -55,7 +59,12 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
             .into());
     }
     let p = Plan::new(&args.plan, &target, base);
-    let commit = plan::store(repo, &p, None, &format!("init: plan {} onto {target}", args.plan))?;
+    let commit = plan::store(
+        repo,
+        &p,
+        None,
+        &format!("init: plan {} onto {target}", args.plan),
+    )?;
     let mut r = Report::new("init");
     r.set("plan", &args.plan)
         .set("target", &target)

@@ -107,9 +107,14 @@ fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         eprintln!("error: wtc hit an internal bug: {msg}{at}");
-        eprintln!("hint: please report it with the command you ran; set RUST_BACKTRACE=1 for details");
+        eprintln!(
+            "hint: please report it with the command you ran; set RUST_BACKTRACE=1 for details"
+        );
         std::process::exit(exit::ERROR);
     }));
 }
@@ -121,7 +126,9 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         Some(i) => (&s[..i], &s[i..]),
         None => (s, "s"),
     };
-    let n: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration (try 500ms, 30s, 5m, 1h)"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (try 500ms, 30s, 5m, 1h)"))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
@@ -129,25 +136,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         "h" => n * 3600.0,
         _ => return Err(format!("'{s}' has an unknown unit (use ms, s, m or h)")),
     };
-    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("abc").is_err());
-        assert!(parse_duration("5d").is_err());
-    }
 }
 
 impl Ctx {
@@ -171,7 +163,11 @@ pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: boo
             )));
         }
         ws.repo
-            .remove_worktree(&wt.path, gix::worktree::remove::Force::DiscardChanges, gix::progress::Discard)
+            .remove_worktree(
+                &wt.path,
+                gix::worktree::remove::Force::DiscardChanges,
+                gix::progress::Discard,
+            )
             .map_err(|e| anyhow::anyhow!("removing the worktree {}: {e}", wt.path.display()))?;
         prune_empty_parents(&wt.path);
     }
@@ -205,11 +201,28 @@ fn prune_empty_parents(path: &std::path::Path) {
 /// Unsaved work in a lane's worktree: `Some(paths)` when dirty, `None` when clean or absent.
 pub fn unsaved_work(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<Vec<String>>> {
     let branch = crate::lane::branch_ref(plan, lane);
-    let Some(wt) = ws.worktree_of(&branch)? else { return Ok(None) };
+    let Some(wt) = ws.worktree_of(&branch)? else {
+        return Ok(None);
+    };
     if !wt.exists {
         return Ok(None);
     }
     let repo = Workspace::open_worktree(&wt.path)?;
     let dirty = crate::snapshot::dirty_paths(&repo)?;
     Ok((!dirty.is_empty()).then(|| dirty.iter().map(|p| p.to_string()).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
 }

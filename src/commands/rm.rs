@@ -28,16 +28,23 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
     p.require_lane(&args.lane)?;
     let downstream = p.direct_downstream(&args.lane);
     if !downstream.is_empty() {
-        return Err(user(format!("lanes {} come after '{}'", downstream.join(", "), args.lane))
-            .hint("remove those lanes first")
-            .into());
+        return Err(user(format!(
+            "lanes {} come after '{}'",
+            downstream.join(", "),
+            args.lane
+        ))
+        .hint("remove those lanes first")
+        .into());
     }
     if let Some(paths) = super::unsaved_work(&ws, &p.name, &args.lane)? {
         if !args.force {
-            return Err(user(format!("lane '{}' has unsaved changes in its worktree", args.lane))
-                .hint("save them (`wtc save` there), or pass --force to discard them")
-                .paths(paths)
-                .into());
+            return Err(user(format!(
+                "lane '{}' has unsaved changes in its worktree",
+                args.lane
+            ))
+            .hint("save them (`wtc save` there), or pass --force to discard them")
+            .paths(paths)
+            .into());
         }
     }
     if let Some((_, here)) = ws.current_lane()? {
@@ -48,7 +55,12 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
         }
     }
     p.lanes.retain(|l| l.name != args.lane);
-    plan::store(&ws.repo, &p, Some(stored.commit), &format!("rm lane {}", args.lane))?;
+    plan::store(
+        &ws.repo,
+        &p,
+        Some(stored.commit),
+        &format!("rm lane {}", args.lane),
+    )?;
     super::remove_lane_checkout(&ws, &p.name, &args.lane, false)?;
     let mut r = Report::new("rm");
     r.set("plan", &p.name).set("lane", &args.lane);

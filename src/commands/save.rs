@@ -50,7 +50,11 @@ fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) ->
             refs::short(c),
             saved.paths.len()
         )),
-        Some(c) => r.note(format!("saved {} file(s) as {}", saved.paths.len(), refs::short(c))),
+        Some(c) => r.note(format!(
+            "saved {} file(s) as {}",
+            saved.paths.len(),
+            refs::short(c)
+        )),
         None => r.note("nothing to save: the worktree matches the lane's tip"),
     };
     Ok(r)

@@ -39,7 +39,11 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
     let out = squash::squash(&ws, &stored, &opts)?;
     let mut r = Report::new("squash");
     r.set("plan", &stored.plan.name);
-    for (k, v) in serde_json::to_value(&out)?.as_object().expect("struct").clone() {
+    for (k, v) in serde_json::to_value(&out)?
+        .as_object()
+        .expect("struct")
+        .clone()
+    {
         r.data.insert(k, v);
     }
     let lanes: Vec<&str> = out.lanes.iter().map(|l| l.name.as_str()).collect();
@@ -53,12 +57,20 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
                 &c[..9]
             ));
             if let Some(w) = &out.worktree_updated {
-                r.note(format!("updated the checked-out '{}' at {}", out.target, w.display()));
+                r.note(format!(
+                    "updated the checked-out '{}' at {}",
+                    out.target,
+                    w.display()
+                ));
             }
             r.note("clean up the lanes with `wtc clean`");
         }
         None => {
-            r.note(format!("would integrate {} into '{}' (dry run):", lanes.join(", "), out.target));
+            r.note(format!(
+                "would integrate {} into '{}' (dry run):",
+                lanes.join(", "),
+                out.target
+            ));
             for line in out.message.lines() {
                 r.note(format!("    {line}"));
             }

@@ -64,7 +64,10 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
             extra.push(format!("needs sync: {}", l.behind.join(", ")));
         }
         match (&l.worktree, l.worktree_missing) {
-            (Some(w), true) => extra.push(format!("worktree MISSING: {} (`git worktree prune`)", w.display())),
+            (Some(w), true) => extra.push(format!(
+                "worktree MISSING: {} (`git worktree prune`)",
+                w.display()
+            )),
             (Some(w), false) => extra.push(w.display().to_string()),
             (None, _) => extra.push("no worktree".into()),
         }
@@ -120,7 +123,8 @@ pub fn run_log(ctx: &Ctx, args: LogArgs) -> Result<Report> {
         let commit = repo.find_commit(info.id)?;
         let msg = commit.message_raw()?.to_str_lossy().trim().to_string();
         let time = commit.time()?.format(gix::date::time::format::ISO8601)?;
-        entries.push(serde_json::json!({"commit": info.id.to_string(), "time": time, "message": msg}));
+        entries
+            .push(serde_json::json!({"commit": info.id.to_string(), "time": time, "message": msg}));
         if args.max_count.is_some_and(|n| entries.len() >= n) {
             break;
         }

@@ -33,7 +33,11 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     let out = sync::sync(&ws.repo, &stored.plan, &lane, opts)?;
     let mut r = Report::new("sync");
     r.set("plan", &stored.plan.name);
-    for (k, v) in serde_json::to_value(&out)?.as_object().expect("struct").clone() {
+    for (k, v) in serde_json::to_value(&out)?
+        .as_object()
+        .expect("struct")
+        .clone()
+    {
         r.data.insert(k, v);
     }
     let would = if args.dry_run { "would " } else { "" };
@@ -45,10 +49,16 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
             r.note(format!("lane '{lane}' is up to date"));
         }
         SyncResult::FastForward => {
-            r.note(format!("{would}fast-forward '{lane}' to include {}", out.merged.join(", ")));
+            r.note(format!(
+                "{would}fast-forward '{lane}' to include {}",
+                out.merged.join(", ")
+            ));
         }
         SyncResult::Merged => {
-            r.note(format!("{would}merge {} into '{lane}'", out.merged.join(", ")));
+            r.note(format!(
+                "{would}merge {} into '{lane}'",
+                out.merged.join(", ")
+            ));
         }
         SyncResult::Conflict => {
             r.exit = exit::CONFLICT;

@@ -43,7 +43,10 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         }
         args.lanes.clone()
     } else if let Some((_, here)) = ws.current_lane()? {
-        p.upstream_closure(&here).into_iter().map(|l| l.name.clone()).collect()
+        p.upstream_closure(&here)
+            .into_iter()
+            .map(|l| l.name.clone())
+            .collect()
     } else {
         p.lanes.iter().map(|l| l.name.clone()).collect()
     };
@@ -53,7 +56,9 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         let (done, pending) = check(&ws.repo, &p.name, &wanted)?;
         if pending.is_empty() {
             let mut r = Report::new("wait");
-            r.set("plan", &p.name).set("done", &done).set("pending", &pending);
+            r.set("plan", &p.name)
+                .set("done", &done)
+                .set("pending", &pending);
             r.note(if done.is_empty() {
                 "nothing to wait for".to_string()
             } else {
@@ -78,14 +83,21 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         if let Some(fresh) = plan::load_from(&ws.repo, &plan::plan_ref(&p.name))? {
             for l in &wanted {
                 if fresh.plan.lane(l).is_none() {
-                    return Err(user(format!("lane '{l}' was removed from the plan while waiting")).into());
+                    return Err(user(format!(
+                        "lane '{l}' was removed from the plan while waiting"
+                    ))
+                    .into());
                 }
             }
         }
     }
 }
 
-fn check(repo: &gix::Repository, plan: &str, wanted: &[String]) -> Result<(Vec<String>, Vec<String>)> {
+fn check(
+    repo: &gix::Repository,
+    plan: &str,
+    wanted: &[String],
+) -> Result<(Vec<String>, Vec<String>)> {
     let mut done = Vec::new();
     let mut pending = Vec::new();
     for l in wanted {
