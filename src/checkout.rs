@@ -663,3 +663,159 @@ pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! The updater on real repositories made with git: file <-> directory and symlink
+    //! transitions, obstacles, and that the index matches what git expects afterwards.
+    use super::*;
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn write(p: &Path, s: &str) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, s).unwrap();
+    }
+
+    /// A repo with tree A checked out and tree B committed on another branch.
+    fn setup(a: &dyn Fn(&Path), b: &dyn Fn(&Path)) -> (tempfile::TempDir, ObjectId, ObjectId) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        git(d, &["init", "-q", "-b", "a"]);
+        a(d);
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-qm", "a", "--allow-empty"]);
+        let ta = git(d, &["rev-parse", "HEAD^{tree}"]);
+        git(d, &["checkout", "-q", "-b", "b"]);
+        git(d, &["rm", "-rq", "--cached", "."]);
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_name() != ".git" {
+                let p = e.path();
+                if p.is_dir() && !p.is_symlink() {
+                    std::fs::remove_dir_all(p).unwrap()
+                } else {
+                    std::fs::remove_file(p).unwrap()
+                }
+            }
+        }
+        b(d);
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-qm", "b", "--allow-empty"]);
+        let tb = git(d, &["rev-parse", "HEAD^{tree}"]);
+        git(d, &["checkout", "-qf", "a"]);
+        (tmp, ObjectId::from_hex(ta.as_bytes()).unwrap(), ObjectId::from_hex(tb.as_bytes()).unwrap())
+    }
+
+    fn update(d: &Path, a: ObjectId, b: ObjectId) -> Vec<Obstacle> {
+        let repo = gix::open(d).unwrap();
+        let mut locked = LockedIndex::acquire(&repo).unwrap();
+        let changes = diff_trees(&repo, a, b).unwrap();
+        let mut wt = Worktree::new(&repo).unwrap();
+        let obstacles = wt.obstacles(&changes, locked.state()).unwrap();
+        if obstacles.is_empty() {
+            wt.apply(&changes, &mut locked.file).unwrap();
+            locked.commit().unwrap();
+        }
+        obstacles
+    }
+
+    #[test]
+    fn file_to_dir_and_back_and_symlinks() {
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("x"), "file x\n");
+                write(&d.join("dir/inner.txt"), "inner\n");
+                write(&d.join("keep.txt"), "keep\n");
+                std::os::unix::fs::symlink("keep.txt", d.join("link")).unwrap();
+            },
+            &|d| {
+                write(&d.join("x/now-a-dir.txt"), "in dir\n");
+                write(&d.join("dir"), "now a file\n");
+                write(&d.join("keep.txt"), "keep\n");
+                write(&d.join("link"), "no longer a link\n");
+                std::os::unix::fs::symlink("keep.txt", d.join("newlink")).unwrap();
+            },
+        );
+        let d = tmp.path();
+        assert_eq!(update(d, a, b), vec![]);
+        assert_eq!(std::fs::read_to_string(d.join("x/now-a-dir.txt")).unwrap(), "in dir\n");
+        assert_eq!(std::fs::read_to_string(d.join("dir")).unwrap(), "now a file\n");
+        assert!(!d.join("link").is_symlink());
+        assert_eq!(std::fs::read_link(d.join("newlink")).unwrap(), PathBuf::from("keep.txt"));
+        // The index equals tree B and the worktree equals the index.
+        git(d, &["update-ref", "refs/heads/a", "b"]);
+        assert_eq!(git(d, &["status", "--porcelain"]), "");
+        // And back again.
+        assert_eq!(update(d, b, a), vec![]);
+        git(d, &["update-ref", "refs/heads/a", "b~0^"]);
+        assert_eq!(std::fs::read_to_string(d.join("x")).unwrap(), "file x\n");
+    }
+
+    #[test]
+    fn local_changes_are_obstacles_and_nothing_is_touched() {
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("edited.txt"), "v1\n");
+                write(&d.join("deleted.txt"), "v1\n");
+                write(&d.join("same.txt"), "same\n");
+            },
+            &|d| {
+                write(&d.join("edited.txt"), "v2\n");
+                write(&d.join("deleted.txt"), "v2\n");
+                write(&d.join("same.txt"), "same\n");
+                write(&d.join("untracked.txt"), "theirs\n");
+                write(&d.join("sub/file.txt"), "theirs\n");
+            },
+        );
+        let d = tmp.path();
+        write(&d.join("edited.txt"), "mine\n");
+        std::fs::remove_file(d.join("deleted.txt")).unwrap();
+        write(&d.join("untracked.txt"), "mine too\n");
+        write(&d.join("sub"), "a file where a directory goes\n");
+        let obstacles = update(d, a, b);
+        assert_eq!(
+            obstacles,
+            vec![
+                Obstacle::Deleted("deleted.txt".into()),
+                Obstacle::Modified("edited.txt".into()),
+                Obstacle::Untracked("sub".into()),
+                Obstacle::Untracked("untracked.txt".into()),
+            ]
+        );
+        assert_eq!(std::fs::read_to_string(d.join("edited.txt")).unwrap(), "mine\n");
+        assert_eq!(std::fs::read_to_string(d.join("untracked.txt")).unwrap(), "mine too\n");
+        assert_eq!(std::fs::read_to_string(d.join("sub")).unwrap(), "a file where a directory goes\n");
+    }
+
+    #[test]
+    fn hostile_paths_are_refused() {
+        for bad in [
+            "../x", "/etc/passwd", ".git/config", "a/.git/hooks/x", ".GIT/x", "a/../../x", ".git./x", "git~1/x",
+            "a//b", "",
+        ] {
+            assert!(validate_path(bad.into(), Some(EntryKind::Blob)).is_err(), "{bad:?} must be refused");
+        }
+        for ok in ["a", "a/b/c.txt", ".gitignore", "x.git", ".github/workflows/ci.yml"] {
+            assert!(validate_path(ok.into(), Some(EntryKind::Blob)).is_ok(), "{ok:?} is fine");
+        }
+    }
+}
