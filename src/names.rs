@@ -37,7 +37,9 @@ fn validate(name: &str, what: &str) -> Result<(), WtcError> {
 
 fn problem(name: &str) -> Option<&'static str> {
     let bytes = name.as_bytes();
-    let first = *bytes.first()?;
+    let Some(&first) = bytes.first() else {
+        return Some("must not be empty");
+    };
     if bytes.len() > 63 {
         return Some("longer than 63 characters");
     }
