@@ -174,6 +174,34 @@ pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
     Ok(())
 }
 
+/// Check every incoming path before anything is written: each must be safe on its own
+/// ([`validate_path`]), and no incoming leaf may also be a directory of another incoming leaf
+/// (a corrupt tree could otherwise create a symlink `e` and then be refused at `e/x`, leaving
+/// half an update behind).
+pub fn validate_new_paths(changes: &[PathChange]) -> Result<()> {
+    let leaves: BTreeSet<&BStr> = changes
+        .iter()
+        .filter(|c| c.new.is_some())
+        .map(|c| c.path.as_bstr())
+        .collect();
+    for c in changes {
+        let Some(new) = c.new else { continue };
+        validate_path(c.path.as_bstr(), Some(new.kind))?;
+        for (i, b) in c.path.iter().enumerate() {
+            if *b == b'/' && leaves.contains(c.path[..i].as_bstr()) {
+                return Err(user(format!(
+                    "refusing a corrupt incoming tree: {:?} is both a file and a directory of {:?}",
+                    c.path[..i].as_bstr(),
+                    c.path
+                ))
+                .hint("the upstream commit was not made by git; fix it there")
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// An `index.lock` held for a whole read-modify-write, and the index read under it.
 pub struct LockedIndex {
     lock: gix::lock::File,
@@ -369,11 +397,9 @@ impl<'r> Worktree<'r> {
             .filter(|c| c.old.is_some() && c.new.is_none())
             .map(|c| c.path.as_bstr())
             .collect();
+        validate_new_paths(changes)?;
         let mut out = Vec::new();
         for c in changes {
-            if let Some(new) = c.new {
-                validate_path(c.path.as_bstr(), Some(new.kind))?;
-            }
             let p = c.path.to_str_lossy().into_owned();
             let staged = index.entry_by_path_and_stage(c.path.as_bstr(), Stage::Unconflicted);
             match c.old {
@@ -645,11 +671,7 @@ fn not_found(e: &std::io::Error) -> bool {
 /// tree that may exist only in memory).
 pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result<()> {
     let changes = diff_trees(repo, ObjectId::empty_tree(repo.object_hash()), tree)?;
-    for c in &changes {
-        if let Some(new) = c.new {
-            validate_path(c.path.as_bstr(), Some(new.kind))?;
-        }
-    }
+    validate_new_paths(&changes)?;
     let mut wt = Worktree {
         repo,
         root: dir.to_owned(),
@@ -686,7 +708,11 @@ mod tests {
             .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
             .output()
             .expect("git runs");
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -722,7 +748,11 @@ mod tests {
         git(d, &["commit", "-qm", "b", "--allow-empty"]);
         let tb = git(d, &["rev-parse", "HEAD^{tree}"]);
         git(d, &["checkout", "-qf", "a"]);
-        (tmp, ObjectId::from_hex(ta.as_bytes()).unwrap(), ObjectId::from_hex(tb.as_bytes()).unwrap())
+        (
+            tmp,
+            ObjectId::from_hex(ta.as_bytes()).unwrap(),
+            ObjectId::from_hex(tb.as_bytes()).unwrap(),
+        )
     }
 
     fn update(d: &Path, a: ObjectId, b: ObjectId) -> Vec<Obstacle> {
@@ -757,10 +787,19 @@ mod tests {
         );
         let d = tmp.path();
         assert_eq!(update(d, a, b), vec![]);
-        assert_eq!(std::fs::read_to_string(d.join("x/now-a-dir.txt")).unwrap(), "in dir\n");
-        assert_eq!(std::fs::read_to_string(d.join("dir")).unwrap(), "now a file\n");
+        assert_eq!(
+            std::fs::read_to_string(d.join("x/now-a-dir.txt")).unwrap(),
+            "in dir\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("dir")).unwrap(),
+            "now a file\n"
+        );
         assert!(!d.join("link").is_symlink());
-        assert_eq!(std::fs::read_link(d.join("newlink")).unwrap(), PathBuf::from("keep.txt"));
+        assert_eq!(
+            std::fs::read_link(d.join("newlink")).unwrap(),
+            PathBuf::from("keep.txt")
+        );
         // The index equals tree B and the worktree equals the index.
         git(d, &["update-ref", "refs/heads/a", "b"]);
         assert_eq!(git(d, &["status", "--porcelain"]), "");
@@ -801,21 +840,50 @@ mod tests {
                 Obstacle::Untracked("untracked.txt".into()),
             ]
         );
-        assert_eq!(std::fs::read_to_string(d.join("edited.txt")).unwrap(), "mine\n");
-        assert_eq!(std::fs::read_to_string(d.join("untracked.txt")).unwrap(), "mine too\n");
-        assert_eq!(std::fs::read_to_string(d.join("sub")).unwrap(), "a file where a directory goes\n");
+        assert_eq!(
+            std::fs::read_to_string(d.join("edited.txt")).unwrap(),
+            "mine\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("untracked.txt")).unwrap(),
+            "mine too\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("sub")).unwrap(),
+            "a file where a directory goes\n"
+        );
     }
 
     #[test]
     fn hostile_paths_are_refused() {
         for bad in [
-            "../x", "/etc/passwd", ".git/config", "a/.git/hooks/x", ".GIT/x", "a/../../x", ".git./x", "git~1/x",
-            "a//b", "",
+            "../x",
+            "/etc/passwd",
+            ".git/config",
+            "a/.git/hooks/x",
+            ".GIT/x",
+            "a/../../x",
+            ".git./x",
+            "git~1/x",
+            "a//b",
+            "",
         ] {
-            assert!(validate_path(bad.into(), Some(EntryKind::Blob)).is_err(), "{bad:?} must be refused");
+            assert!(
+                validate_path(bad.into(), Some(EntryKind::Blob)).is_err(),
+                "{bad:?} must be refused"
+            );
         }
-        for ok in ["a", "a/b/c.txt", ".gitignore", "x.git", ".github/workflows/ci.yml"] {
-            assert!(validate_path(ok.into(), Some(EntryKind::Blob)).is_ok(), "{ok:?} is fine");
+        for ok in [
+            "a",
+            "a/b/c.txt",
+            ".gitignore",
+            "x.git",
+            ".github/workflows/ci.yml",
+        ] {
+            assert!(
+                validate_path(ok.into(), Some(EntryKind::Blob)).is_ok(),
+                "{ok:?} is fine"
+            );
         }
     }
 }

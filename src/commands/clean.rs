@@ -15,7 +15,8 @@ use crate::ui::Report;
 /// integration commit contains (run `wtc squash` first), unless --force.
 #[derive(Debug, clap::Args)]
 pub struct CleanArgs {
-    /// Remove even unsaved or unintegrated work.
+    /// Remove lanes with unsaved or unintegrated work too: their changes are saved and their
+    /// tips archived under refs/wtc/archive/PLAN/ (nothing is destroyed).
     #[arg(long)]
     pub force: bool,
     /// Keep each lane's tip (and the plan) under refs/wtc/archive/PLAN/.
@@ -60,7 +61,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     if !args.force && !dirty.is_empty() {
         return Err(
             user("lane worktrees hold unsaved changes; nothing was removed")
-                .hint("save them (`wtc save` in each), or pass --force to discard them")
+                .hint("save them (`wtc save` in each), or pass --force to save and archive them")
                 .paths(dirty)
                 .into(),
         );
@@ -73,10 +74,18 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         .hint("run `wtc squash` first, or `wtc clean --force` (add --keep-archive to keep their tips)")
         .into());
     }
+    // --force removes lanes anyway, but never destroys work: unsaved changes are saved, and
+    // every lane with unsaved or unintegrated work is archived, whatever --keep-archive says.
+    let mut archived = Vec::new();
     for l in &p.lanes {
-        super::remove_lane_checkout(&ws, &p.name, &l.name, args.keep_archive)?;
+        let saved = super::save_before_removal(&ws, &p.name, &l.name, "clean")?;
+        let archive = args.keep_archive || saved.is_some() || unintegrated.contains(&l.name);
+        super::remove_lane_checkout(&ws, &p.name, &l.name, archive)?;
+        if archive {
+            archived.push(l.name.clone());
+        }
     }
-    if args.keep_archive {
+    if !archived.is_empty() {
         refs::cas(
             &ws.repo,
             &format!("refs/wtc/archive/{}/plan", p.name),
@@ -90,17 +99,19 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     let names: Vec<&str> = p.lanes.iter().map(|l| l.name.as_str()).collect();
     r.set("plan", &p.name)
         .set("removed", &names)
-        .set("archived", args.keep_archive);
+        .set("archived", &archived);
     r.note(format!(
-        "removed plan '{}' and its lanes {}{}",
+        "removed plan '{}' and its lanes {}",
         p.name,
-        names.join(", "),
-        if args.keep_archive {
-            format!(" (tips kept under refs/wtc/archive/{}/)", p.name)
-        } else {
-            String::new()
-        }
+        names.join(", ")
     ));
+    if !archived.is_empty() {
+        r.note(format!(
+            "kept the tips of {} under refs/wtc/archive/{}/ (unsaved changes were saved there first)",
+            archived.join(", "),
+            p.name
+        ));
+    }
     Ok(r)
 }
 

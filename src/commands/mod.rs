@@ -198,6 +198,30 @@ fn prune_empty_parents(path: &std::path::Path) {
     }
 }
 
+/// Make sure removing a lane loses nothing: save a dirty worktree as a WIP commit. Returns
+/// that commit, if one was made. (`--force` means "remove anyway", never "destroy": the saved
+/// tip is archived by the caller.)
+pub fn save_before_removal(
+    ws: &Workspace,
+    plan: &str,
+    lane: &str,
+    command: &str,
+) -> Result<Option<gix::ObjectId>> {
+    let branch = crate::lane::branch_ref(plan, lane);
+    let Some(wt) = ws.worktree_of(&branch)? else {
+        return Ok(None);
+    };
+    if !wt.exists {
+        return Ok(None);
+    }
+    let repo = Workspace::open_worktree(&wt.path)?;
+    if !crate::snapshot::is_dirty(&repo)? {
+        return Ok(None);
+    }
+    let msg = format!("wip: {lane} (saved by wtc {command} --force)");
+    Ok(crate::snapshot::save(&repo, &branch, lane, Some(&msg), false)?.commit)
+}
+
 /// Unsaved work in a lane's worktree: `Some(paths)` when dirty, `None` when clean or absent.
 pub fn unsaved_work(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<Vec<String>>> {
     let branch = crate::lane::branch_ref(plan, lane);

@@ -11,12 +11,13 @@ use crate::ui::Report;
 /// Remove a lane: its worktree, its branch and its place in the plan.
 ///
 /// Refuses while other lanes come after it, and while its worktree holds unsaved work
-/// (override with --force: the unsaved files are deleted).
+/// (with --force they are saved and archived under refs/wtc/archive/PLAN/LANE, never deleted).
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
     /// The lane to remove.
     pub lane: String,
-    /// Remove even if the worktree holds unsaved changes (they are lost).
+    /// Remove even if the worktree holds unsaved changes: they are saved first and the tip is
+    /// kept at refs/wtc/archive/PLAN/LANE.
     #[arg(long)]
     pub force: bool,
 }
@@ -42,7 +43,7 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
                 "lane '{}' has unsaved changes in its worktree",
                 args.lane
             ))
-            .hint("save them (`wtc save` there), or pass --force to discard them")
+            .hint("save them (`wtc save` there), or pass --force to save and archive them")
             .paths(paths)
             .into());
         }
@@ -54,6 +55,11 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
                 .into());
         }
     }
+    let saved = if args.force {
+        super::save_before_removal(&ws, &p.name, &args.lane, "rm")?
+    } else {
+        None
+    };
     p.lanes.retain(|l| l.name != args.lane);
     plan::store(
         &ws.repo,
@@ -61,9 +67,15 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
         Some(stored.commit),
         &format!("rm lane {}", args.lane),
     )?;
-    super::remove_lane_checkout(&ws, &p.name, &args.lane, false)?;
+    super::remove_lane_checkout(&ws, &p.name, &args.lane, saved.is_some())?;
+    let archived = saved.map(|_| format!("refs/wtc/archive/{}/{}", p.name, args.lane));
     let mut r = Report::new("rm");
-    r.set("plan", &p.name).set("lane", &args.lane);
+    r.set("plan", &p.name)
+        .set("lane", &args.lane)
+        .set("archived", &archived);
     r.note(format!("removed lane '{}'", args.lane));
+    if let Some(a) = archived {
+        r.note(format!("its unsaved changes were saved and kept at {a}"));
+    }
     Ok(r)
 }

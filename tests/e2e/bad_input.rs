@@ -13,18 +13,35 @@ use crate::env::{code, crashed, s, stderr, stdout, TestEnv};
 /// Runs `wtc ARGS` in `dir`, asserts the refusal contract against `repo`; the output.
 fn refused(env: &TestEnv, repo: &Path, dir: &Path, args: &[&str]) -> Output {
     let before = env.snapshot(repo);
+    refused_since(env, repo, dir, args, &before)
+}
+
+/// [`refused`] against a snapshot taken earlier (for loops over many inputs).
+fn refused_since(env: &TestEnv, repo: &Path, dir: &Path, args: &[&str], before: &str) -> Output {
     let out = env.wtc(dir, args);
     assert_refusal(env, &out, args);
-    assert_eq!(env.snapshot(repo), before, "`wtc {args:?}` changed the repository");
+    assert_eq!(
+        env.snapshot(repo),
+        before,
+        "`wtc {args:?}` changed the repository"
+    );
     out
 }
 
 fn assert_refusal(env: &TestEnv, out: &Output, args: &[&str]) {
     let c = code(out);
     assert!(c != 0, "`wtc {args:?}` must fail\n{}", env.describe(out));
-    assert!(!crashed(out), "`wtc {args:?}` crashed\n{}", env.describe(out));
+    assert!(
+        !crashed(out),
+        "`wtc {args:?}` crashed\n{}",
+        env.describe(out)
+    );
     let err = stderr(out);
-    assert!(!err.trim().is_empty(), "`wtc {args:?}` says nothing on stderr\n{}", env.describe(out));
+    assert!(
+        !err.trim().is_empty(),
+        "`wtc {args:?}` says nothing on stderr\n{}",
+        env.describe(out)
+    );
 }
 
 fn base_repo(env: &TestEnv) -> std::path::PathBuf {
@@ -36,8 +53,27 @@ fn base_repo(env: &TestEnv) -> std::path::PathBuf {
 /// Names every lane and plan refuses (`[a-z0-9][a-z0-9._-]{0,62}`, no `..`, no `.lock`).
 fn invalid_names() -> Vec<String> {
     let mut names: Vec<String> = [
-        "Bad Name", "..", "a..b", "x.lock", "-x", "Upper", "", ".hidden", "_x", "a/b", "a\\b",
-        "tab\there", "nl\nx", "a:b", "a~1", "a^", "a?", "a*", "a[b", "@{x}", "é",
+        "Bad Name",
+        "..",
+        "a..b",
+        "x.lock",
+        "-x",
+        "Upper",
+        "",
+        ".hidden",
+        "_x",
+        "a/b",
+        "a\\b",
+        "tab\there",
+        "nl\nx",
+        "a:b",
+        "a~1",
+        "a^",
+        "a?",
+        "a*",
+        "a[b",
+        "@{x}",
+        "é",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -54,11 +90,16 @@ fn invalid_plan_names_are_refused() {
     let mut names = invalid_names();
     names.push("remotes".into());
     names.push("archive".into());
+    let before = env.snapshot(&repo);
     for name in &names {
         // `--` so that `-x` reaches the name check instead of the option parser.
-        refused(&env, &repo, &repo, &["init", "--", name]);
+        refused_since(&env, &repo, &repo, &["init", "--", name], &before);
     }
-    assert_eq!(env.git(&repo, &["for-each-ref", "refs/wtc/"]), "", "no plan was created");
+    assert_eq!(
+        env.git(&repo, &["for-each-ref", "refs/wtc/"]),
+        "",
+        "no plan was created"
+    );
 }
 
 #[test]
@@ -66,8 +107,9 @@ fn invalid_lane_names_are_refused() {
     let env = TestEnv::new();
     let repo = base_repo(&env);
     env.wtc_json(&repo, &["init", "p"]);
+    let before = env.snapshot(&repo);
     for name in &invalid_names() {
-        refused(&env, &repo, &repo, &["add", "--", name]);
+        refused_since(&env, &repo, &repo, &["add", "--", name], &before);
     }
     // The unknown-upstream check cannot be the one that fires here: no `--after`.
     refused(&env, &repo, &repo, &["add", "ok", "--after", "Bad Name"]);
@@ -95,8 +137,17 @@ fn unknown_lane_in_after_is_refused() {
     env.wtc_json(&repo, &["init", "p"]);
     env.add_lane(&repo, "a", &[]);
     let out = refused(&env, &repo, &repo, &["add", "b", "--after", "nope"]);
-    assert!(stderr(&out).contains("nope"), "the message names the unknown lane\n{}", env.describe(&out));
-    refused(&env, &repo, &repo, &["add", "b", "--after", "a", "--after", "nope"]);
+    assert!(
+        stderr(&out).contains("nope"),
+        "the message names the unknown lane\n{}",
+        env.describe(&out)
+    );
+    refused(
+        &env,
+        &repo,
+        &repo,
+        &["add", "b", "--after", "a", "--after", "nope"],
+    );
     assert!(!env.path("repo.wtc/p/b").exists());
 }
 
@@ -109,8 +160,16 @@ fn unknown_lane_in_wait_is_refused() {
     let started = std::time::Instant::now();
     let out = refused(&env, &repo, &repo, &["wait", "nope", "--timeout", "5s"]);
     assert_ne!(code(&out), 4, "an unknown lane is an error, not a time-out");
-    assert!(started.elapsed() < Duration::from_secs(4), "refused at once, without waiting");
-    refused(&env, &repo, &repo, &["wait", "a", "nope", "--timeout", "5s"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "refused at once, without waiting"
+    );
+    refused(
+        &env,
+        &repo,
+        &repo,
+        &["wait", "a", "nope", "--timeout", "5s"],
+    );
 }
 
 /// A cycle cannot be built with `add`: a lane must exist before anything can come after
@@ -124,7 +183,12 @@ fn after_can_never_create_a_cycle() {
     env.add_lane(&repo, "a", &[]);
     env.add_lane(&repo, "b", &["a"]);
     refused(&env, &repo, &repo, &["add", "a", "--after", "b"]);
-    refused(&env, &repo, &repo, &["add", "c", "--after", "a", "--after", "c"]);
+    refused(
+        &env,
+        &repo,
+        &repo,
+        &["add", "c", "--after", "a", "--after", "c"],
+    );
     let status = env.wtc_json(&repo, &["status"]);
     let after = |name: &str| {
         status["lanes"]
@@ -153,13 +217,34 @@ fn a_plan_with_a_cycle_is_refused() {
     // Rewrite x's `after = ["w"]` to `after = ["y"]`: x -> y -> x.
     let plan = env.git(&repo, &["show", "refs/wtc/p/plan:plan.toml"]);
     let needle = "after = [\"w\"]";
-    assert_eq!(plan.matches(needle).count(), 1, "cannot find x's upstream list in:\n{plan}");
+    assert_eq!(
+        plan.matches(needle).count(),
+        1,
+        "cannot find x's upstream list in:\n{plan}"
+    );
     let cyclic = plan.replace(needle, "after = [\"y\"]");
     let blob = env.git_stdin(&repo, &["hash-object", "-w", "--stdin"], cyclic.as_bytes());
-    let tree = env.git_stdin(&repo, &["mktree"], format!("100644 blob {}\tplan.toml\n", blob.trim()).as_bytes());
+    let tree = env.git_stdin(
+        &repo,
+        &["mktree"],
+        format!("100644 blob {}\tplan.toml\n", blob.trim()).as_bytes(),
+    );
     let old = env.rev(&repo, "refs/wtc/p/plan");
-    let commit = env.git(&repo, &["commit-tree", tree.trim(), "-p", &old, "-m", "hand edit: a cycle"]);
-    env.git(&repo, &["update-ref", "refs/wtc/p/plan", commit.trim(), &old]);
+    let commit = env.git(
+        &repo,
+        &[
+            "commit-tree",
+            tree.trim(),
+            "-p",
+            &old,
+            "-m",
+            "hand edit: a cycle",
+        ],
+    );
+    env.git(
+        &repo,
+        &["update-ref", "refs/wtc/p/plan", commit.trim(), &old],
+    );
 
     refused(&env, &repo, &repo, &["squash", "--unfinished"]);
     refused(&env, &repo, &x, &["sync"]);
@@ -167,7 +252,11 @@ fn a_plan_with_a_cycle_is_refused() {
     // Read-only commands may report the cycle any way they like, but must terminate.
     for cmd in ["status", "graph"] {
         let out = env.wtc(&repo, &[cmd]);
-        assert!(!crashed(&out), "wtc {cmd} crashed on a cyclic plan\n{}", env.describe(&out));
+        assert!(
+            !crashed(&out),
+            "wtc {cmd} crashed on a cyclic plan\n{}",
+            env.describe(&out)
+        );
     }
 }
 
@@ -179,7 +268,17 @@ fn adding_a_lane_twice_is_refused() {
     env.add_lane(&repo, "a", &[]);
     refused(&env, &repo, &repo, &["add", "a"]);
     refused(&env, &repo, &repo, &["add", "a", "--no-worktree"]);
-    refused(&env, &repo, &repo, &["add", "a", "--path", env.path("elsewhere").to_str().expect("UTF-8")]);
+    refused(
+        &env,
+        &repo,
+        &repo,
+        &[
+            "add",
+            "a",
+            "--path",
+            env.path("elsewhere").to_str().expect("UTF-8"),
+        ],
+    );
     assert!(!env.path("elsewhere").exists());
 }
 
@@ -221,7 +320,10 @@ fn outside_a_repository_is_refused() {
         let out = env.wtc(&outside, args);
         assert_refusal(&env, &out, args);
         let left: Vec<_> = std::fs::read_dir(&outside).expect("read_dir").collect();
-        assert!(left.is_empty(), "`wtc {args:?}` wrote into a non-repository");
+        assert!(
+            left.is_empty(),
+            "`wtc {args:?}` wrote into a non-repository"
+        );
     }
     assert!(!env.path("outside.wtc").exists());
 }
@@ -232,8 +334,20 @@ fn bare_repository_is_refused() {
     let repo = base_repo(&env);
     env.wtc_json(&repo, &["init", "p"]);
     let bare = env.path("bare.git");
-    env.git(env.root(), &["clone", "-q", "--mirror", repo.to_str().expect("UTF-8"), "bare.git"]);
-    assert!(env.rev_exists(&bare, "refs/wtc/p/plan"), "the mirror carries the plan");
+    env.git(
+        env.root(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            repo.to_str().expect("UTF-8"),
+            "bare.git",
+        ],
+    );
+    assert!(
+        env.rev_exists(&bare, "refs/wtc/p/plan"),
+        "the mirror carries the plan"
+    );
 
     refused(&env, &bare, &bare, &["init", "q"]);
     refused(&env, &bare, &bare, &["add", "a"]);
@@ -254,7 +368,12 @@ fn init_on_a_detached_head_is_refused() {
         "the message says how to name a target\n{}",
         env.describe(&out)
     );
-    refused(&env, &repo, &repo, &["init", "p", "--target", "no-such-branch"]);
+    refused(
+        &env,
+        &repo,
+        &repo,
+        &["init", "p", "--target", "no-such-branch"],
+    );
     refused(&env, &repo, &repo, &["init", "p", "--target", "HEAD"]);
     // Naming the branch explicitly works while detached.
     let init = env.wtc_json(&repo, &["init", "p", "--target", "main"]);
@@ -277,14 +396,23 @@ fn missing_worktree_directory_is_explained() {
     assert!(!crashed(&out), "status crashed\n{}", env.describe(&out));
     let text = format!("{}{}", stdout(&out), stderr(&out)).to_lowercase();
     assert!(
-        ["missing", "not found", "does not exist", "deleted", "gone", "no such"]
-            .iter()
-            .any(|w| text.contains(w)),
+        [
+            "missing",
+            "not found",
+            "does not exist",
+            "deleted",
+            "gone",
+            "no such"
+        ]
+        .iter()
+        .any(|w| text.contains(w)),
         "status says a's worktree is missing\n{}",
         env.describe(&out)
     );
     assert!(
-        ["wtc rm", "prune", "wtc add", "--force", "repair"].iter().any(|w| text.contains(w)),
+        ["wtc rm", "prune", "wtc add", "--force", "repair"]
+            .iter()
+            .any(|w| text.contains(w)),
         "status says what to do about it\n{}",
         env.describe(&out)
     );
@@ -321,7 +449,11 @@ fn unknown_or_ambiguous_plan_is_refused() {
     env.wtc_json(&repo, &["init", "p1"]);
     env.wtc_json(&repo, &["init", "p2"]);
     let out = refused(&env, &repo, &repo, &["add", "a"]);
-    assert!(stderr(&out).contains("--plan"), "the hint names --plan\n{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("--plan"),
+        "the hint names --plan\n{}",
+        env.describe(&out)
+    );
     refused(&env, &repo, &repo, &["--plan", "nope", "add", "a"]);
     refused(&env, &repo, &repo, &["--plan", "nope", "status"]);
     env.wtc_json(&repo, &["--plan", "p1", "add", "a"]);
@@ -365,7 +497,10 @@ fn json_errors_are_documents() {
     assert_ne!(c, 0, "{doc}");
     let error = &doc["error"];
     assert!(!s(&error["message"]).is_empty(), "{doc}");
-    assert!(error.get("hint").is_some(), "the error has a hint field (may be null): {doc}");
+    assert!(
+        error.get("hint").is_some(),
+        "the error has a hint field (may be null): {doc}"
+    );
     assert_eq!(error["exit_code"], c, "{doc}");
     assert_eq!(env.git(&repo, &["for-each-ref", "refs/wtc/"]), "");
 }

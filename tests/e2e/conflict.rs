@@ -41,7 +41,13 @@ fn sync_conflict_leaves_a_git_merge_in_progress() {
 
     // What git itself would leave.
     let file = env.read(&b.join(CONFIG));
-    for marker in ["<<<<<<<", "=======", ">>>>>>>", "retries: 7, // b", "retries: 5, // a"] {
+    for marker in [
+        "<<<<<<<",
+        "=======",
+        ">>>>>>>",
+        "retries: 7, // b",
+        "retries: 5, // a",
+    ] {
         assert!(file.contains(marker), "{CONFIG} lacks `{marker}`:\n{file}");
     }
     let unmerged = env.git(&b, &["ls-files", "-u"]);
@@ -52,14 +58,30 @@ fn sync_conflict_leaves_a_git_merge_in_progress() {
             (meta.split_whitespace().nth(2).expect("stage"), path)
         })
         .collect();
-    assert_eq!(stages, vec![("1", CONFIG), ("2", CONFIG), ("3", CONFIG)], "{unmerged}");
+    assert_eq!(
+        stages,
+        vec![("1", CONFIG), ("2", CONFIG), ("3", CONFIG)],
+        "{unmerged}"
+    );
     let stage = |n: &str| env.git(&b, &["show", &format!(":{n}:{CONFIG}")]);
     assert_eq!(stage("2"), ours, "stage 2 is the lane's version");
     assert_eq!(stage("3"), theirs, "stage 3 is the upstream version");
-    assert_eq!(env.rev(&b, "MERGE_HEAD"), a_tip, "MERGE_HEAD names the upstream tip");
-    assert_eq!(env.rev(&b, "HEAD"), b_work, "HEAD stays at the lane's own work");
+    assert_eq!(
+        env.rev(&b, "MERGE_HEAD"),
+        a_tip,
+        "MERGE_HEAD names the upstream tip"
+    );
+    assert_eq!(
+        env.rev(&b, "HEAD"),
+        b_work,
+        "HEAD stays at the lane's own work"
+    );
     let git_status = env.git(&b, &["status", "--porcelain"]);
-    assert_eq!(git_status, format!("UU {CONFIG}\n"), "git status shows the conflict");
+    assert_eq!(
+        git_status,
+        format!("UU {CONFIG}\n"),
+        "git status shows the conflict"
+    );
 
     // The user resolves; plain git finishes the merge.
     // Keep both intentions on one line, as a person would.
@@ -77,13 +99,21 @@ fn sync_conflict_leaves_a_git_merge_in_progress() {
         vec![b_work.as_str(), a_tip.as_str()],
         "git commit completed a merge of the lane's work and the upstream tip"
     );
-    assert_eq!(env.rev(&repo, "refs/heads/wtc/p/b"), merge, "the merge is on the lane branch");
+    assert_eq!(
+        env.rev(&repo, "refs/heads/wtc/p/b"),
+        merge,
+        "the merge is on the lane branch"
+    );
     env.assert_clean(&b, "after the user's merge commit");
 
     let (code, sync) = env.wtc_json_code(&b, &["sync"]);
     assert_eq!(code, 0, "the next sync is clean: {sync}");
     assert_eq!(sync["result"], "up-to-date", "{sync}");
-    assert_eq!(env.rev(&b, "HEAD"), merge, "an up-to-date sync commits nothing");
+    assert_eq!(
+        env.rev(&b, "HEAD"),
+        merge,
+        "an up-to-date sync commits nothing"
+    );
     assert_eq!(env.read(&b.join(CONFIG)), resolved, "the resolution stays");
     env.assert_clean(&b, "after the clean sync");
     env.assert_fsck(&repo);
@@ -106,7 +136,11 @@ fn sync_conflict_lists_paths_in_human_output() {
     let out = env.wtc(&b, &["sync"]);
     env.assert_code(&out, 3, "wtc sync (conflict)");
     let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains("README.md"), "the conflicted path is listed\n{}", env.describe(&out));
+    assert!(
+        text.contains("README.md"),
+        "the conflicted path is listed\n{}",
+        env.describe(&out)
+    );
     assert!(env.rev_exists(&b, "MERGE_HEAD"));
 }
 
@@ -120,8 +154,14 @@ fn squash_of_conflicting_lanes_changes_nothing() {
     env.wtc_json(&repo, &["init", "p"]);
     let a = env.add_lane(&repo, "a", &[]);
     let c = env.add_lane(&repo, "c", &[]);
-    env.write(&a.join(CONFIG), with_line(&env, &a.join(CONFIG), 3, "  timeoutMs: 10, // a"));
-    env.write(&c.join(CONFIG), with_line(&env, &c.join(CONFIG), 3, "  timeoutMs: 99, // c"));
+    env.write(
+        &a.join(CONFIG),
+        with_line(&env, &a.join(CONFIG), 3, "  timeoutMs: 10, // a"),
+    );
+    env.write(
+        &c.join(CONFIG),
+        with_line(&env, &c.join(CONFIG), 3, "  timeoutMs: 99, // c"),
+    );
     env.wtc_ok(&a, &["done"]);
     env.wtc_ok(&c, &["done"]);
 
@@ -132,17 +172,157 @@ fn squash_of_conflicting_lanes_changes_nothing() {
     let out = env.wtc(&repo, &["squash"]);
     env.assert_code(&out, 3, "wtc squash (conflicting lanes)");
     let text = format!("{}{}", stdout(&out), stderr(&out));
-    assert!(text.contains(CONFIG), "the conflicted path is named\n{}", env.describe(&out));
+    assert!(
+        text.contains(CONFIG),
+        "the conflicted path is named\n{}",
+        env.describe(&out)
+    );
 
     let (code, doc) = env.wtc_json_code(&repo, &["squash"]);
     assert_eq!(code, 3, "{doc}");
     let out = env.wtc(&repo, &["squash", "--dry-run"]);
     env.assert_code(&out, 3, "wtc squash --dry-run (conflicting lanes)");
 
-    assert_eq!(env.snapshot(&repo), before, "a conflicting squash writes no ref");
-    assert_eq!(env.read_bytes(&repo.join(CONFIG)), config_before, "the target worktree is untouched");
-    assert_eq!(env.git(&repo, &["ls-files", "-s"]), index_before, "the index is untouched");
+    assert_eq!(
+        env.snapshot(&repo),
+        before,
+        "a conflicting squash writes no ref"
+    );
+    assert_eq!(
+        env.read_bytes(&repo.join(CONFIG)),
+        config_before,
+        "the target worktree is untouched"
+    );
+    assert_eq!(
+        env.git(&repo, &["ls-files", "-s"]),
+        index_before,
+        "the index is untouched"
+    );
     env.assert_clean(&repo, "main worktree after the refused squash");
-    assert!(!env.rev_exists(&repo, "MERGE_HEAD"), "squash never starts a merge in the target");
+    assert!(
+        !env.rev_exists(&repo, "MERGE_HEAD"),
+        "squash never starts a merge in the target"
+    );
     env.assert_fsck(&repo);
+}
+
+/// Two lanes `a` and `b` (after a) whose edits of line 2 collide; `b` has synced into a
+/// conflict. Returns (env, repo, b's worktree, b's own work, a's tip).
+fn conflicted() -> (
+    TestEnv,
+    std::path::PathBuf,
+    std::path::PathBuf,
+    String,
+    String,
+) {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &["a"]);
+    env.write(
+        &a.join(CONFIG),
+        with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"),
+    );
+    let a_tip = env.wtc_json(&a, &["done"])["commit"]
+        .as_str()
+        .expect("done")
+        .to_string();
+    env.write(
+        &b.join(CONFIG),
+        with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"),
+    );
+    let b_work = env.wtc_json(&b, &["save"])["commit"]
+        .as_str()
+        .expect("save")
+        .to_string();
+    (env, repo, b, b_work, a_tip)
+}
+
+/// `sync --dry-run` predicts the conflict (exit 3) and writes nothing.
+#[test]
+fn dry_run_sync_predicts_a_conflict_and_writes_nothing() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &["a"]);
+    env.write(
+        &a.join(CONFIG),
+        with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"),
+    );
+    env.wtc_json(&a, &["done"]);
+    env.write(
+        &b.join(CONFIG),
+        with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"),
+    );
+    env.wtc_json(&b, &["save"]);
+    let before = env.snapshot(&repo);
+    let file = env.read_bytes(&b.join(CONFIG));
+
+    let (code, doc) = env.wtc_json_code(&b, &["sync", "--dry-run"]);
+    assert_eq!(code, 3, "{doc}");
+    assert_eq!(doc["conflicts"], serde_json::json!([CONFIG]), "{doc}");
+    assert_eq!(env.snapshot(&repo), before);
+    assert_eq!(env.read_bytes(&b.join(CONFIG)), file);
+    assert!(!env.rev_exists(&b, "MERGE_HEAD"));
+    env.assert_clean(&b, "after a dry run");
+}
+
+/// While a conflict is unresolved, another `sync` neither loses the markers nor
+/// forgets the merge; MERGE_MSG is there for `git commit`.
+#[test]
+fn sync_during_an_unresolved_conflict_keeps_it() {
+    let (env, repo, b, _b_work, a_tip) = conflicted();
+    let (code, _) = env.wtc_json_code(&b, &["sync"]);
+    assert_eq!(code, 3);
+    let merge_msg = env.git(&b, &["rev-parse", "--git-path", "MERGE_MSG"]);
+    let merge_msg = b.join(merge_msg.trim());
+    assert!(merge_msg.exists(), "MERGE_MSG written for `git commit`");
+    let file = env.read_bytes(&b.join(CONFIG));
+    let unmerged = env.git(&b, &["ls-files", "-u"]);
+    let before = env.snapshot(&repo);
+
+    let out = env.wtc(&b, &["sync"]);
+    assert!(
+        crate::env::code(&out) != 0 && !crate::env::crashed(&out),
+        "a second sync must not pretend all is well\n{}",
+        env.describe(&out)
+    );
+    assert_eq!(env.read_bytes(&b.join(CONFIG)), file, "markers untouched");
+    assert_eq!(
+        env.git(&b, &["ls-files", "-u"]),
+        unmerged,
+        "stages untouched"
+    );
+    assert_eq!(env.rev(&b, "MERGE_HEAD"), a_tip);
+    assert_eq!(env.snapshot(&repo), before);
+}
+
+/// The sync hint says "`git commit -a` (or `wtc save`)": `wtc save` after resolving
+/// records the merge too (both parents), and clears the merge state.
+#[test]
+fn wtc_save_completes_a_resolved_merge() {
+    let (env, repo, b, b_work, a_tip) = conflicted();
+    let (code, _) = env.wtc_json_code(&b, &["sync"]);
+    assert_eq!(code, 3);
+    let resolved = with_line(&env, &repo.join(CONFIG), 2, "  retries: 6, // a and b");
+    env.write(&b.join(CONFIG), &resolved);
+    env.git(&b, &["add", CONFIG]);
+
+    let save = env.wtc_json(&b, &["save", "-m", "merge a"]);
+    let commit = save["commit"].as_str().expect("save commits").to_string();
+    let parents = env.git(&b, &["rev-list", "--parents", "-n1", &commit]);
+    assert_eq!(
+        parents.split_whitespace().skip(1).collect::<Vec<_>>(),
+        vec![b_work.as_str(), a_tip.as_str()],
+        "wtc save recorded the merge"
+    );
+    assert!(!env.rev_exists(&b, "MERGE_HEAD"), "merge state cleared");
+    env.assert_clean(&b, "after wtc save finished the merge");
+    assert_eq!(env.git(&b, &["show", &format!("HEAD:{CONFIG}")]), resolved);
+    let sync = env.wtc_json(&b, &["sync"]);
+    assert_eq!(sync["result"], "up-to-date", "{sync}");
 }

@@ -39,7 +39,13 @@ fn setup() -> Lanes {
     env.write(&up.join(UP_NEW), "export const fromUp = true;\n");
     let done = env.wtc_json(&up, &["done"]);
     let up_tip = s(&done["commit"]).to_string();
-    Lanes { env, repo, down, up_tip, up_config }
+    Lanes {
+        env,
+        repo,
+        down,
+        up_tip,
+        up_config,
+    }
 }
 
 fn replace_line(text: &str, n: usize, line: &str) -> String {
@@ -73,7 +79,8 @@ impl Lanes {
 
     /// The bytes of `path` as committed in `rev`.
     fn show(&self, rev: &str, path: &str) -> String {
-        self.env.git(&self.repo, &["show", &format!("{rev}:{path}")])
+        self.env
+            .git(&self.repo, &["show", &format!("{rev}:{path}")])
     }
 
     /// The autosave commit a sync reports: on the lane branch, holding `files` as given.
@@ -87,7 +94,11 @@ impl Lanes {
             "the autosave commit is reachable from the lane branch"
         );
         for (path, content) in files {
-            assert_eq!(&self.show(&autosaved, path), content, "{path} in the autosave commit");
+            assert_eq!(
+                &self.show(&autosaved, path),
+                content,
+                "{path} in the autosave commit"
+            );
         }
         autosaved
     }
@@ -105,8 +116,16 @@ fn overlapping_edit_is_autosaved_and_merged() {
     l.assert_autosaved(&sync, &[(CONFIG, &local), (DRAFT, DRAFT_TS)]);
     assert_eq!(sync["result"], "merged", "{sync}");
     let merged = replace_line(&l.up_config, 9, "  owner: \"growth\",");
-    assert_eq!(env.read(&l.down_file(CONFIG)), merged, "both edits in the file");
-    assert_eq!(env.read(&l.down_file(DRAFT)), DRAFT_TS, "the untracked file is still there");
+    assert_eq!(
+        env.read(&l.down_file(CONFIG)),
+        merged,
+        "both edits in the file"
+    );
+    assert_eq!(
+        env.read(&l.down_file(DRAFT)),
+        DRAFT_TS,
+        "the untracked file is still there"
+    );
     assert!(l.down_file(UP_NEW).exists(), "the upstream file arrived");
     assert!(env.is_ancestor(&l.repo, &l.up_tip, &l.branch()));
     env.assert_clean(&l.down, "after an autosaving sync");
@@ -122,10 +141,17 @@ fn conflicting_edit_is_autosaved_before_the_conflict() {
     let (code, sync) = env.wtc_json_code(&l.down, &["sync"]);
     assert_eq!(code, 3, "{sync}");
     let autosaved = l.assert_autosaved(&sync, &[(CONFIG, &local)]);
-    assert_eq!(l.branch(), autosaved, "the lane branch holds the user's work");
+    assert_eq!(
+        l.branch(),
+        autosaved,
+        "the lane branch holds the user's work"
+    );
     assert_eq!(env.rev(&l.down, "MERGE_HEAD"), l.up_tip);
     let file = env.read(&l.down_file(CONFIG));
-    assert!(file.contains("retries: 9, // mine") && file.contains("retries: 5,"), "{file}");
+    assert!(
+        file.contains("retries: 9, // mine") && file.contains("retries: 5,"),
+        "{file}"
+    );
     assert!(file.contains("<<<<<<<"), "{file}");
 }
 
@@ -149,7 +175,11 @@ fn overlapping_edit_with_no_autosave_is_refused() {
         "the refusal names the overlapping path\n{}",
         env.describe(&out)
     );
-    assert_eq!(l.state(&[CONFIG, DRAFT, UP_NEW]), before, "a refused sync changes nothing");
+    assert_eq!(
+        l.state(&[CONFIG, DRAFT, UP_NEW]),
+        before,
+        "a refused sync changes nothing"
+    );
     assert_eq!(env.read(&l.down_file(CONFIG)), local);
 }
 
@@ -165,13 +195,22 @@ fn separate_edits_are_autosaved_and_ignored_files_stay_out() {
     let sync = env.wtc_json(&l.down, &["sync"]);
     let autosaved = l.assert_autosaved(&sync, &[(OTHER, other), (DRAFT, DRAFT_TS)]);
     assert!(
-        !env.git(&l.repo, &["ls-tree", "-r", "--name-only", &autosaved]).contains("debug.log"),
+        !env.git(&l.repo, &["ls-tree", "-r", "--name-only", &autosaved])
+            .contains("debug.log"),
         "ignored files are never saved"
     );
-    assert_eq!(env.read(&l.down_file("debug.log")), "ignored noise\n", "ignored file untouched");
+    assert_eq!(
+        env.read(&l.down_file("debug.log")),
+        "ignored noise\n",
+        "ignored file untouched"
+    );
     assert_eq!(env.read(&l.down_file(OTHER)), other);
     assert_eq!(env.read(&l.down_file(DRAFT)), DRAFT_TS);
-    assert_eq!(env.read(&l.down_file(CONFIG)), l.up_config, "the upstream edit arrived");
+    assert_eq!(
+        env.read(&l.down_file(CONFIG)),
+        l.up_config,
+        "the upstream edit arrived"
+    );
     assert!(l.down_file(UP_NEW).exists(), "the upstream file arrived");
     env.assert_clean(&l.down, "after an autosaving sync");
 }
@@ -189,10 +228,25 @@ fn separate_edits_with_no_autosave_are_carried_across() {
     assert_eq!(sync["result"], "fast-forward", "{sync}");
     assert_eq!(l.branch(), l.up_tip, "nothing of the user's was committed");
     assert_eq!(env.rev(&l.down, "HEAD"), l.up_tip);
-    assert_eq!(env.read(&l.down_file(CONFIG)), l.up_config, "the upstream edit arrived");
-    assert_eq!(env.read(&l.down_file(UP_NEW)), "export const fromUp = true;\n");
-    assert_eq!(env.read(&l.down_file(OTHER)), other, "the local edit is still there");
-    assert_eq!(env.read(&l.down_file(DRAFT)), DRAFT_TS, "the untracked file is still there");
+    assert_eq!(
+        env.read(&l.down_file(CONFIG)),
+        l.up_config,
+        "the upstream edit arrived"
+    );
+    assert_eq!(
+        env.read(&l.down_file(UP_NEW)),
+        "export const fromUp = true;\n"
+    );
+    assert_eq!(
+        env.read(&l.down_file(OTHER)),
+        other,
+        "the local edit is still there"
+    );
+    assert_eq!(
+        env.read(&l.down_file(DRAFT)),
+        DRAFT_TS,
+        "the untracked file is still there"
+    );
     assert_eq!(
         env.status(&l.down),
         format!(" M {OTHER}\n?? {DRAFT}\n"),
@@ -214,7 +268,11 @@ fn untracked_file_in_the_way_with_no_autosave_is_refused() {
         "an untracked file in the way refuses the sync\n{}",
         env.describe(&out)
     );
-    assert_eq!(l.state(&[UP_NEW, CONFIG]), before, "a refused sync changes nothing");
+    assert_eq!(
+        l.state(&[UP_NEW, CONFIG]),
+        before,
+        "a refused sync changes nothing"
+    );
     assert_eq!(env.read(&l.down_file(UP_NEW)), "my own up_new\n");
 }
 
@@ -231,7 +289,10 @@ fn untracked_file_in_the_way_is_autosaved() {
     assert_eq!(l.branch(), autosaved);
     assert_eq!(sync["conflicts"], serde_json::json!([UP_NEW]), "{sync}");
     let file = env.read(&l.down_file(UP_NEW));
-    assert!(file.contains("my own up_new") && file.contains("fromUp"), "{file}");
+    assert!(
+        file.contains("my own up_new") && file.contains("fromUp"),
+        "{file}"
+    );
 }
 
 /// `sync --dry-run` reports and touches nothing, even with a dirty worktree.
@@ -262,9 +323,20 @@ fn clean_and_rm_refuse_dirty_worktrees() {
             "wtc {args:?} refuses a dirty worktree\n{}",
             env.describe(&out)
         );
-        assert_eq!(env.read(&l.down_file(DRAFT)), DRAFT_TS, "after wtc {args:?}");
-        assert_eq!(env.read(&l.down_file(OTHER)), "changed\n", "after wtc {args:?}");
-        assert!(env.rev_exists(&l.repo, "refs/heads/wtc/p/down"), "after wtc {args:?}");
+        assert_eq!(
+            env.read(&l.down_file(DRAFT)),
+            DRAFT_TS,
+            "after wtc {args:?}"
+        );
+        assert_eq!(
+            env.read(&l.down_file(OTHER)),
+            "changed\n",
+            "after wtc {args:?}"
+        );
+        assert!(
+            env.rev_exists(&l.repo, "refs/heads/wtc/p/down"),
+            "after wtc {args:?}"
+        );
     }
 }
 
@@ -289,6 +361,8 @@ fn clean_force_keep_archive_keeps_dirty_work_reachable() {
 fn reachable_content(env: &TestEnv, repo: &Path, needle: &str) -> bool {
     let commits = env.git(repo, &["rev-list", "--all"]);
     commits.lines().any(|c| {
-        env.git_output(repo, &["grep", "-q", "-F", needle, c]).status.success()
+        env.git_output(repo, &["grep", "-q", "-F", needle, c])
+            .status
+            .success()
     })
 }

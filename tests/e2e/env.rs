@@ -36,7 +36,10 @@ impl TestEnv {
             .tempdir()
             .expect("create the temporary root");
         // Canonical, so paths that wtc or git report compare equal to ours.
-        let root = tmp.path().canonicalize().expect("canonicalize the temporary root");
+        let root = tmp
+            .path()
+            .canonicalize()
+            .expect("canonicalize the temporary root");
         for dir in ["home", "tmp"] {
             std::fs::create_dir_all(root.join(dir)).expect("create a directory under the root");
         }
@@ -45,7 +48,10 @@ impl TestEnv {
             "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
         )
         .expect("write the private global git config");
-        TestEnv { tmp: Some(tmp), root }
+        TestEnv {
+            tmp: Some(tmp),
+            root,
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -173,13 +179,19 @@ impl TestEnv {
             .write_all(input)
             .expect("write git's stdin");
         let out = self.finish(child, &what, PROCESS_TIMEOUT);
-        assert!(out.status.success(), "{what} failed\n{}", self.describe(&out));
+        assert!(
+            out.status.success(),
+            "{what} failed\n{}",
+            self.describe(&out)
+        );
         String::from_utf8(out.stdout).expect("git prints UTF-8 here")
     }
 
     /// `git rev-parse --verify REV` (full hash).
     pub fn rev(&self, dir: &Path, rev: &str) -> String {
-        self.git(dir, &["rev-parse", "--verify", "-q", rev]).trim().to_string()
+        self.git(dir, &["rev-parse", "--verify", "-q", rev])
+            .trim()
+            .to_string()
     }
 
     /// Whether `rev` resolves in `dir`.
@@ -199,7 +211,10 @@ impl TestEnv {
         match out.status.code() {
             Some(0) => true,
             Some(1) => false,
-            _ => panic!("git merge-base --is-ancestor failed\n{}", self.describe(&out)),
+            _ => panic!(
+                "git merge-base --is-ancestor failed\n{}",
+                self.describe(&out)
+            ),
         }
     }
 
@@ -262,7 +277,10 @@ impl TestEnv {
         } else {
             top
         };
-        let name = top.file_name().expect("a named repository").to_string_lossy();
+        let name = top
+            .file_name()
+            .expect("a named repository")
+            .to_string_lossy();
         let lanes = top.with_file_name(format!("{name}.wtc"));
         for entry in list_tree(&lanes, 3) {
             s += &entry;
@@ -329,7 +347,12 @@ impl TestEnv {
                 self.describe(&out)
             )
         });
-        assert_eq!(doc["version"], 1, "JSON without \"version\": 1\n{}", self.describe(&out));
+        assert_eq!(
+            doc["version"],
+            1,
+            "JSON without \"version\": 1\n{}",
+            self.describe(&out)
+        );
         doc
     }
 
@@ -340,9 +363,11 @@ impl TestEnv {
             args.extend_from_slice(&["--after", a]);
         }
         let doc = self.wtc_json(repo, &args);
-        PathBuf::from(doc["worktree"].as_str().unwrap_or_else(|| {
-            panic!("`wtc add` JSON has no worktree string: {doc}")
-        }))
+        PathBuf::from(
+            doc["worktree"]
+                .as_str()
+                .unwrap_or_else(|| panic!("`wtc add` JSON has no worktree string: {doc}")),
+        )
     }
 
     // ---- assertions and files ----------------------------------------------------------
@@ -374,11 +399,17 @@ impl TestEnv {
 
     /// Runs `bash fixtures/NAME ARGS...` with the isolated environment; its stdout.
     pub fn fixture_args(&self, name: &str, args: &[&str]) -> String {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures")
+            .join(name);
         let mut cmd = self.command("bash", &self.root);
         cmd.arg(&script).args(args);
         let out = self.run(cmd, &format!("fixtures/{name} {}", args.join(" ")));
-        assert!(out.status.success(), "fixture {name} failed\n{}", self.describe(&out));
+        assert!(
+            out.status.success(),
+            "fixture {name} failed\n{}",
+            self.describe(&out)
+        );
         String::from_utf8(out.stdout).expect("fixtures print UTF-8")
     }
 
@@ -443,10 +474,17 @@ pub fn same_path(a: &Path, b: &Path) -> bool {
 fn list_tree(dir: &Path, depth: usize) -> Vec<String> {
     let mut found = Vec::new();
     fn walk(base: &Path, dir: &Path, depth: usize, found: &mut Vec<String>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
-            found.push(path.strip_prefix(base).expect("under base").display().to_string());
+            found.push(
+                path.strip_prefix(base)
+                    .expect("under base")
+                    .display()
+                    .to_string(),
+            );
             if depth > 1 && path.is_dir() && !path.is_symlink() {
                 walk(base, &path, depth - 1, found);
             }
@@ -476,5 +514,6 @@ pub fn parse_worktrees(porcelain: &str) -> Vec<Vec<(String, String)>> {
 
 /// A JSON value that must be a string.
 pub fn s(v: &Value) -> &str {
-    v.as_str().unwrap_or_else(|| panic!("expected a JSON string, got {v}"))
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a JSON string, got {v}"))
 }

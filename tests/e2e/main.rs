@@ -4,12 +4,14 @@
 //! private temporary root (`env::TestEnv`), drives the real `wtc` binary, and asserts
 //! mostly on git's view of the result (refs, trees, `git status`, `git fsck`) rather than
 //! on wording. Modules follow the acceptance list of issue 2 ("Core"):
-//! 1 `scenario`, 2 `conflict`, 3 `dirty`, 4 `squash_vs_git`, 5 `bad_input`.
+//! 1 `scenario`, 2 `conflict`, 3 `dirty`, 4 `squash_vs_git`, 5 `bad_input`; `safety` covers
+//! the worktree updater end to end (every kind of change, hostile trees: invariant 4).
 
 mod env;
 
 mod bad_input;
 mod conflict;
 mod dirty;
+mod safety;
 mod scenario;
 mod squash_vs_git;

@@ -41,7 +41,10 @@ fn fold_order(lanes: &[Lane]) -> Vec<&Lane> {
 fn git_fold(env: &TestEnv, repo: &Path, target: &str, tips: &[(String, String)]) -> Option<String> {
     let mut acc = target.to_string();
     for (name, tip) in tips {
-        let out = env.git_output(repo, &["merge-tree", "--write-tree", "--no-messages", &acc, tip]);
+        let out = env.git_output(
+            repo,
+            &["merge-tree", "--write-tree", "--no-messages", &acc, tip],
+        );
         match out.status.code() {
             Some(0) => {}
             Some(1) => return None,
@@ -50,7 +53,19 @@ fn git_fold(env: &TestEnv, repo: &Path, target: &str, tips: &[(String, String)])
         let stdout = String::from_utf8(out.stdout).expect("hex");
         let tree = stdout.lines().next().expect("a tree line");
         acc = env
-            .git(repo, &["commit-tree", tree, "-p", &acc, "-p", tip, "-m", &format!("fold {name}")])
+            .git(
+                repo,
+                &[
+                    "commit-tree",
+                    tree,
+                    "-p",
+                    &acc,
+                    "-p",
+                    tip,
+                    "-m",
+                    &format!("fold {name}"),
+                ],
+            )
             .trim()
             .to_string();
     }
@@ -60,7 +75,10 @@ fn git_fold(env: &TestEnv, repo: &Path, target: &str, tips: &[(String, String)])
 fn compare_with_git(scenario: &str) {
     let env = TestEnv::new();
     let repo = env.path("repo");
-    env.fixture_args("make_squash_histories.sh", &[repo.to_str().expect("UTF-8"), scenario]);
+    env.fixture_args(
+        "make_squash_histories.sh",
+        &[repo.to_str().expect("UTF-8"), scenario],
+    );
     let meta = repo.join(".git/fixture");
     let lanes: Vec<Lane> = env
         .read(&meta.join("lanes"))
@@ -68,7 +86,10 @@ fn compare_with_git(scenario: &str) {
         .map(|line| {
             let mut words = line.split_whitespace().map(str::to_string);
             let name = words.next().expect("a lane name");
-            Lane { name, after: words.collect() }
+            Lane {
+                name,
+                after: words.collect(),
+            }
         })
         .collect();
     let baseline = env.read(&meta.join("baseline")).trim().to_string();
@@ -102,13 +123,22 @@ fn compare_with_git(scenario: &str) {
             "`done` on a clean checkout of {from} must not change the tree:\n{}",
             env.git(&repo, &["diff-tree", "-r", &from, &tip])
         );
-        assert_eq!(env.rev(&repo, &format!("{tip}^")), env.rev(&repo, &from), "done's parent");
+        assert_eq!(
+            env.rev(&repo, &format!("{tip}^")),
+            env.rev(&repo, &from),
+            "done's parent"
+        );
     }
 
     let target = env.rev(&repo, "main");
     let tips: Vec<(String, String)> = fold_order(&lanes)
         .iter()
-        .map(|l| (l.name.clone(), env.rev(&repo, &format!("refs/heads/wtc/{PLAN}/{}", l.name))))
+        .map(|l| {
+            (
+                l.name.clone(),
+                env.rev(&repo, &format!("refs/heads/wtc/{PLAN}/{}", l.name)),
+            )
+        })
         .collect();
     let expected = git_fold(&env, &repo, &target, &tips);
     assert_eq!(
@@ -119,21 +149,33 @@ fn compare_with_git(scenario: &str) {
 
     let before = env.snapshot(&repo);
     let dry = env.wtc(&repo, &["squash", "--dry-run"]);
-    env.assert_code(&dry, if expected.is_some() { 0 } else { 3 }, "wtc squash --dry-run");
+    env.assert_code(
+        &dry,
+        if expected.is_some() { 0 } else { 3 },
+        "wtc squash --dry-run",
+    );
     assert_eq!(env.snapshot(&repo), before, "--dry-run writes no ref");
 
     let (code, squash) = env.wtc_json_code(&repo, &["squash"]);
     let Some(expected) = expected else {
         assert_eq!(code, 3, "git conflicts, so must wtc: {squash}");
-        assert_eq!(env.snapshot(&repo), before, "a conflicting squash writes no ref");
+        assert_eq!(
+            env.snapshot(&repo),
+            before,
+            "a conflicting squash writes no ref"
+        );
         env.assert_clean(&repo, "main worktree after the refused squash");
         return;
     };
     assert_eq!(code, 0, "git merges cleanly, so must wtc: {squash}");
     let commit = s(&squash["commit"]).to_string();
     assert_eq!(squash["parent"], target.as_str(), "{squash}");
-    let order: Vec<&str> =
-        squash["lanes"].as_array().expect("lanes").iter().map(|l| s(&l["name"])).collect();
+    let order: Vec<&str> = squash["lanes"]
+        .as_array()
+        .expect("lanes")
+        .iter()
+        .map(|l| s(&l["name"]))
+        .collect();
     let actual = env.tree(&repo, &commit);
     assert_eq!(
         actual,
@@ -142,7 +184,11 @@ fn compare_with_git(scenario: &str) {
         env.git(&repo, &["diff-tree", "-r", &expected, &actual])
     );
     assert_eq!(env.rev(&repo, "main"), commit);
-    assert_eq!(env.rev(&repo, "main^"), target, "one commit on top of the moved target");
+    assert_eq!(
+        env.rev(&repo, "main^"),
+        target,
+        "one commit on top of the moved target"
+    );
     // The clean main worktree now matches the integration commit exactly (git checks
     // file modes, symlinks and contents).
     env.assert_clean(&repo, "main worktree after squash");
