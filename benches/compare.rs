@@ -1,0 +1,2 @@
+//! Placeholder replaced by the benchmark harness (issue 5).
+fn main() {}
