@@ -104,3 +104,12 @@ pub fn find(err: &anyhow::Error) -> Option<&WtcError> {
 pub fn exit_code(err: &anyhow::Error) -> i32 {
     find(err).map_or(exit::ERROR, |e| e.kind.exit_code())
 }
+
+/// Fail with exit 130 if a signal asked us to stop. Called before anything is written, so an
+/// interrupted command leaves nothing half-done.
+pub fn check_interrupt() -> anyhow::Result<()> {
+    if gix::interrupt::is_triggered() {
+        return Err(WtcError::new(Kind::Interrupted, "interrupted; nothing was changed").into());
+    }
+    Ok(())
+}

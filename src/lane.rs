@@ -142,10 +142,15 @@ pub fn count_commits(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> R
     Ok(n)
 }
 
-/// Commit subjects on a lane since `base`, oldest first.
-pub fn subjects(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Result<Vec<String>> {
+/// Commit subjects reachable from `tip` but from none of `hidden` (the plan's base and the
+/// tips of upstream lanes, whose subjects belong to those lanes), oldest first.
+pub fn subjects(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId]) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for info in repo.rev_walk([tip]).with_hidden([base]).all()? {
+    for info in repo
+        .rev_walk([tip])
+        .with_hidden(hidden.iter().copied())
+        .all()?
+    {
         let info = info?;
         let commit = repo.find_commit(info.id)?;
         let msg = commit.message_raw()?.to_str_lossy().into_owned();

@@ -176,6 +176,7 @@ pub fn save(
         .map(|(p, _)| p.to_str_lossy().into_owned())
         .collect();
 
+    crate::error::check_interrupt()?;
     let commit = if tree == head_tree && merge_heads.is_empty() && !done {
         None
     } else {

@@ -183,6 +183,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         return Ok(out);
     }
 
+    crate::error::check_interrupt()?;
     merge::persist_tree(&mut mem, repo, tree)?;
     let commit = repo.new_commit(message, tree, [target_tip])?.id;
     match (&target_repo, locked.take()) {
@@ -249,7 +250,11 @@ fn integration_message(
     let base = plan.base_id();
     let mut any = false;
     for t in tips {
-        let subjects: Vec<String> = lane::subjects(repo, t.commit, base)?
+        let mut hidden = vec![base];
+        for up in plan.upstream_closure(&t.lane) {
+            hidden.extend(tips.iter().filter(|u| u.lane == up.name).map(|u| u.commit));
+        }
+        let subjects: Vec<String> = lane::subjects(repo, t.commit, &hidden)?
             .into_iter()
             .filter(|s| !is_wip_subject(s, &t.lane))
             .collect();

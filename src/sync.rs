@@ -176,6 +176,7 @@ pub fn sync(
             if opts.dry_run {
                 return Ok(out);
             }
+            crate::error::check_interrupt()?;
             let new_commit = if fast_forward {
                 commit
             } else {
@@ -223,6 +224,7 @@ pub fn sync(
             if !obstacles.is_empty() {
                 return Err(overlap_error(&obstacles));
             }
+            crate::error::check_interrupt()?;
             merge::persist_all(&mut mem, repo)?;
             let mut wt = checkout::Worktree::new(repo)?;
             wt.apply(&changes, &mut locked.file)?;

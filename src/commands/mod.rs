@@ -47,6 +47,7 @@ impl Ctx {
 /// Parse the command line, run the command, print, and return the exit code.
 pub fn main() -> i32 {
     install_panic_hook();
+    install_signal_handler();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
@@ -96,6 +97,16 @@ fn usage_error(e: clap::Error, json: bool) -> i32 {
     });
     println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
     exit::USAGE
+}
+
+/// SIGINT/SIGTERM/SIGHUP: the first one sets gix's interrupt flag, which long waits and the
+/// points before any write check (exit 130, nothing half-written); a second one removes every
+/// lock file wtc holds and terminates at once, so no `index.lock` is left behind either way.
+fn install_signal_handler() {
+    // SAFETY: the handler only touches atomics and gix's signal-safe tempfile registry.
+    #[allow(unsafe_code)]
+    // The returned `Deregister` does nothing when dropped: the handler stays installed.
+    let _ = unsafe { gix::interrupt::init_handler(1, || {}) };
 }
 
 /// A panic is a bug: say so in one line, with where to report it, and exit 1.

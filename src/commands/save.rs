@@ -45,6 +45,9 @@ fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) ->
         .set("paths", &saved.paths)
         .set("done", done);
     match saved.commit {
+        Some(c) if done && saved.paths.is_empty() => {
+            r.note(format!("lane '{lane}' is done at {}", refs::short(c)))
+        }
         Some(c) if done => r.note(format!(
             "lane '{lane}' is done at {} ({} file(s) saved)",
             refs::short(c),

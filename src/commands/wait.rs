@@ -78,6 +78,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         }
         // Short polling of a few refs is cheap; back off to at most 250 ms between looks.
         std::thread::sleep(delay);
+        crate::error::check_interrupt()?;
         delay = (delay * 2).min(Duration::from_millis(250));
         // A lane may be added or removed while we wait: re-read the plan.
         if let Some(fresh) = plan::load_from(&ws.repo, &plan::plan_ref(&p.name))? {

@@ -14,4 +14,5 @@ mod conflict;
 mod dirty;
 mod safety;
 mod scenario;
+mod signals;
 mod squash_vs_git;

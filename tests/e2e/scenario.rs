@@ -541,9 +541,12 @@ fn run_scenario(agents: Agents) {
                 "Add marketing service",
                 "Add useMarketingCampaign hook",
             ] {
-                assert!(
-                    message.contains(subject),
-                    "the message lists `{subject}`:\n{message}"
+                // Once: an upstream lane's subjects belong to that lane only, even though
+                // the downstream lanes contain its commits.
+                assert_eq!(
+                    message.matches(subject).count(),
+                    1,
+                    "the message lists `{subject}` once:\n{message}"
                 );
             }
         }
