@@ -1,0 +1,2 @@
+//! Placeholder replaced by the watch latency benchmark (issue 4).
+fn main() {}
