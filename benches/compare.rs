@@ -1,2 +1,1411 @@
-//! Placeholder replaced by the benchmark harness (issue 5).
-fn main() {}
+//! `cargo bench --bench compare`: wtc against the plain-git way of doing the same job (issue 5).
+//!
+//! One run times, side by side and interleaved (wtc first in even rounds, git first in odd
+//! rounds, so both sides share the machine's noise), four workloads at ~5,000 and ~100,000
+//! files:
+//!
+//! - **save**: one WIP commit of 10 changed files (7 modified, 2 new, 1 deleted) in a lane
+//!   worktree: `wtc save` vs `git add -A && git commit -q -m x`, each side in its own worktree
+//!   holding the same state.
+//! - **sync**: a lane (`down`, one commit of its own) merging 7 upstream lanes that each made
+//!   20 WIP commits of 10 files (disjoint files, so every merge is clean): `wtc sync` vs
+//!   `git merge -q --no-edit` of each upstream branch, one after the other, in a second
+//!   worktree of the same starting commit. Both worktrees are reset to that commit before
+//!   every round (untimed).
+//! - **squash**: 8 done lanes (20 WIP commits of 10 files each) onto a target that moved by one
+//!   commit: `wtc squash` vs the chain `git merge-tree --write-tree` (+ `git commit-tree` per
+//!   fold, so later merge bases see earlier lanes, as `tests/e2e/squash_vs_git.rs` does), a
+//!   final `git commit-tree` on the target and `git update-ref`. Refs are reset every round.
+//! - **status** of 50 lanes (chains of 5, half of them done): `wtc status --json` vs ONE
+//!   `git for-each-ref` printing each lane's tip, its `Wtc-State` trailer and
+//!   `%(ahead-behind:BASE)` (the commit count wtc reports). That is the cheapest complete git
+//!   equivalent (one process); wtc also works out which upstream lanes each lane lacks.
+//!
+//! Each workload first runs one warm-up round (checked, not counted: page cache, first
+//! touch of the packs). Every round CHECKS that both sides produced the same answer (the same tree for save, sync
+//! and squash; the same tips, states and counts for status) and that `git status` is clean
+//! in both worktrees afterwards: a fast wrong answer fails. At the end it prints a Markdown
+//! table (stdout) with min/median/max per side, the median speedup (git/wtc), wtc's peak RSS
+//! (`ru_maxrss` from `wait4` on each wtc process) and PASS/FAIL against the issue's targets:
+//! sync >= 10x, squash >= 4x, save >= 2x, status < 50 ms, from 5k to 100k files at most 3x
+//! slower for save and sync, peak memory < 100 MiB at 100k files.
+//!
+//! Fixture repositories come from `fixtures/make_large.sh N DIR`, cached as bare repositories
+//! under `${WTC_BENCH_CACHE:-$HOME/.cache/wtc-bench}/large-v<script version>-<N>.git`; each
+//! workload works in a `git clone --shared --no-checkout` of it inside a temporary directory
+//! (removed at the end unless `WTC_BENCH_KEEP=1`).
+//!
+//! Options: `WTC_BENCH_QUICK=1` (5k files only, 2 rounds), filter arguments naming workloads
+//! and/or sizes, e.g. `cargo bench --bench compare -- sync 100k`.
+//!
+//! Every git and wtc process runs isolated like the e2e tests: cleared environment, private
+//! HOME, no system or global git config, fixed identities and dates.
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context as _, Result};
+use serde_json::Value;
+
+const WTC: &str = env!("CARGO_BIN_EXE_wtc");
+const DATE: &str = "2005-04-07 22:13:13 +0000";
+/// Commit time in fast-import streams (the same instant as `DATE`).
+const EPOCH: u64 = 1_112_911_993;
+const SIZES: [usize; 2] = [5_000, 100_000];
+const WORKLOADS: [&str; 4] = ["save", "sync", "squash", "status"];
+const MIB: f64 = 1024.0 * 1024.0;
+
+// Targets from issue 5.
+const SYNC_SPEEDUP: f64 = 10.0;
+const SQUASH_SPEEDUP: f64 = 4.0;
+const SAVE_SPEEDUP: f64 = 2.0;
+const STATUS_LIMIT_S: f64 = 0.050;
+const GROWTH_LIMIT: f64 = 3.0;
+const RSS_LIMIT_MIB: f64 = 100.0;
+
+// Workload shapes.
+const UPSTREAMS: usize = 7;
+const SQUASH_LANES: usize = 8;
+const STATUS_LANES: usize = 50;
+const LANE_COMMITS: usize = 20;
+/// Files a lane's commits pick from (8 modified per commit, 2 new ones added).
+const LANE_POOL: usize = 40;
+
+fn main() {
+    let opts = match Options::parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            eprintln!(
+                "usage: cargo bench --bench compare [-- [save|sync|squash|status]... [5k|100k]...]"
+            );
+            std::process::exit(2);
+        }
+    };
+    let started = Instant::now();
+    let bench = match Bench::new() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    };
+    eprintln!("wtc:  {WTC}");
+    eprintln!("git:  {}", bench.git_version());
+    eprintln!("root: {}", bench.root.display());
+    if opts.quick {
+        eprintln!("WTC_BENCH_QUICK=1: 5k files only, 2 rounds");
+    }
+
+    let mut rows: Vec<Row> = Vec::new();
+    for &size in &opts.sizes {
+        let fixture = match bench.fixture(size) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: fixture for {} files: {e:#}", size);
+                std::process::exit(1);
+            }
+        };
+        for &workload in &opts.workloads {
+            let rounds = opts.rounds(size, workload);
+            eprintln!("\n== {workload} @ {} files, {rounds} rounds", label(size));
+            let t = Instant::now();
+            let mut row = Row::new(workload, size);
+            let world = bench.root.join(format!("{}-{workload}", label(size)));
+            let result = match workload {
+                "save" => bench.save(&fixture, &world, rounds, &mut row),
+                "sync" => bench.sync(&fixture, &world, rounds, &mut row),
+                "squash" => bench.squash(&fixture, &world, rounds, &mut row),
+                "status" => bench.status(&fixture, &world, rounds, &mut row),
+                _ => unreachable!(),
+            };
+            if let Err(e) = result {
+                eprintln!("!! {workload} @ {}: FAILED: {e:#}", label(size));
+                row.errors.push(format!("{e:#}"));
+            }
+            let t_rm = Instant::now();
+            if !bench.keep {
+                let _ = std::fs::remove_dir_all(&world);
+            }
+            eprintln!(
+                "   ({:.1} s, of which cleanup {:.1} s)",
+                t.elapsed().as_secs_f64(),
+                t_rm.elapsed().as_secs_f64()
+            );
+            rows.push(row);
+        }
+    }
+
+    let table = render(&rows, &opts);
+    println!("\n{table}");
+    eprintln!("total: {:.0} s", started.elapsed().as_secs_f64());
+    if bench.keep {
+        eprintln!("kept {}", bench.root.display());
+    }
+    let wrong: Vec<&Row> = rows.iter().filter(|r| !r.errors.is_empty()).collect();
+    if !wrong.is_empty() {
+        eprintln!(
+            "\nFAILED: {} row(s) did not produce a checked answer:",
+            wrong.len()
+        );
+        for r in wrong {
+            for e in &r.errors {
+                eprintln!("  {} @ {}: {e}", r.workload, label(r.size));
+            }
+        }
+        std::process::exit(1);
+    }
+}
+
+// ---- options -------------------------------------------------------------------------------
+
+struct Options {
+    quick: bool,
+    sizes: Vec<usize>,
+    workloads: Vec<&'static str>,
+}
+
+impl Options {
+    fn parse() -> Result<Self> {
+        let quick = std::env::var_os("WTC_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0");
+        let mut sizes = Vec::new();
+        let mut workloads = Vec::new();
+        // cargo passes `--bench` (and libtest-style flags): ignore every flag.
+        for arg in std::env::args().skip(1).filter(|a| !a.starts_with('-')) {
+            if let Some(w) = WORKLOADS.iter().find(|w| **w == arg) {
+                workloads.push(*w);
+            } else if let Some(s) = SIZES.iter().find(|s| label(**s) == arg) {
+                sizes.push(*s);
+            } else {
+                bail!("unknown filter '{arg}'");
+            }
+        }
+        if sizes.is_empty() {
+            sizes = if quick {
+                vec![SIZES[0]]
+            } else {
+                SIZES.to_vec()
+            };
+        }
+        if workloads.is_empty() {
+            workloads = WORKLOADS.to_vec();
+        }
+        Ok(Options {
+            quick,
+            sizes,
+            workloads,
+        })
+    }
+
+    fn rounds(&self, size: usize, workload: &str) -> usize {
+        let base = if self.quick {
+            2
+        } else if size <= 10_000 {
+            5
+        } else {
+            3
+        };
+        // status is fast: more rounds for a steadier median.
+        if workload == "status" {
+            base * 3
+        } else {
+            base
+        }
+    }
+}
+
+fn label(size: usize) -> String {
+    if size % 1000 == 0 {
+        format!("{}k", size / 1000)
+    } else {
+        size.to_string()
+    }
+}
+
+// ---- processes -----------------------------------------------------------------------------
+
+/// One finished process: wall time from spawn to reap, peak RSS, exit code, output.
+struct Proc {
+    elapsed: Duration,
+    maxrss_kib: u64,
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Proc {
+    fn ok(self, what: &str) -> Result<Proc> {
+        if self.code != 0 {
+            bail!(
+                "`{what}` exited with {}\nstdout: {}\nstderr: {}",
+                self.code,
+                self.stdout.trim(),
+                self.stderr.trim()
+            );
+        }
+        Ok(self)
+    }
+    fn json(&self) -> Result<Value> {
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("wtc printed no JSON document: {:?}", self.stdout))
+    }
+}
+
+/// Time and memory of one side of one round (several processes for git).
+#[derive(Default, Clone, Copy)]
+struct Sample {
+    secs: f64,
+    maxrss_kib: u64,
+}
+
+impl Sample {
+    fn add(&mut self, p: &Proc) {
+        self.secs += p.elapsed.as_secs_f64();
+        self.maxrss_kib = self.maxrss_kib.max(p.maxrss_kib);
+    }
+}
+
+struct Bench {
+    tmp: Option<tempfile::TempDir>,
+    root: PathBuf,
+    home: PathBuf,
+    cache: PathBuf,
+    keep: bool,
+    path_var: std::ffi::OsString,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        if self.keep {
+            if let Some(t) = self.tmp.take() {
+                let _ = t.keep();
+            }
+        }
+    }
+}
+
+impl Bench {
+    fn new() -> Result<Self> {
+        let tmp = tempfile::Builder::new()
+            .prefix("wtc-bench-")
+            .tempdir()
+            .context("creating the temporary root")?;
+        let root = tmp.path().canonicalize()?;
+        let home = root.join("home");
+        std::fs::create_dir_all(&home)?;
+        std::fs::create_dir_all(root.join("tmp"))?;
+        std::fs::write(
+            home.join("gitconfig"),
+            "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+        )?;
+        let cache = match std::env::var_os("WTC_BENCH_CACHE") {
+            Some(c) if !c.is_empty() => PathBuf::from(c),
+            _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+                .join(".cache/wtc-bench"),
+        };
+        let keep = std::env::var_os("WTC_BENCH_KEEP").is_some_and(|v| !v.is_empty() && v != "0");
+        Ok(Bench {
+            out: root.join("tmp/stdout"),
+            err: root.join("tmp/stderr"),
+            tmp: Some(tmp),
+            root,
+            home,
+            cache,
+            keep,
+            path_var: std::env::var_os("PATH").unwrap_or_default(),
+        })
+    }
+
+    /// A command for `program` in `dir`, isolated like the e2e tests.
+    fn command(&self, program: impl AsRef<OsStr>, dir: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(dir)
+            .env_clear()
+            .env("PATH", &self.path_var)
+            .env("HOME", &self.home)
+            .env("TMPDIR", self.root.join("tmp"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", self.home.join("gitconfig"))
+            .env("GIT_CEILING_DIRECTORIES", &self.root)
+            .env("GIT_AUTHOR_NAME", "Bench Author")
+            .env("GIT_AUTHOR_EMAIL", "author@example.test")
+            .env("GIT_AUTHOR_DATE", DATE)
+            .env("GIT_COMMITTER_NAME", "Bench Committer")
+            .env("GIT_COMMITTER_EMAIL", "committer@example.test")
+            .env("GIT_COMMITTER_DATE", DATE)
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("TZ", "UTC")
+            .env("LC_ALL", "C");
+        cmd
+    }
+
+    /// Spawn, reap with `wait4` (for `ru_maxrss`), collect output (via files: no pipe
+    /// threads competing with the child for the two cores).
+    fn exec(&self, mut cmd: Command) -> Result<Proc> {
+        let out = File::create(&self.out)?;
+        let err = File::create(&self.err)?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let start = Instant::now();
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {:?}", cmd.get_program()))?;
+        let pid = child.id() as libc::pid_t;
+        let mut status: libc::c_int = 0;
+        // SAFETY: rusage is plain old data; wait4 fills it for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        loop {
+            // SAFETY: pid is our child, not reaped by anyone else (std's Child never waits
+            // unless asked); the pointers are valid for the call.
+            let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            if r == pid {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(anyhow!(e).context("wait4"));
+            }
+        }
+        let elapsed = start.elapsed();
+        drop(child);
+        let code = if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            128 + libc::WTERMSIG(status)
+        };
+        Ok(Proc {
+            elapsed,
+            maxrss_kib: usage.ru_maxrss.max(0) as u64,
+            code,
+            stdout: read_lossy(&self.out),
+            stderr: read_lossy(&self.err),
+        })
+    }
+
+    fn git_proc(&self, dir: &Path, args: &[&str]) -> Result<Proc> {
+        let mut cmd = self.command("git", dir);
+        cmd.args(args);
+        self.exec(cmd)
+    }
+
+    /// `git ARGS` in `dir`, which must succeed; its stdout, trimmed.
+    fn git(&self, dir: &Path, args: &[&str]) -> Result<String> {
+        let p = self
+            .git_proc(dir, args)?
+            .ok(&format!("git {}", args.join(" ")))?;
+        Ok(p.stdout.trim().to_string())
+    }
+
+    fn wtc_proc(&self, dir: &Path, args: &[&str]) -> Result<Proc> {
+        let mut cmd = self.command(WTC, dir);
+        cmd.args(args);
+        self.exec(cmd)
+    }
+
+    /// `wtc --json ARGS` in `dir`, which must succeed; its JSON document.
+    fn wtc(&self, dir: &Path, args: &[&str]) -> Result<Value> {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.wtc_proc(dir, &all)?
+            .ok(&format!("wtc {}", all.join(" ")))?
+            .json()
+    }
+
+    fn git_version(&self) -> String {
+        self.git(&self.root, &["--version"])
+            .unwrap_or_else(|e| format!("unknown ({e})"))
+    }
+
+    fn tree(&self, dir: &Path, rev: &str) -> Result<String> {
+        self.git(dir, &["rev-parse", &format!("{rev}^{{tree}}")])
+    }
+
+    /// The worktree and index agree with HEAD (untracked files included).
+    fn assert_clean(&self, dir: &Path, side: &str) -> Result<()> {
+        let st = self.git(dir, &["status", "--porcelain"])?;
+        ensure!(
+            st.is_empty(),
+            "after the {side} side, `git status` in {} is not clean:\n{}",
+            dir.display(),
+            first_lines(&st, 20)
+        );
+        Ok(())
+    }
+
+    /// Feed a fast-import stream into `repo`.
+    fn fast_import(&self, repo: &Path, stream: &Stream) -> Result<()> {
+        let mut cmd = self.command("git", repo);
+        cmd.args(["fast-import", "--quiet", "--done"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().context("starting git fast-import")?;
+        let mut stdin = child.stdin.take().expect("piped");
+        let mut stderr = child.stderr.take().expect("piped");
+        let errs = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        stdin
+            .write_all(&stream.buf)
+            .and_then(|()| stdin.write_all(b"done\n"))
+            .context("writing the fast-import stream")?;
+        drop(stdin);
+        let status = child.wait()?;
+        let errs = errs.join().unwrap_or_default();
+        ensure!(status.success(), "git fast-import failed: {errs}");
+        Ok(())
+    }
+
+    // ---- fixtures --------------------------------------------------------------------------
+
+    /// The cached bare fixture repository of `size` files (built on first use).
+    fn fixture(&self, size: usize) -> Result<PathBuf> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make_large.sh");
+        let mut cmd = self.command("bash", &self.root);
+        cmd.arg(&script).arg("--version");
+        let version = self.exec(cmd)?.ok("make_large.sh --version")?;
+        let version = version.stdout.trim();
+        let path = self.cache.join(format!("large-v{version}-{size}.git"));
+        if path.join("HEAD").exists() {
+            eprintln!("fixture {}: {} (cached)", label(size), path.display());
+            return Ok(path);
+        }
+        std::fs::create_dir_all(&self.cache)
+            .with_context(|| format!("creating {}", self.cache.display()))?;
+        let partial = self.cache.join(format!(
+            "large-v{version}-{size}.git.partial-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&partial);
+        eprintln!("fixture {}: building {} ...", label(size), path.display());
+        let t = Instant::now();
+        let mut cmd = self.command("bash", &self.root);
+        cmd.arg(&script).arg(size.to_string()).arg(&partial);
+        if let Err(e) = self.exec(cmd).and_then(|p| p.ok("make_large.sh")) {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+        std::fs::rename(&partial, &path).or_else(|e| {
+            // Another run won the race: use its copy.
+            let _ = std::fs::remove_dir_all(&partial);
+            if path.join("HEAD").exists() {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })?;
+        eprintln!(
+            "fixture {}: built in {:.1} s",
+            label(size),
+            t.elapsed().as_secs_f64()
+        );
+        Ok(path)
+    }
+
+    /// A private clone of the fixture for one workload: shares the fixture's objects, no
+    /// checkout in the main worktree (HEAD detached there, so no lane or target is checked
+    /// out in it), no remote (wtc stays in local mode), no automatic gc.
+    fn clone(&self, fixture: &Path, world: &Path) -> Result<PathBuf> {
+        std::fs::create_dir_all(world)?;
+        let repo = world.join("repo");
+        self.git(
+            world,
+            &[
+                "clone",
+                "-q",
+                "--shared",
+                "--no-checkout",
+                path_str(fixture)?,
+                path_str(&repo)?,
+            ],
+        )?;
+        self.git(&repo, &["remote", "remove", "origin"])?;
+        self.git(&repo, &["config", "gc.auto", "0"])?;
+        self.git(&repo, &["config", "maintenance.auto", "false"])?;
+        let main = self.git(&repo, &["rev-parse", "refs/heads/main"])?;
+        self.git(&repo, &["update-ref", "--no-deref", "HEAD", &main])?;
+        Ok(repo)
+    }
+
+    /// Small tracked text files of the fixture, in a deterministic order that spreads
+    /// consecutive picks across the tree.
+    fn text_files(&self, repo: &Path) -> Result<Vec<String>> {
+        let listing = self.git(repo, &["ls-tree", "-r", "-l", "refs/heads/main"])?;
+        let mut files: Vec<String> = listing
+            .lines()
+            .filter_map(|line| {
+                let (meta, path) = line.split_once('\t')?;
+                let mut f = meta.split_whitespace();
+                let (mode, kind, _, size) = (f.next()?, f.next()?, f.next()?, f.next()?);
+                let small = size.parse::<u64>().ok()? <= 8192;
+                (mode == "100644" && kind == "blob" && small && path.contains('/'))
+                    .then(|| path.to_string())
+            })
+            .collect();
+        files.sort_by_key(|p| fnv(p.as_bytes()));
+        Ok(files)
+    }
+
+    // ---- save ------------------------------------------------------------------------------
+
+    fn save(&self, fixture: &Path, world: &Path, rounds: usize, row: &mut Row) -> Result<()> {
+        let mut st = Steps::new();
+        let repo = self.clone(fixture, world)?;
+        let mut files = Pool::new(self.text_files(&repo)?);
+        self.wtc(&repo, &["init", "bench", "--target", "main"])?;
+        st.mark("clone");
+        let wtc_wt = world.join("wtc");
+        let git_wt = world.join("git");
+        self.wtc(&repo, &["add", "lane", "--path", path_str(&wtc_wt)?])?;
+        st.mark("wtc add");
+        self.git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "bench/git-save",
+                path_str(&git_wt)?,
+                "main",
+            ],
+        )?;
+        st.mark("git worktree add");
+        // Untimed warm-up, same for both: settle racily-clean index entries of the fresh
+        // checkouts and bring both worktrees into the page cache.
+        self.assert_clean(&wtc_wt, "wtc add")?;
+        self.assert_clean(&git_wt, "git worktree add")?;
+        st.mark("git status x2");
+        st.print();
+
+        for r in 0..=rounds {
+            let picks = files.take(8)?;
+            let mut changes: Vec<(String, Option<String>)> = picks[..7]
+                .iter()
+                .map(|p| (p.clone(), Some(content(p, &format!("save round {r}"), 30))))
+                .collect();
+            changes.push((picks[7].clone(), None));
+            for k in 0..2 {
+                let p = sibling(&picks[0], &format!("new-save-{r}-{k}.txt"));
+                let c = content(&p, "new", 20);
+                changes.push((p, Some(c)));
+            }
+            for wt in [&wtc_wt, &git_wt] {
+                apply(wt, &changes)?;
+            }
+            let before = self.git(&wtc_wt, &["rev-parse", "HEAD"])?;
+            let (mut w, mut g) = (Sample::default(), Sample::default());
+            for side in order(r) {
+                if side == Side::Wtc {
+                    let p = self.wtc_proc(&wtc_wt, &["--json", "save"])?;
+                    w.add(&p);
+                    let doc = p.ok("wtc --json save")?.json()?;
+                    ensure!(
+                        doc["paths"].as_array().map(Vec::len) == Some(10),
+                        "wtc save reported {} paths, expected 10: {doc}",
+                        doc["paths"]
+                    );
+                } else {
+                    let p = self.git_proc(&git_wt, &["add", "-A"])?;
+                    g.add(&p);
+                    p.ok("git add -A")?;
+                    let p = self.git_proc(&git_wt, &["commit", "-q", "-m", "x"])?;
+                    g.add(&p);
+                    p.ok("git commit")?;
+                }
+            }
+            row.push(r, w, g);
+            // Same answer: the same tree, one new commit on the lane, both worktrees clean.
+            let (wt_tree, git_tree) = (self.tree(&wtc_wt, "HEAD")?, self.tree(&git_wt, "HEAD")?);
+            ensure!(
+                wt_tree == git_tree,
+                "WRONG ANSWER in round {r}: wtc saved tree {wt_tree}, git committed tree {git_tree}\n{}",
+                self.git(&repo, &["diff", "--stat", &wt_tree, &git_tree]).unwrap_or_default()
+            );
+            ensure!(
+                self.git(&wtc_wt, &["rev-parse", "HEAD^"])? == before,
+                "wtc save did not make exactly one commit on top of {before}"
+            );
+            self.assert_clean(&wtc_wt, "wtc")?;
+            self.assert_clean(&git_wt, "git")?;
+        }
+        Ok(())
+    }
+
+    // ---- sync ------------------------------------------------------------------------------
+
+    fn sync(&self, fixture: &Path, world: &Path, rounds: usize, row: &mut Row) -> Result<()> {
+        let mut st = Steps::new();
+        let repo = self.clone(fixture, world)?;
+        let mut files = Pool::new(self.text_files(&repo)?);
+        self.wtc(&repo, &["init", "sync", "--target", "main"])?;
+        st.mark("clone");
+        let base = self.git(&repo, &["rev-parse", "refs/heads/main"])?;
+        let mut s = Stream::default();
+        for k in 1..=UPSTREAMS {
+            let pool = files.take(LANE_POOL)?;
+            s.lane(
+                &format!("refs/bench/u{k}"),
+                &base,
+                &format!("u{k}"),
+                &pool,
+                LANE_COMMITS,
+                false,
+            );
+        }
+        let own = files.take(8)?;
+        s.lane("refs/bench/down", &base, "down", &own, 1, false);
+        self.fast_import(&repo, &s)?;
+
+        let mut add_down: Vec<String> = vec!["add".into(), "down".into()];
+        for k in 1..=UPSTREAMS {
+            let from = format!("refs/bench/u{k}");
+            self.wtc(
+                &repo,
+                &["add", &format!("u{k}"), "--no-worktree", "--from", &from],
+            )?;
+            add_down.extend(["--after".into(), format!("u{k}")]);
+        }
+        let wtc_wt = world.join("wtc");
+        let git_wt = world.join("git");
+        add_down.extend(["--from".into(), "refs/bench/down".into()]);
+        add_down.extend(["--path".into(), path_str(&wtc_wt)?.to_string()]);
+        let args: Vec<&str> = add_down.iter().map(String::as_str).collect();
+        st.mark("lanes");
+        self.wtc(&repo, &args)?;
+        st.mark("wtc add");
+        self.git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "bench/git-down",
+                path_str(&git_wt)?,
+                "refs/bench/down",
+            ],
+        )?;
+        st.mark("git worktree add");
+        let start = self.git(&repo, &["rev-parse", "refs/bench/down"])?;
+        let upstream_tips: Vec<String> = (1..=UPSTREAMS)
+            .map(|k| self.git(&repo, &["rev-parse", &format!("refs/heads/wtc/sync/u{k}")]))
+            .collect::<Result<_>>()?;
+        self.assert_clean(&wtc_wt, "wtc add")?;
+        self.assert_clean(&git_wt, "git worktree add")?;
+        st.mark("git status x2");
+        st.print();
+
+        for r in 0..=rounds {
+            for wt in [&wtc_wt, &git_wt] {
+                self.git(wt, &["reset", "-q", "--hard", &start])?;
+            }
+            let (mut w, mut g) = (Sample::default(), Sample::default());
+            for side in order(r) {
+                if side == Side::Wtc {
+                    let p = self.wtc_proc(&wtc_wt, &["--json", "sync"])?;
+                    w.add(&p);
+                    let doc = p.ok("wtc --json sync")?.json()?;
+                    ensure!(
+                        doc["result"] == "merged",
+                        "wtc sync: expected result \"merged\": {doc}"
+                    );
+                } else {
+                    for k in 1..=UPSTREAMS {
+                        let b = format!("refs/heads/wtc/sync/u{k}");
+                        let p = self.git_proc(&git_wt, &["merge", "-q", "--no-edit", &b])?;
+                        g.add(&p);
+                        p.ok(&format!("git merge {b}"))?;
+                    }
+                }
+            }
+            row.push(r, w, g);
+            let (wt_tree, git_tree) = (self.tree(&wtc_wt, "HEAD")?, self.tree(&git_wt, "HEAD")?);
+            ensure!(
+                wt_tree == git_tree,
+                "WRONG ANSWER in round {r}: wtc synced to tree {wt_tree}, git merged to tree {git_tree}\n{}",
+                self.git(&repo, &["diff", "--stat", &wt_tree, &git_tree]).unwrap_or_default()
+            );
+            for tip in &upstream_tips {
+                self.git(&wtc_wt, &["merge-base", "--is-ancestor", tip, "HEAD"])
+                    .with_context(|| {
+                        format!("after wtc sync, upstream tip {tip} is not in the lane's history")
+                    })?;
+            }
+            self.assert_clean(&wtc_wt, "wtc")?;
+            self.assert_clean(&git_wt, "git")?;
+        }
+        Ok(())
+    }
+
+    // ---- squash ----------------------------------------------------------------------------
+
+    fn squash(&self, fixture: &Path, world: &Path, rounds: usize, row: &mut Row) -> Result<()> {
+        let st = Steps::new();
+        let repo = self.clone(fixture, world)?;
+        let mut files = Pool::new(self.text_files(&repo)?);
+        self.wtc(&repo, &["init", "squash", "--target", "main"])?;
+        let base = self.git(&repo, &["rev-parse", "refs/heads/main"])?;
+        let mut s = Stream::default();
+        let names: Vec<String> = (1..=SQUASH_LANES).map(|k| format!("l{k}")).collect();
+        for name in &names {
+            let pool = files.take(LANE_POOL)?;
+            s.lane(
+                &format!("refs/bench/{name}"),
+                &base,
+                name,
+                &pool,
+                LANE_COMMITS,
+                true,
+            );
+        }
+        let moved = files.take(8)?;
+        s.lane("refs/bench/main-moved", &base, "target", &moved, 1, false);
+        self.fast_import(&repo, &s)?;
+        for name in &names {
+            let from = format!("refs/bench/{name}");
+            self.wtc(&repo, &["add", name, "--no-worktree", "--from", &from])?;
+        }
+        // The target moved underneath the lanes: every fold is a real merge.
+        self.git(
+            &repo,
+            &[
+                "update-ref",
+                "refs/heads/main",
+                "refs/bench/main-moved",
+                &base,
+            ],
+        )?;
+        let target0 = self.git(&repo, &["rev-parse", "refs/heads/main"])?;
+        let plan0 = self.git(&repo, &["rev-parse", "refs/wtc/squash/plan"])?;
+        let tips: Vec<String> = names
+            .iter()
+            .map(|n| self.git(&repo, &["rev-parse", &format!("refs/heads/wtc/squash/{n}")]))
+            .collect::<Result<_>>()?;
+        st.print();
+
+        for r in 0..=rounds {
+            self.git(&repo, &["update-ref", "refs/heads/main", &target0])?;
+            self.git(&repo, &["update-ref", "refs/wtc/squash/plan", &plan0])?;
+            self.git(
+                &repo,
+                &["update-ref", "refs/heads/bench/git-main", &target0],
+            )?;
+            let (mut w, mut g) = (Sample::default(), Sample::default());
+            for side in order(r) {
+                if side == Side::Wtc {
+                    let p = self.wtc_proc(&repo, &["--json", "squash"])?;
+                    w.add(&p);
+                    p.ok("wtc --json squash")?;
+                } else {
+                    // Fold in wtc's order (topological, then name: l1..l8).
+                    let mut acc = target0.clone();
+                    let mut tree = String::new();
+                    for (i, (name, tip)) in names.iter().zip(&tips).enumerate() {
+                        let p = self.git_proc(
+                            &repo,
+                            &["merge-tree", "--write-tree", "--no-messages", &acc, tip],
+                        )?;
+                        g.add(&p);
+                        let p = p.ok("git merge-tree --write-tree")?;
+                        tree = p.stdout.lines().next().unwrap_or_default().to_string();
+                        if i + 1 < names.len() {
+                            let p = self.git_proc(
+                                &repo,
+                                &[
+                                    "commit-tree",
+                                    &tree,
+                                    "-p",
+                                    &acc,
+                                    "-p",
+                                    tip,
+                                    "-m",
+                                    &format!("fold {name}"),
+                                ],
+                            )?;
+                            g.add(&p);
+                            acc = p.ok("git commit-tree")?.stdout.trim().to_string();
+                        }
+                    }
+                    let p = self.git_proc(
+                        &repo,
+                        &[
+                            "commit-tree",
+                            &tree,
+                            "-p",
+                            &target0,
+                            "-m",
+                            "squash: integrate l1..l8",
+                        ],
+                    )?;
+                    g.add(&p);
+                    let commit = p.ok("git commit-tree")?.stdout.trim().to_string();
+                    let p = self.git_proc(
+                        &repo,
+                        &["update-ref", "refs/heads/bench/git-main", &commit, &target0],
+                    )?;
+                    g.add(&p);
+                    p.ok("git update-ref")?;
+                }
+            }
+            row.push(r, w, g);
+            let (wt_tree, git_tree) = (
+                self.tree(&repo, "refs/heads/main")?,
+                self.tree(&repo, "refs/heads/bench/git-main")?,
+            );
+            ensure!(
+                wt_tree == git_tree,
+                "WRONG ANSWER in round {r}: wtc squashed to tree {wt_tree}, git folded to tree {git_tree}\n{}",
+                self.git(&repo, &["diff", "--stat", &wt_tree, &git_tree]).unwrap_or_default()
+            );
+            let parents = self.git(
+                &repo,
+                &["rev-list", "--parents", "-n", "1", "refs/heads/main"],
+            )?;
+            ensure!(
+                parents.split_whitespace().skip(1).collect::<Vec<_>>() == [target0.as_str()],
+                "wtc squash: expected ONE commit whose only parent is {target0}, got `{parents}`"
+            );
+        }
+        Ok(())
+    }
+
+    // ---- status ----------------------------------------------------------------------------
+
+    fn status(&self, fixture: &Path, world: &Path, rounds: usize, row: &mut Row) -> Result<()> {
+        let st = Steps::new();
+        let repo = self.clone(fixture, world)?;
+        let mut files = Pool::new(self.text_files(&repo)?);
+        self.wtc(&repo, &["init", "status", "--target", "main"])?;
+        let base = self.git(&repo, &["rev-parse", "refs/heads/main"])?;
+        // Chains of 5 lanes (s01 <- s02 <- ... <- s05, s06 <- ...). The 2nd and 3rd lane of
+        // a chain started from their upstream's tip (synced); the 4th and 5th from the base
+        // (so status reports them behind). Odd lanes are done.
+        let mut s = Stream::default();
+        let mut adds = Vec::new();
+        for k in 1..=STATUS_LANES {
+            let name = format!("s{k:02}");
+            let after = (k % 5 != 1).then(|| format!("s{:02}", k - 1));
+            let from = match (k % 5, &after) {
+                (2 | 3, Some(up)) => format!("refs/bench/{up}"),
+                _ => base.clone(),
+            };
+            let pool = files.take(10)?;
+            s.lane(
+                &format!("refs/bench/{name}"),
+                &from,
+                &name,
+                &pool,
+                3,
+                k % 2 == 1,
+            );
+            adds.push((name, after));
+        }
+        self.fast_import(&repo, &s)?;
+        for (name, after) in &adds {
+            let from = format!("refs/bench/{name}");
+            let mut args = vec![
+                "add",
+                name.as_str(),
+                "--no-worktree",
+                "--from",
+                from.as_str(),
+            ];
+            if let Some(a) = after {
+                args.extend(["--after", a.as_str()]);
+            }
+            self.wtc(&repo, &args)?;
+        }
+        st.print();
+
+        let format = format!(
+            "%(refname:lstrip=4) %(objectname) %(ahead-behind:{base}) %(contents:trailers:key=Wtc-State,valueonly,separator=%x2C)"
+        );
+        for r in 0..=rounds {
+            let (mut w, mut g) = (Sample::default(), Sample::default());
+            let mut wtc_doc = Value::Null;
+            let mut git_out = String::new();
+            for side in order(r) {
+                if side == Side::Wtc {
+                    let p = self.wtc_proc(&repo, &["--json", "status"])?;
+                    w.add(&p);
+                    wtc_doc = p.ok("wtc --json status")?.json()?;
+                } else {
+                    let p = self.git_proc(
+                        &repo,
+                        &[
+                            "for-each-ref",
+                            &format!("--format={format}"),
+                            "refs/heads/wtc/status/",
+                        ],
+                    )?;
+                    g.add(&p);
+                    git_out = p.ok("git for-each-ref")?.stdout;
+                }
+            }
+            row.push(r, w, g);
+            // Same answer: every lane, with the same tip, state and commit count.
+            let mut git_lanes = BTreeMap::new();
+            for line in git_out.lines() {
+                let f: Vec<&str> = line.split(' ').collect();
+                ensure!(f.len() >= 3, "unexpected for-each-ref line {line:?}");
+                let done = f.get(4).is_some_and(|t| t.trim() == "done");
+                git_lanes.insert(f[0].to_string(), (f[1].to_string(), done, f[2].to_string()));
+            }
+            let lanes = wtc_doc["lanes"]
+                .as_array()
+                .ok_or_else(|| anyhow!("wtc status printed no lanes: {wtc_doc}"))?;
+            ensure!(
+                lanes.len() == STATUS_LANES && git_lanes.len() == STATUS_LANES,
+                "WRONG ANSWER: wtc lists {} lanes, git {} (expected {STATUS_LANES})",
+                lanes.len(),
+                git_lanes.len()
+            );
+            for l in lanes {
+                let name = l["name"].as_str().unwrap_or_default();
+                let (tip, done, ahead) = git_lanes.get(name).ok_or_else(|| {
+                    anyhow!("WRONG ANSWER: wtc lists lane {name:?}, git does not")
+                })?;
+                let ok = l["tip"].as_str() == Some(tip.as_str())
+                    && (l["state"] == "done") == *done
+                    && l["commits"].as_u64().map(|c| c.to_string()).as_deref()
+                        == Some(ahead.as_str());
+                ensure!(
+                    ok,
+                    "WRONG ANSWER for lane {name}: wtc says {l}, git says tip {tip} done {done} commits {ahead}"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Setup time per step, printed as one line.
+struct Steps {
+    start: Instant,
+    last: Instant,
+    parts: Vec<String>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        let now = Instant::now();
+        Steps {
+            start: now,
+            last: now,
+            parts: Vec::new(),
+        }
+    }
+    fn mark(&mut self, what: &str) {
+        let now = Instant::now();
+        self.parts
+            .push(format!("{what} {:.1}", (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
+    fn print(&self) {
+        eprintln!(
+            "   setup {:.1} s ({})",
+            self.start.elapsed().as_secs_f64(),
+            self.parts.join(", ")
+        );
+    }
+}
+
+// ---- rounds and results --------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Wtc,
+    Git,
+}
+
+/// wtc first in even rounds, git first in odd rounds.
+fn order(round: usize) -> [Side; 2] {
+    if round % 2 == 0 {
+        [Side::Wtc, Side::Git]
+    } else {
+        [Side::Git, Side::Wtc]
+    }
+}
+
+struct Row {
+    workload: &'static str,
+    size: usize,
+    wtc: Vec<Sample>,
+    git: Vec<Sample>,
+    errors: Vec<String>,
+}
+
+impl Row {
+    fn new(workload: &'static str, size: usize) -> Self {
+        Row {
+            workload,
+            size,
+            wtc: Vec::new(),
+            git: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Record one round; round 0 is the untimed warm-up (checked, not counted).
+    fn push(&mut self, round: usize, w: Sample, g: Sample) {
+        eprintln!(
+            "   {}: wtc {:>9}  git {:>9}  ({:.1}x)  wtc rss {:.1} MiB",
+            if round == 0 {
+                "warm-up".to_string()
+            } else {
+                format!("round {round}")
+            },
+            ms(w.secs),
+            ms(g.secs),
+            g.secs / w.secs,
+            w.maxrss_kib as f64 / 1024.0
+        );
+        if round > 0 {
+            self.wtc.push(w);
+            self.git.push(g);
+        }
+    }
+
+    fn wtc_median(&self) -> Option<f64> {
+        stats(&self.wtc).map(|s| s.1)
+    }
+
+    fn git_median(&self) -> Option<f64> {
+        stats(&self.git).map(|s| s.1)
+    }
+
+    fn wtc_rss_mib(&self) -> Option<f64> {
+        self.wtc
+            .iter()
+            .map(|s| s.maxrss_kib)
+            .max()
+            .map(|k| k as f64 * 1024.0 / MIB)
+    }
+}
+
+/// (min, median, max) of the times.
+fn stats(samples: &[Sample]) -> Option<(f64, f64, f64)> {
+    if samples.is_empty() {
+        return None;
+    }
+    let mut t: Vec<f64> = samples.iter().map(|s| s.secs).collect();
+    t.sort_by(f64::total_cmp);
+    let n = t.len();
+    let median = if n % 2 == 1 {
+        t[n / 2]
+    } else {
+        (t[n / 2 - 1] + t[n / 2]) / 2.0
+    };
+    Some((t[0], median, t[n - 1]))
+}
+
+fn ms(secs: f64) -> String {
+    let ms = secs * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms < 10_000.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{secs:.1} s")
+    }
+}
+
+fn triple(samples: &[Sample]) -> String {
+    match stats(samples) {
+        Some((lo, med, hi)) => format!("{} / **{}** / {}", ms(lo), ms(med), ms(hi)),
+        None => "-".into(),
+    }
+}
+
+/// The Markdown table, with a verdict per row.
+fn render(rows: &[Row], opts: &Options) -> String {
+    let mut out = String::new();
+    out.push_str("| workload | files | wtc min / **median** / max | git min / **median** / max | speedup (git/wtc) | wtc peak RSS | target | result |\n");
+    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |\n");
+    let mut fails = 0;
+    let mut passes = 0;
+    for r in rows {
+        let speedup = match (r.wtc_median(), r.git_median()) {
+            (Some(w), Some(g)) if w > 0.0 => Some(g / w),
+            _ => None,
+        };
+        let mut targets = Vec::new();
+        let mut ok = r.errors.is_empty() && speedup.is_some();
+        let mut why = Vec::new();
+        if !r.errors.is_empty() {
+            why.push(if r.errors.iter().any(|e| e.contains("WRONG ANSWER")) {
+                "wrong answer"
+            } else {
+                "error"
+            });
+        }
+        let min_speedup = match r.workload {
+            "save" => Some(SAVE_SPEEDUP),
+            "sync" => Some(SYNC_SPEEDUP),
+            "squash" => Some(SQUASH_SPEEDUP),
+            _ => None,
+        };
+        if let Some(min) = min_speedup {
+            targets.push(format!(">= {min:.0}x"));
+            if speedup.is_some_and(|s| s < min) {
+                ok = false;
+                why.push("speed");
+            }
+        }
+        if r.workload == "status" {
+            targets.push(format!("< {:.0} ms", STATUS_LIMIT_S * 1000.0));
+            if r.wtc_median().is_some_and(|m| m >= STATUS_LIMIT_S) {
+                ok = false;
+                why.push("time");
+            }
+        }
+        if r.size >= 100_000 {
+            targets.push(format!("< {RSS_LIMIT_MIB:.0} MiB"));
+            if r.wtc_rss_mib().is_some_and(|m| m >= RSS_LIMIT_MIB) {
+                ok = false;
+                why.push("memory");
+            }
+        }
+        let verdict = if ok {
+            passes += 1;
+            "PASS".to_string()
+        } else {
+            fails += 1;
+            format!("**FAIL** ({})", why.join(", "))
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r.workload,
+            thousands(r.size),
+            triple(&r.wtc),
+            triple(&r.git),
+            speedup
+                .map(|s| format!("{s:.1}x"))
+                .unwrap_or_else(|| "-".into()),
+            r.wtc_rss_mib()
+                .map(|m| format!("{m:.1} MiB"))
+                .unwrap_or_else(|| "-".into()),
+            targets.join(", "),
+            verdict
+        ));
+    }
+    // Growth rows: the same change at 100k files costs at most 3x what it costs at 5k.
+    for workload in ["save", "sync"] {
+        let find = |size| {
+            rows.iter()
+                .find(|r| r.workload == workload && r.size == size)
+        };
+        let (Some(small), Some(large)) = (find(SIZES[0]), find(SIZES[1])) else {
+            continue;
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+            _ => None,
+        };
+        let w = ratio(small.wtc_median(), large.wtc_median());
+        let g = ratio(small.git_median(), large.git_median());
+        let fmt = |x: Option<f64>| x.map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into());
+        let ok = w.is_some_and(|w| w <= GROWTH_LIMIT);
+        if ok {
+            passes += 1;
+        } else {
+            fails += 1;
+        }
+        out.push_str(&format!(
+            "| {workload} growth | {} -> {} | {} | {} | | | <= {GROWTH_LIMIT:.0}x | {} |\n",
+            label(SIZES[0]),
+            label(SIZES[1]),
+            fmt(w),
+            fmt(g),
+            if ok {
+                "PASS"
+            } else {
+                "**FAIL** (grows with the tree)"
+            }
+        ));
+    }
+    out.push_str(&format!(
+        "\nMedians of {} rounds; git/wtc > 1 means wtc is faster. {passes} PASS, {fails} FAIL.\n",
+        if opts.quick {
+            "2"
+        } else {
+            "5 (5k) / 3 (100k); status 3x as many"
+        }
+    ));
+    out
+}
+
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+// ---- generated changes ---------------------------------------------------------------------
+
+/// Files handed out once each, so workloads and lanes never touch the same file.
+struct Pool {
+    files: Vec<String>,
+    next: usize,
+}
+
+impl Pool {
+    fn new(files: Vec<String>) -> Self {
+        Pool { files, next: 0 }
+    }
+    fn take(&mut self, n: usize) -> Result<Vec<String>> {
+        ensure!(
+            self.next + n <= self.files.len(),
+            "the fixture has only {} small text files",
+            self.files.len()
+        );
+        let out = self.files[self.next..self.next + n].to_vec();
+        self.next += n;
+        Ok(out)
+    }
+}
+
+/// A fast-import stream of lane histories.
+#[derive(Default)]
+struct Stream {
+    buf: Vec<u8>,
+    commits: u64,
+}
+
+impl Stream {
+    /// `commits` commits on `refname` starting at `from`: commit j modifies 8 files of
+    /// `pool` (round robin) and adds 2 new ones next to them: 10 files per commit. With
+    /// `done`, the last commit carries the handoff trailer.
+    fn lane(
+        &mut self,
+        refname: &str,
+        from: &str,
+        lane: &str,
+        pool: &[String],
+        commits: usize,
+        done: bool,
+    ) {
+        for j in 0..commits {
+            let mut changes: Vec<(String, String)> = (0..8)
+                .map(|t| {
+                    let p = pool[(j * 8 + t) % pool.len()].clone();
+                    let c = content(&p, &format!("{lane} commit {j}"), 30);
+                    (p, c)
+                })
+                .collect();
+            for t in 0..2 {
+                let p = sibling(&changes[0].0, &format!("{lane}-new-{j}-{t}.txt"));
+                let c = content(&p, lane, 12);
+                changes.push((p, c));
+            }
+            let msg = if done && j + 1 == commits {
+                format!("done: {lane}\n\nWtc-State: done\n")
+            } else {
+                format!("wip: {lane} ({} files)\n", changes.len())
+            };
+            self.commits += 1;
+            let t = EPOCH + 3600 + self.commits * 60;
+            let mut c = format!(
+                "commit {refname}\nauthor Lane Agent <agent@example.test> {t} +0000\ncommitter Lane Agent <agent@example.test> {t} +0000\ndata {}\n{msg}",
+                msg.len()
+            );
+            if j == 0 {
+                c.push_str(&format!("from {from}\n"));
+            }
+            for (p, content) in &changes {
+                c.push_str(&format!(
+                    "M 100644 inline {p}\ndata {}\n{content}\n",
+                    content.len()
+                ));
+            }
+            c.push('\n');
+            self.buf.extend_from_slice(c.as_bytes());
+        }
+    }
+}
+
+/// Source-like text for `path`, different for every `tag`.
+fn content(path: &str, tag: &str, lines: usize) -> String {
+    let mut s = format!("// {path}: {tag}\n");
+    let mut h = fnv(format!("{path}{tag}").as_bytes());
+    for l in 0..lines {
+        h = h
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        s.push_str(&format!(
+            "    let value_{l} = compute({}, \"{tag}\") + {};\n",
+            h >> 44,
+            (h >> 20) & 0xfff
+        ));
+    }
+    s
+}
+
+/// Write (or delete, for `None`) files in a worktree.
+fn apply(wt: &Path, changes: &[(String, Option<String>)]) -> Result<()> {
+    for (path, content) in changes {
+        let abs = wt.join(path);
+        match content {
+            Some(c) => {
+                if let Some(dir) = abs.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::write(&abs, c).with_context(|| format!("writing {}", abs.display()))?;
+            }
+            None => {
+                std::fs::remove_file(&abs).with_context(|| format!("deleting {}", abs.display()))?
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `dir/name` for a new file next to `path` (the pools hold only nested paths).
+fn sibling(path: &str, name: &str) -> String {
+    match path.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{name}"),
+        None => name.to_string(),
+    }
+}
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .ok_or_else(|| anyhow!("{} is not UTF-8", p.display()))
+}
+
+fn read_lossy(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    let mut out: Vec<&str> = s.lines().take(n).collect();
+    if s.lines().count() > n {
+        out.push("...");
+    }
+    out.join("\n")
+}

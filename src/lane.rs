@@ -68,16 +68,27 @@ pub struct LaneStatus {
     pub commits: usize,
 }
 
+/// A lane's tip as this clone knows it: its local branch, or (in remote mode) the published
+/// copy fetched from the remote, whichever contains the other. A local branch that diverged
+/// from the published one wins: it is this clone's own unpublished work.
+pub fn tip(repo: &gix::Repository, plan: &str, lane: &str) -> Result<Option<ObjectId>> {
+    let local = refs::peel(repo, &branch_ref(plan, lane))?;
+    let Some(remote) = crate::remote::configured(repo, plan) else {
+        return Ok(local);
+    };
+    let tracked = refs::peel(repo, &crate::remote::tracking_lane(&remote, plan, lane))?;
+    Ok(match (local, tracked) {
+        (Some(l), Some(t)) if l != t && refs::is_ancestor(repo, l, t)? => Some(t),
+        (Some(l), _) => Some(l),
+        (None, t) => t,
+    })
+}
+
 /// The tip of every lane in `plan` (`None` when a branch is missing).
 pub fn tips(repo: &gix::Repository, plan: &Plan) -> Result<Vec<(String, Option<ObjectId>)>> {
     plan.lanes
         .iter()
-        .map(|l| {
-            Ok((
-                l.name.clone(),
-                refs::peel(repo, &branch_ref(&plan.name, &l.name))?,
-            ))
-        })
+        .map(|l| Ok((l.name.clone(), tip(repo, &plan.name, &l.name)?)))
         .collect()
 }
 

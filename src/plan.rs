@@ -311,6 +311,23 @@ pub fn store(
             plan.name
         ))
     })?;
+    // In remote mode the plan is shared: publish it, or undo the local change.
+    if let Some(remote) = crate::remote::configured(repo, &plan.name) {
+        if let Err(e) = crate::remote::publish_plan(repo, &remote, &plan.name) {
+            let undo = match previous {
+                Some(prev) => refs::cas(
+                    repo,
+                    &plan_ref(&plan.name),
+                    PreviousValue::MustExistAndMatch(commit.into()),
+                    prev,
+                    "undo: publishing failed",
+                ),
+                None => refs::delete(repo, &plan_ref(&plan.name), commit),
+            };
+            undo.context("publishing the plan failed and so did undoing the local change")?;
+            return Err(e);
+        }
+    }
     Ok(commit)
 }
 

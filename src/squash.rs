@@ -27,6 +27,7 @@ pub struct SquashOptions {
     pub verify: Option<String>,
     pub dry_run: bool,
     pub unfinished: bool,
+    pub push: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +47,10 @@ pub struct Squashed {
     pub message: String,
     pub worktree_updated: Option<PathBuf>,
     pub dry_run: bool,
+    /// The remote the integration was pushed to (`--push`).
+    pub pushed: Option<String>,
+    /// How often the fold was redone because the remote target moved (`--push`).
+    pub refolds: u32,
 }
 
 pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Result<Squashed> {
@@ -59,7 +64,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     let mut not_done = Vec::new();
     for spec in &order {
         let b = lane::branch_ref(&plan.name, &spec.name);
-        let tip = refs::peel(repo, &b)?.ok_or_else(|| {
+        let tip = lane::tip(repo, &plan.name, &spec.name)?.ok_or_else(|| {
             user(format!("lane '{}' has no branch {b}", spec.name))
                 .hint("recreate it or `wtc rm` it")
         })?;
@@ -77,138 +82,122 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             .into());
     }
     let target_ref = format!("refs/heads/{}", plan.target);
-    let target_tip = refs::peel(repo, &target_ref)?.ok_or_else(|| {
-        user(format!(
-            "the target branch '{}' does not exist",
-            plan.target
-        ))
-        .hint("create it, or re-create the plan")
-    })?;
-    let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
-
-    let mut mem = merge::memory_repo(repo);
-    let tree = {
-        let mem_ref: &gix::Repository = &mem;
-        match merge::fold(mem_ref, target_tip, &tips, &plan.target)? {
-            Folded::Clean { tree, .. } => tree,
-            Folded::Conflict {
-                tip,
-                merged,
-                outcome,
-                ..
-            } => {
-                let others: Vec<_> = merged
-                    .iter()
-                    .filter(|t| t.lane != tip.lane)
-                    .map(|t| t.lane.as_str())
-                    .collect();
-                let with = if others.is_empty() {
-                    format!("'{}'", plan.target)
-                } else {
-                    format!(
-                        "{} (already folded onto '{}')",
-                        others.join(", "),
-                        plan.target
-                    )
-                };
-                return Err(WtcError::new(
-                    Kind::Conflict,
-                    format!("lane '{}' conflicts with {with}; nothing was written", tip.lane),
-                )
-                .hint(format!(
-                    "make one lane come after the other and resolve there (`wtc sync` in '{}'), then squash again",
-                    tip.lane
-                ))
-                .paths(merge::conflicted_paths(&outcome))
-                .into());
-            }
-        }
-    };
-    if tree == target_tree {
-        return Err(user(format!(
-            "nothing to integrate: '{}' already has every lane's work",
-            plan.target
-        ))
-        .into());
-    }
+    let local_target = refs::peel(repo, &target_ref)?;
     let message = integration_message(repo, plan, &tips, opts.message.as_deref())?;
-
-    if let Some(cmd) = &opts.verify {
-        verify(&mem, tree, cmd)?;
-    }
+    let lanes_out = tips
+        .iter()
+        .map(|t| LaneTipOut {
+            name: t.lane.clone(),
+            tip: t.commit.to_string(),
+        })
+        .collect();
     let mut out = Squashed {
         commit: None,
-        tree: tree.to_string(),
-        parent: target_tip.to_string(),
+        tree: String::new(),
+        parent: String::new(),
         target: plan.target.clone(),
-        lanes: tips
-            .iter()
-            .map(|t| LaneTipOut {
-                name: t.lane.clone(),
-                tip: t.commit.to_string(),
-            })
-            .collect(),
+        lanes: lanes_out,
         message: message.clone(),
         worktree_updated: None,
         dry_run: opts.dry_run,
+        pushed: None,
+        refolds: 0,
     };
 
-    // A checked-out target must take the new tree without losing anything.
-    let target_wt = ws.worktree_of(&target_ref)?;
-    let target_repo = match &target_wt {
-        Some(w) if w.exists => Some(Workspace::open_worktree(&w.path)?),
-        _ => None,
-    };
-    let mut locked = match &target_repo {
-        Some(r) => Some(LockedIndex::acquire(r)?),
-        None => None,
-    };
-    let changes = checkout::diff_trees(&mem, target_tree, tree)?;
-    if let (Some(r), Some(l)) = (&target_repo, &locked) {
-        // Judging obstacles only hashes files on disk: no object of the fold is needed.
-        let mut wt = checkout::Worktree::new(r)?;
-        let obstacles = wt.obstacles(&changes, l.state())?;
-        if !obstacles.is_empty() {
-            return Err(user(format!(
-                "the checked-out '{}' at {} has local changes where the integration writes; nothing was written",
-                plan.target,
-                r.workdir().expect("worktree").display()
+    if opts.push {
+        let remote = crate::remote::configured(repo, &plan.name).ok_or_else(|| {
+            user(format!("plan '{}' has no remote to push to", plan.name))
+                .hint("plans meet at a remote when created with `wtc init PLAN --remote NAME` (or joined)")
+        })?;
+        // Fold onto the REMOTE target; when it moves meanwhile, re-fold once, then give up.
+        let mut onto = fetch_remote_target(repo, &remote, plan)?;
+        loop {
+            let mut mem = merge::memory_repo(repo);
+            let tree = fold_onto(&mem, onto, &tips, plan)?;
+            if let Some(cmd) = &opts.verify {
+                verify(&mem, tree, cmd)?;
+            }
+            out.tree = tree.to_string();
+            out.parent = onto.to_string();
+            if opts.dry_run {
+                return Ok(out);
+            }
+            crate::error::check_interrupt()?;
+            merge::persist_tree(&mut mem, repo, tree)?;
+            let commit = repo.new_commit(message.clone(), tree, [onto])?.id;
+            let update = crate::remote::PushUpdate {
+                src: Some(commit),
+                dst: target_ref.clone(),
+                expected: Some(onto),
+            };
+            match crate::remote::push(repo, &remote, &[update])? {
+                crate::remote::PushOutcome::Pushed => {
+                    refs::cas(
+                        repo,
+                        &crate::remote::tracking_target(&remote, &plan.name),
+                        PreviousValue::Any,
+                        commit,
+                        "pushed",
+                    )?;
+                    out.commit = Some(commit.to_string());
+                    out.pushed = Some(remote.clone());
+                    // Bring the local target along when it can fast-forward cleanly.
+                    if let Some(local) = local_target {
+                        if refs::is_ancestor(repo, local, commit)? {
+                            let local_tree = repo.find_commit(local)?.tree_id()?.detach();
+                            if let Ok(tc) =
+                                prepare_target_checkout(ws, &target_ref, repo, local_tree, tree)
+                            {
+                                out.worktree_updated =
+                                    finish_target(tc, repo, &target_ref, local, commit)?;
+                            }
+                        }
+                    }
+                    break;
+                }
+                crate::remote::PushOutcome::Stale(_) if out.refolds == 0 => {
+                    out.refolds += 1;
+                    onto = fetch_remote_target(repo, &remote, plan)?;
+                }
+                crate::remote::PushOutcome::Stale(_) => {
+                    return Err(user(format!(
+                        "'{}' on {} moved twice while wtc integrated; nothing was overwritten",
+                        plan.target,
+                        crate::remote::display_url(repo, &remote)
+                    ))
+                    .hint("run `wtc squash --push` again")
+                    .into());
+                }
+            }
+        }
+    } else {
+        let target_tip = local_target.ok_or_else(|| {
+            user(format!(
+                "the target branch '{}' does not exist",
+                plan.target
             ))
-            .hint("commit or stash them there, then squash again")
-            .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
-            .into());
+            .hint("create it, or re-create the plan")
+        })?;
+        let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
+        let mut mem = merge::memory_repo(repo);
+        let tree = fold_onto(&mem, target_tip, &tips, plan)?;
+        if let Some(cmd) = &opts.verify {
+            verify(&mem, tree, cmd)?;
         }
-    }
-    if opts.dry_run {
-        return Ok(out);
-    }
-
-    crate::error::check_interrupt()?;
-    merge::persist_tree(&mut mem, repo, tree)?;
-    let commit = repo.new_commit(message, tree, [target_tip])?.id;
-    match (&target_repo, locked.take()) {
-        (Some(r), Some(mut l)) => {
-            let mut wt = checkout::Worktree::new(r)?;
-            wt.apply(&changes, &mut l.file)?;
-            refs::cas(
-                r,
-                &target_ref,
-                PreviousValue::MustExistAndMatch(target_tip.into()),
-                commit,
-                "squash",
-            )?;
-            l.commit()?;
-            out.worktree_updated = r.workdir().map(|p| p.to_owned());
+        out.tree = tree.to_string();
+        out.parent = target_tip.to_string();
+        // A checked-out target must take the new tree without losing anything: check first.
+        let tc = prepare_target_checkout(ws, &target_ref, &mem, target_tree, tree)?;
+        if opts.dry_run {
+            return Ok(out);
         }
-        _ => refs::cas(
-            repo,
-            &target_ref,
-            PreviousValue::MustExistAndMatch(target_tip.into()),
-            commit,
-            "squash",
-        )?,
+        crate::error::check_interrupt()?;
+        merge::persist_tree(&mut mem, repo, tree)?;
+        let commit = repo.new_commit(message, tree, [target_tip])?.id;
+        out.worktree_updated = finish_target(tc, repo, &target_ref, target_tip, commit)?;
+        out.commit = Some(commit.to_string());
     }
-    out.commit = Some(commit.to_string());
+    let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
 
     // Record the integration in the plan's log; the target already moved, so a lost race here
     // is reported but does not undo anything.
@@ -222,6 +211,141 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     )
     .context("the integration landed, but recording it in the plan failed")?;
     Ok(out)
+}
+
+/// Fold every lane tip onto `onto` in memory; a conflict is an error that writes nothing.
+fn fold_onto(
+    mem: &gix::Repository,
+    onto: ObjectId,
+    tips: &[Tip],
+    plan: &plan::Plan,
+) -> Result<ObjectId> {
+    let tree = match merge::fold(mem, onto, tips, &plan.target)? {
+        Folded::Clean { tree, .. } => tree,
+        Folded::Conflict {
+            tip,
+            merged,
+            outcome,
+            ..
+        } => {
+            let others: Vec<_> = merged
+                .iter()
+                .filter(|t| t.lane != tip.lane)
+                .map(|t| t.lane.as_str())
+                .collect();
+            let with = if others.is_empty() {
+                format!("'{}'", plan.target)
+            } else {
+                format!(
+                    "{} (already folded onto '{}')",
+                    others.join(", "),
+                    plan.target
+                )
+            };
+            return Err(WtcError::new(
+                Kind::Conflict,
+                format!("lane '{}' conflicts with {with}; nothing was written", tip.lane),
+            )
+            .hint(format!(
+                "make one lane come after the other and resolve there (`wtc sync` in '{}'), then squash again",
+                tip.lane
+            ))
+            .paths(merge::conflicted_paths(&outcome))
+            .into());
+        }
+    };
+    if tree == mem.find_commit(onto)?.tree_id()?.detach() {
+        return Err(user(format!(
+            "nothing to integrate: '{}' already has every lane's work",
+            plan.target
+        ))
+        .into());
+    }
+    Ok(tree)
+}
+
+/// The remote's current target tip, freshly fetched.
+fn fetch_remote_target(
+    repo: &gix::Repository,
+    remote: &str,
+    plan: &plan::Plan,
+) -> Result<ObjectId> {
+    crate::remote::fetch(repo, remote, &plan.name, Some(&plan.target))?;
+    refs::peel(repo, &crate::remote::tracking_target(remote, &plan.name))?.ok_or_else(|| {
+        user(format!(
+            "{} has no branch '{}'",
+            crate::remote::display_url(repo, remote),
+            plan.target
+        ))
+        .into()
+    })
+}
+
+/// The checked-out target worktree, locked and checked to take `from_tree -> to_tree`
+/// without touching local changes (`None` when the target is not checked out anywhere).
+struct TargetCheckout {
+    repo: gix::Repository,
+    locked: LockedIndex,
+    changes: Vec<checkout::PathChange>,
+}
+
+fn prepare_target_checkout(
+    ws: &Workspace,
+    target_ref: &str,
+    objects: &gix::Repository,
+    from_tree: ObjectId,
+    to_tree: ObjectId,
+) -> Result<Option<TargetCheckout>> {
+    let Some(wt) = ws.worktree_of(target_ref)?.filter(|w| w.exists) else {
+        return Ok(None);
+    };
+    let repo = Workspace::open_worktree(&wt.path)?;
+    let locked = LockedIndex::acquire(&repo)?;
+    let changes = checkout::diff_trees(objects, from_tree, to_tree)?;
+    // Judging obstacles only hashes files on disk: no object of the fold is needed.
+    let obstacles = checkout::Worktree::new(&repo)?.obstacles(&changes, locked.state())?;
+    if !obstacles.is_empty() {
+        return Err(user(format!(
+            "the checked-out '{}' at {} has local changes where the integration writes; nothing was written",
+            target_ref.trim_start_matches("refs/heads/"),
+            wt.path.display()
+        ))
+        .hint("commit or stash them there, then squash again")
+        .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
+        .into());
+    }
+    Ok(Some(TargetCheckout {
+        repo,
+        locked,
+        changes,
+    }))
+}
+
+/// Move the target from `from` to `commit` by CAS, updating its checked-out worktree.
+fn finish_target(
+    tc: Option<TargetCheckout>,
+    repo: &gix::Repository,
+    target_ref: &str,
+    from: ObjectId,
+    commit: ObjectId,
+) -> Result<Option<PathBuf>> {
+    let expected = PreviousValue::MustExistAndMatch(from.into());
+    match tc {
+        Some(TargetCheckout {
+            repo: r,
+            mut locked,
+            changes,
+        }) => {
+            checkout::Worktree::new(&r)?.apply(&changes, &mut locked.file)?;
+            refs::cas(&r, target_ref, expected, commit, "squash")?;
+            locked.commit()?;
+            Ok(r.workdir().map(|p| p.to_owned()))
+        }
+        None => {
+            refs::cas(repo, target_ref, expected, commit, "squash")?;
+            Ok(None)
+        }
+    }
 }
 
 /// Subjects that say nothing beyond "work happened" and stay out of the integration message.

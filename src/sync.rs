@@ -24,6 +24,10 @@ use crate::snapshot;
 pub struct SyncOptions {
     pub autosave: bool,
     pub dry_run: bool,
+    /// On conflicts, write nothing (no markers, stages or MERGE_HEAD) and return the result
+    /// `Conflict` with the paths: live syncing (`watch`, `run`) holds such a lane back instead
+    /// of putting conflict markers under an agent that is still working.
+    pub hold_conflicts: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -213,7 +217,7 @@ pub fn sync(
             out.result = SyncResult::Conflict;
             out.merged = merged.iter().map(|t| t.lane.clone()).collect();
             out.conflicts = paths;
-            if opts.dry_run {
+            if opts.dry_run || opts.hold_conflicts {
                 return Ok(out);
             }
             let mut locked = LockedIndex::acquire(repo)?;
@@ -312,17 +316,29 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
         .into_iter()
         .map(|up| {
             let b = lane::branch_ref(&plan.name, &up.name);
-            let commit = refs::peel(repo, &b)?.ok_or_else(|| {
-                user(format!("upstream lane '{}' has no branch {b}", up.name)).hint(format!(
-                    "recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`",
-                    up.name, up.name
-                ))
-            })?;
-            Ok(Tip {
+            let commit =
+                match lane::tip(repo, &plan.name, &up.name)? {
+                    Some(c) => c,
+                    // In remote mode a lane nobody has published yet has nothing to bring in.
+                    None if crate::remote::configured(repo, &plan.name).is_some() => {
+                        return Ok(None)
+                    }
+                    None => return Err(user(format!(
+                        "upstream lane '{}' has no branch {b}",
+                        up.name
+                    ))
+                    .hint(format!(
+                        "recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`",
+                        up.name, up.name
+                    ))
+                    .into()),
+                };
+            Ok(Some(Tip {
                 lane: up.name.clone(),
                 commit,
-            })
+            }))
         })
+        .filter_map(|r| r.transpose())
         .collect()
 }
 

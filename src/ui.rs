@@ -79,6 +79,9 @@ pub struct Report {
     /// Human messages for stderr (suppressed by `-q`).
     pub stderr: Vec<String>,
     pub exit: i32,
+    /// The command already printed its output as it went (`watch`: one line or one NDJSON
+    /// object per event), so rendering adds nothing.
+    pub streamed: bool,
 }
 
 impl Report {
@@ -107,6 +110,9 @@ impl Report {
 
 /// Print a report; returns its exit code.
 pub fn render(ui: &Ui, report: Report) -> i32 {
+    if report.streamed {
+        return report.exit;
+    }
     if ui.json {
         let mut doc = Map::new();
         doc.insert("version".into(), json!(1));

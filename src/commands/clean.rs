@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         if let Some(paths) = super::unsaved_work(&ws, &p.name, &l.name)? {
             dirty.extend(paths.into_iter().map(|f| format!("{}: {f}", l.name)));
         }
-        if let Some(tip) = refs::peel(&ws.repo, &lane::branch_ref(&p.name, &l.name))? {
+        if let Some(tip) = lane::tip(&ws.repo, &p.name, &l.name)? {
             let has_work =
                 tip != p.base_id() && lane::count_commits(&ws.repo, tip, p.base_id())? > 0;
             let covered = match integrated {
@@ -94,6 +94,9 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
             "archive plan",
         )?;
     }
+    if let Some(remote) = crate::remote::configured(&ws.repo, &p.name) {
+        unpublish(&ws.repo, &remote, &p.name)?;
+    }
     refs::delete(&ws.repo, &plan::plan_ref(&p.name), stored.commit)?;
     let mut r = Report::new("clean");
     let names: Vec<&str> = p.lanes.iter().map(|l| l.name.as_str()).collect();
@@ -139,4 +142,39 @@ fn integration_covers(
         }
     }
     Ok(false)
+}
+
+/// Delete the plan's published refs on the remote (each with a lease on the value this clone
+/// last saw), then the local tracking refs and the plan's remote setting.
+fn unpublish(repo: &gix::Repository, remote: &str, plan: &str) -> Result<()> {
+    use crate::remote::{self, PushUpdate};
+    let published = remote::fetch(repo, remote, plan, None)?;
+    let updates: Vec<PushUpdate> = published
+        .iter()
+        .map(|(name, id)| PushUpdate {
+            src: None,
+            dst: name.clone(),
+            expected: Some(*id),
+        })
+        .collect();
+    if let remote::PushOutcome::Stale(refs) = remote::push(repo, remote, &updates)? {
+        return Err(user(format!(
+            "{} changed on the remote while cleaning; nothing was removed there",
+            refs.join(", ")
+        ))
+        .hint("run `wtc clean` again")
+        .into());
+    }
+    let prefix = remote::tracking_prefix(remote, plan);
+    let mut tracking = Vec::new();
+    for r in repo.references()?.prefixed(prefix.as_str())? {
+        let r = r.map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(id) = r.target().try_id() {
+            tracking.push((r.name().as_bstr().to_string(), id.to_owned()));
+        }
+    }
+    for (name, id) in tracking {
+        refs::delete(repo, &name, id)?;
+    }
+    remote::set_configured(repo, plan, None)
 }

@@ -20,6 +20,10 @@ pub struct InitArgs {
     /// The branch the integration commit lands on (default: the branch checked out here).
     #[arg(long, value_name = "BRANCH")]
     pub target: Option<String>,
+    /// Share the plan through this git remote (e.g. `origin`): lanes in other clones `wtc join`
+    /// it, and every save publishes to refs/wtc/PLAN/ there (hidden from plain fetches).
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
@@ -59,17 +63,38 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
             .into());
     }
     let p = Plan::new(&args.plan, &target, base);
-    let commit = plan::store(
-        repo,
-        &p,
-        None,
-        &format!("init: plan {} onto {target}", args.plan),
-    )?;
+    if let Some(remote) = &args.remote {
+        // The remote must not have this plan already; listing also proves it is reachable.
+        let published = crate::remote::list(repo, remote, &args.plan)?;
+        if published.contains_key(&plan::plan_ref(&args.plan)) {
+            return Err(user(format!(
+                "the remote '{remote}' already has a plan '{}'",
+                args.plan
+            ))
+            .hint(format!(
+                "join it with `wtc join {} LANE --remote {remote}`",
+                args.plan
+            ))
+            .into());
+        }
+        crate::remote::set_configured(repo, &args.plan, Some(remote))?;
+    }
+    let msg = format!("init: plan {} onto {target}", args.plan);
+    let commit = match plan::store(repo, &p, None, &msg) {
+        Ok(c) => c,
+        Err(e) => {
+            if args.remote.is_some() {
+                let _ = crate::remote::set_configured(repo, &args.plan, None);
+            }
+            return Err(e);
+        }
+    };
     let mut r = Report::new("init");
     r.set("plan", &args.plan)
         .set("target", &target)
         .set("base", base.to_string())
-        .set("plan_commit", commit.to_string());
+        .set("plan_commit", commit.to_string())
+        .set("remote", &args.remote);
     r.note(format!(
         "created plan '{}' onto '{target}' at {}; add lanes with `wtc add LANE [--after LANE]`",
         args.plan,

@@ -5,12 +5,15 @@ pub mod add;
 pub mod clean;
 pub mod demo;
 pub mod init;
+pub mod join;
 pub mod rm;
+pub mod run;
 pub mod save;
 pub mod squash;
 pub mod status;
 pub mod sync;
 pub mod wait;
+pub mod watch;
 
 use std::path::PathBuf;
 
@@ -39,6 +42,9 @@ impl Ctx {
     pub fn plan(&self) -> Result<(Workspace, StoredPlan)> {
         let ws = self.workspace()?;
         let name = ws.resolve_plan(self.plan.as_deref())?;
+        if let Some(remote) = crate::remote::configured(&ws.repo, &name) {
+            crate::remote::refresh(&ws.repo, &remote, &name)?;
+        }
         let stored = plan::load(&ws.repo, &name)?;
         Ok((ws, stored))
     }
@@ -66,12 +72,15 @@ pub fn main() -> i32 {
     let name = cli.command.name();
     let result = match cli.command {
         Command::Init(a) => init::run(&ctx, a),
+        Command::Join(a) => join::run(&ctx, a),
         Command::Add(a) => add::run(&ctx, a),
         Command::Rm(a) => rm::run(&ctx, a),
         Command::Save(a) => save::run_save(&ctx, a),
         Command::Done(a) => save::run_done(&ctx, a),
         Command::Sync(a) => sync::run(&ctx, a),
         Command::Wait(a) => wait::run(&ctx, a),
+        Command::Watch(a) => watch::run(&ctx, a),
+        Command::Run(a) => run::run(&ctx, a),
         Command::Status(a) => status::run_status(&ctx, a),
         Command::Graph(a) => status::run_graph(&ctx, a),
         Command::Log(a) => status::run_log(&ctx, a),
@@ -182,8 +191,9 @@ pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: boo
             .map_err(|e| anyhow::anyhow!("removing the worktree {}: {e}", wt.path.display()))?;
         prune_empty_parents(&wt.path);
     }
-    if let Some(tip) = crate::refs::peel(&ws.repo, &branch)? {
-        if archive {
+    // In remote mode the lane may exist only as a fetched copy: archive what this clone knows.
+    if archive {
+        if let Some(tip) = crate::lane::tip(&ws.repo, plan, lane)? {
             let archived = format!("refs/wtc/archive/{plan}/{lane}");
             crate::refs::cas(
                 &ws.repo,
@@ -193,6 +203,8 @@ pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: boo
                 &format!("archive lane {lane}"),
             )?;
         }
+    }
+    if let Some(tip) = crate::refs::peel(&ws.repo, &branch)? {
         crate::refs::delete(&ws.repo, &branch, tip)?;
     }
     Ok(())

@@ -68,6 +68,16 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
         &format!("rm lane {}", args.lane),
     )?;
     super::remove_lane_checkout(&ws, &p.name, &args.lane, saved.is_some())?;
+    if let Some(remote) = crate::remote::configured(&ws.repo, &p.name) {
+        let tracking = crate::remote::tracking_lane(&remote, &p.name, &args.lane);
+        crate::remote::publish(
+            &ws.repo,
+            &remote,
+            &crate::remote::published_lane(&p.name, &args.lane),
+            &tracking,
+            None,
+        )?;
+    }
     let archived = saved.map(|_| format!("refs/wtc/archive/{}/{}", p.name, args.lane));
     let mut r = Report::new("rm");
     r.set("plan", &p.name)

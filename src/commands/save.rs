@@ -37,13 +37,15 @@ pub fn run_done(ctx: &Ctx, args: DoneArgs) -> Result<Report> {
 fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) -> Result<Report> {
     let (ws, stored, lane, branch) = ctx.lane()?;
     let saved = snapshot::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
+    let published = crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane)?;
     let mut r = Report::new(command);
     r.set("plan", &stored.plan.name)
         .set("lane", &lane)
         .set("commit", saved.commit.map(|c| c.to_string()))
         .set("previous", saved.previous.to_string())
         .set("paths", &saved.paths)
-        .set("done", done);
+        .set("done", done)
+        .set("published", &published);
     match saved.commit {
         Some(c) if done && saved.paths.is_empty() => {
             r.note(format!("lane '{lane}' is done at {}", refs::short(c)))

@@ -26,6 +26,10 @@ pub struct SquashArgs {
     /// Integrate lanes that are not done yet, as they are.
     #[arg(long)]
     pub unfinished: bool,
+    /// Remote mode: fold onto the REMOTE target's tip and push it there with a lease; if the
+    /// remote target moves meanwhile, re-fold once, then fail without overwriting anything.
+    #[arg(long)]
+    pub push: bool,
 }
 
 pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
@@ -35,6 +39,7 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
         verify: args.verify,
         dry_run: args.dry_run,
         unfinished: args.unfinished,
+        push: args.push,
     };
     let out = squash::squash(&ws, &stored, &opts)?;
     let mut r = Report::new("squash");

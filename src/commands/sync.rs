@@ -29,8 +29,13 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     let opts = SyncOptions {
         autosave: !args.no_autosave,
         dry_run: args.dry_run,
+        hold_conflicts: false,
     };
     let out = sync::sync(&ws.repo, &stored.plan, &lane, opts)?;
+    if !args.dry_run {
+        crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane)
+            .map_err(|e| e.context("the sync is done here, but publishing the lane failed"))?;
+    }
     let mut r = Report::new("sync");
     r.set("plan", &stored.plan.name);
     for (k, v) in serde_json::to_value(&out)?

@@ -9,7 +9,7 @@ use crate::error::{user, Kind, WtcError};
 use crate::lane;
 use crate::names;
 use crate::plan;
-use crate::refs;
+
 use crate::ui::Report;
 
 /// Wait until the given lanes are done (their tips carry `Wtc-State: done`).
@@ -27,6 +27,10 @@ pub struct WaitArgs {
     /// Give up after this long (e.g. 500ms, 30s, 10m); default: wait forever.
     #[arg(long, value_name = "DUR", value_parser = super::parse_duration)]
     pub timeout: Option<Duration>,
+    /// Remote mode: how often to look at the remote at first (a ref listing, no download);
+    /// the pause grows x1.5 up to 8x while nothing changes.
+    #[arg(long, value_name = "DUR", value_parser = super::parse_duration, default_value = "1s")]
+    pub interval: Duration,
 }
 
 pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
@@ -51,7 +55,20 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         p.lanes.iter().map(|l| l.name.clone()).collect()
     };
     let start = Instant::now();
-    let mut delay = Duration::from_millis(20);
+    let remote = crate::remote::configured(&ws.repo, &p.name);
+    // Locally a look is a few ref reads: poll fast. Over a remote a look is a ref listing (no
+    // pack): start at --interval and back off (x1.5, up to 8x) while nothing changes.
+    let base_delay = if remote.is_some() {
+        args.interval
+    } else {
+        Duration::from_millis(20)
+    };
+    let max_delay = if remote.is_some() {
+        args.interval * 8
+    } else {
+        Duration::from_millis(250)
+    };
+    let mut delay = base_delay;
     loop {
         let (done, pending) = check(&ws.repo, &p.name, &wanted)?;
         if pending.is_empty() {
@@ -76,10 +93,28 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
                 .into());
             }
         }
-        // Short polling of a few refs is cheap; back off to at most 250 ms between looks.
-        std::thread::sleep(delay);
-        crate::error::check_interrupt()?;
-        delay = (delay * 2).min(Duration::from_millis(250));
+        let deadline = args.timeout.map(|t| start + t);
+        sleep_until(Instant::now() + delay, deadline)?;
+        delay = (delay.mul_f64(1.5)).min(max_delay);
+        if let Some(remote) = &remote {
+            let published = crate::remote::list(&ws.repo, remote, &p.name)?;
+            let mut changed = false;
+            for l in &wanted {
+                let tracked =
+                    crate::refs::peel(&ws.repo, &crate::remote::tracking_lane(remote, &p.name, l))?;
+                if published
+                    .get(&crate::remote::published_lane(&p.name, l))
+                    .copied()
+                    != tracked
+                {
+                    changed = true;
+                }
+            }
+            if changed {
+                crate::remote::refresh(&ws.repo, remote, &p.name)?;
+                delay = base_delay;
+            }
+        }
         // A lane may be added or removed while we wait: re-read the plan.
         if let Some(fresh) = plan::load_from(&ws.repo, &plan::plan_ref(&p.name))? {
             for l in &wanted {
@@ -102,11 +137,25 @@ fn check(
     let mut done = Vec::new();
     let mut pending = Vec::new();
     for l in wanted {
-        let tip = refs::peel(repo, &lane::branch_ref(plan, l))?;
+        let tip = lane::tip(repo, plan, l)?;
         match tip {
             Some(t) if lane::tip_is_done(repo, t)? => done.push(l.clone()),
             _ => pending.push(l.clone()),
         }
     }
     Ok((done, pending))
+}
+
+/// Sleep until `until` (or the deadline, whichever is first) in short slices, so a signal or
+/// the time-out is noticed at once.
+fn sleep_until(until: Instant, deadline: Option<Instant>) -> Result<()> {
+    let until = deadline.map_or(until, |d| d.min(until));
+    loop {
+        crate::error::check_interrupt()?;
+        let now = Instant::now();
+        if now >= until {
+            return Ok(());
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
 }

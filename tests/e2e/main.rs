@@ -8,10 +8,12 @@
 //! the worktree updater end to end (every kind of change, hostile trees: invariant 4).
 
 mod env;
+mod servers;
 
 mod bad_input;
 mod conflict;
 mod dirty;
+mod remote;
 mod safety;
 mod scenario;
 mod signals;

@@ -1,0 +1,939 @@
+//! `watch`: keep lane worktrees synced, live, as their upstream lanes move.
+//!
+//! This replaces "copy to the shared volume, then poll for a handoff file every five seconds".
+//! A [`Feed`] turns ref changes into wake-ups: `notify` events on the directory of the lane
+//! branches (`refs/heads/wtc/<plan>/`, where git creates a lock file and renames it over the
+//! ref), on the plan's ref directory and on `packed-refs` in the common git dir. Where events
+//! are unavailable it polls every [`POLL_FALLBACK`]; where they work, a slow poll stays on as a
+//! safety net. On each wake-up [`LiveSync::round`] re-reads the lane tips and runs the same
+//! [`sync::sync`] as `wtc sync` for every watched lane whose inputs (its own tip and the tips
+//! of its upstream lanes) changed, upstream lanes first, so one round carries a commit down a
+//! whole chain of lanes.
+//!
+//! A lane whose sync would conflict, or whose uncommitted changes overlap incoming ones, is
+//! *held*: nothing is written in it (no conflict markers under an agent that is still typing),
+//! the reason is reported, and it is not retried until its inputs change (a new upstream tip,
+//! or its own branch moving because its agent committed). Other lanes keep flowing. Each
+//! watched lane is claimed with a [`PidLock`] in its git dir, so two watchers never race on one
+//! worktree. Nothing here prints: [`watch`] hands [`Event`]s to its caller, which renders them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use gix::ObjectId;
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::error::{self, user, Kind};
+use crate::lane;
+use crate::plan::{self, StoredPlan};
+use crate::refs;
+use crate::snapshot;
+use crate::sync::{self, SyncOptions, SyncResult};
+use crate::workspace::Workspace;
+
+/// How often refs are read when file-system events are unavailable (or `--poll`).
+pub const POLL_FALLBACK: Duration = Duration::from_millis(100);
+/// How often refs are read anyway when events work: a missed event costs at most this much.
+const POLL_SAFETY_NET: Duration = Duration::from_millis(500);
+/// How often the loop looks at the interrupt flag and at autosave deadlines.
+const TICK: Duration = Duration::from_millis(20);
+/// The lock file (`<name>.lock`) that claims a lane worktree for one watcher.
+const WATCH_LOCK: &str = "wtc-watch";
+
+/// What happened, one value per line of output (`--json`: one NDJSON object).
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Watching began.
+    Started {
+        plan: String,
+        lanes: Vec<String>,
+        mode: FeedMode,
+        poll_ms: u64,
+        autosave_ms: Option<u64>,
+    },
+    /// A lane joined the watch after it started (`--all`: a lane added to the plan).
+    Watching { lane: String, worktree: PathBuf },
+    /// A lane left the watch (removed from the plan, or its worktree is gone).
+    Unwatched { lane: String, reason: String },
+    /// A lane was synced (or, after being held, found up to date again).
+    Synced {
+        lane: String,
+        result: SyncResult,
+        commit: Option<String>,
+        merged: Vec<String>,
+        autosaved: Option<String>,
+        ms: u64,
+    },
+    /// A lane could not be synced; nothing was written in it.
+    Held {
+        lane: String,
+        reason: HoldReason,
+        message: String,
+        hint: Option<String>,
+        paths: Vec<String>,
+    },
+    /// A quiet lane worktree was saved as a WIP commit (`--autosave`).
+    Autosaved {
+        lane: String,
+        commit: String,
+        paths: Vec<String>,
+        ms: u64,
+    },
+    /// Watching ended.
+    Stopped { reason: String, exit_code: i32 },
+}
+
+/// Why a lane is held back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HoldReason {
+    /// Merging the upstream lanes would conflict (or an earlier conflict is unresolved).
+    Conflict,
+    /// Uncommitted changes stand where incoming changes would be written.
+    LocalChanges,
+    /// Another process watches this lane.
+    WatchedElsewhere,
+    /// Anything else (the message says what).
+    Error,
+}
+
+// ---- claiming a lane: a lock file holding the owner's pid --------------------------------------
+
+/// A lock file (`<resource>.lock`) containing the owner's pid; removed when dropped, and by the
+/// signal handler on a second Ctrl-C (it is a registered gix tempfile).
+pub struct PidLock {
+    file: gix::lock::File,
+}
+
+/// The outcome of [`PidLock::claim`].
+pub enum Claim {
+    Taken(PidLock),
+    /// A live process holds it (`pid` is `None` when the file does not say).
+    Held {
+        pid: Option<u32>,
+        path: PathBuf,
+    },
+}
+
+impl PidLock {
+    /// Create `<resource>.lock` with our pid in it. A lock left by a dead process is taken
+    /// over; one held by a live process is reported.
+    pub fn claim(resource: &Path) -> Result<Claim> {
+        let lock_path = with_lock_suffix(resource);
+        for attempt in 0..2 {
+            match gix::lock::File::acquire_to_update_resource(
+                resource,
+                gix::lock::acquire::Fail::Immediately,
+                None,
+                0,
+            ) {
+                Ok(mut file) => {
+                    writeln!(file, "{}", std::process::id())
+                        .and_then(|_| file.flush())
+                        .with_context(|| format!("writing {}", lock_path.display()))?;
+                    return Ok(Claim::Taken(PidLock { file }));
+                }
+                Err(e) if !lock_path.exists() => {
+                    return Err(anyhow::anyhow!("{e}"))
+                        .with_context(|| format!("creating {}", lock_path.display()));
+                }
+                Err(_) => {
+                    let owner = read_pid(&lock_path);
+                    let stale = match owner {
+                        Some(pid) => !pid_alive(pid),
+                        // Being written right now, or garbage left by a crash: stale once old.
+                        None => file_age(&lock_path) > Duration::from_secs(2),
+                    };
+                    if stale && attempt == 0 && read_pid(&lock_path) == owner {
+                        match std::fs::remove_file(&lock_path) {
+                            Ok(()) => continue,
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            Err(e) => {
+                                return Err(e).with_context(|| {
+                                    format!("removing the stale lock {}", lock_path.display())
+                                })
+                            }
+                        }
+                    }
+                    return Ok(Claim::Held {
+                        pid: owner,
+                        path: lock_path,
+                    });
+                }
+            }
+        }
+        Ok(Claim::Held {
+            pid: read_pid(&lock_path),
+            path: lock_path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.file.lock_path()
+    }
+}
+
+fn with_lock_suffix(resource: &Path) -> PathBuf {
+    let mut name = resource.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn file_age(path: &Path) -> Duration {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .unwrap_or_default()
+}
+
+/// Does process `pid` exist? (`kill(pid, 0)`: only ESRCH means it does not.)
+pub fn pid_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// The error for a lane that another process already claimed.
+pub fn watched_elsewhere(lane: &str, pid: Option<u32>, path: &Path) -> error::WtcError {
+    let who = pid.map_or("another process".to_string(), |p| format!("process {p}"));
+    user(format!("lane '{lane}' is already watched by {who}"))
+        .hint(format!(
+            "stop that `wtc watch` (or `wtc run --eager`) first; if none is running, remove {}",
+            path.display()
+        ))
+        .paths(vec![path.display().to_string()])
+}
+
+// ---- change feed: notify events, with polling where they are unavailable -----------------------
+
+/// How changes are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedMode {
+    /// File-system events (inotify, FSEvents...), plus a slow safety-net poll.
+    Events,
+    /// Reading the refs every [`POLL_FALLBACK`].
+    Poll,
+}
+
+/// Something that may need a look.
+#[derive(Debug)]
+pub enum Change {
+    /// A lane ref, the plan or `packed-refs` may have moved.
+    Refs,
+    /// A file in this lane's worktree changed (`--autosave`).
+    Files(String),
+}
+
+/// A directory we want events for, watched through its nearest existing ancestor until it
+/// exists (git creates `refs/heads/wtc/<plan>/` with the first loose lane ref and may remove it
+/// when refs are packed).
+struct Anchor {
+    want: PathBuf,
+    floor: PathBuf,
+    current: Option<PathBuf>,
+}
+
+impl Anchor {
+    fn target(&self) -> PathBuf {
+        let mut dir = self.want.as_path();
+        while !dir.is_dir() && dir != self.floor {
+            match dir.parent() {
+                Some(p) => dir = p,
+                None => break,
+            }
+        }
+        dir.to_owned()
+    }
+}
+
+/// Wake-ups for [`watch`] and `run --eager`: ref changes and (for autosave) worktree changes.
+pub struct Feed {
+    tx: mpsc::UnboundedSender<Change>,
+    pub rx: mpsc::UnboundedReceiver<Change>,
+    refs: Option<notify::RecommendedWatcher>,
+    anchors: Vec<Anchor>,
+    worktrees: BTreeMap<String, WorktreeWatch>,
+    mode: FeedMode,
+}
+
+enum WorktreeWatch {
+    Events(#[allow(dead_code)] notify::RecommendedWatcher),
+    /// No events for this worktree: autosave looks every time its idle period passes.
+    Poll,
+}
+
+impl Feed {
+    /// Watch the refs of `plan` in the common git dir `common`; `force_poll` skips events.
+    pub fn new(common: &Path, plan: &str, force_poll: bool) -> Feed {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let refs_floor = common.join("refs");
+        let anchors = vec![
+            Anchor {
+                want: common.join("refs/heads/wtc").join(plan),
+                floor: refs_floor.clone(),
+                current: None,
+            },
+            Anchor {
+                want: common.join("refs/wtc").join(plan),
+                floor: refs_floor,
+                current: None,
+            },
+        ];
+        let mut feed = Feed {
+            tx,
+            rx,
+            refs: None,
+            anchors,
+            worktrees: BTreeMap::new(),
+            mode: FeedMode::Poll,
+        };
+        if !force_poll {
+            if let Some(mut w) = feed.refs_watcher(common) {
+                if notify::Watcher::watch(&mut w, common, notify::RecursiveMode::NonRecursive)
+                    .is_ok()
+                {
+                    feed.refs = Some(w);
+                    feed.mode = FeedMode::Events;
+                    feed.rearm();
+                }
+            }
+        }
+        feed
+    }
+
+    fn refs_watcher(&self, common: &Path) -> Option<notify::RecommendedWatcher> {
+        let tx = self.tx.clone();
+        let common = common.to_owned();
+        notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            let relevant = match &res {
+                // An error (e.g. a queue overflow) may hide a change: look.
+                Err(_) => true,
+                Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => false,
+                // In the common dir itself only `packed-refs` matters (the main worktree's
+                // index and HEAD live there too).
+                Ok(ev) => ev.paths.iter().any(|p| {
+                    p.parent() != Some(common.as_path())
+                        || p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("packed-refs"))
+                }),
+            };
+            if relevant {
+                let _ = tx.send(Change::Refs);
+            }
+        })
+        .ok()
+    }
+
+    pub fn mode(&self) -> FeedMode {
+        self.mode
+    }
+
+    /// How often refs are read even without events.
+    pub fn poll_interval(&self) -> Duration {
+        match self.mode {
+            FeedMode::Events => POLL_SAFETY_NET,
+            FeedMode::Poll => POLL_FALLBACK,
+        }
+    }
+
+    /// Point each ref-directory watch at the deepest existing directory; called before every
+    /// look at the refs, so a directory git created (or removed) since is followed.
+    pub fn rearm(&mut self) {
+        let Some(w) = self.refs.as_mut() else { return };
+        for a in &mut self.anchors {
+            let target = a.target();
+            if a.current.as_ref() == Some(&target) && target.is_dir() {
+                continue;
+            }
+            if let Some(old) = a.current.take() {
+                let _ = notify::Watcher::unwatch(w, &old);
+            }
+            if notify::Watcher::watch(w, &target, notify::RecursiveMode::NonRecursive).is_ok() {
+                a.current = Some(target);
+            }
+        }
+    }
+
+    /// Report changes under a lane's worktree (ignoring `.git`), for autosave.
+    pub fn watch_worktree(&mut self, lane: &str, root: &Path, force_poll: bool) {
+        if self.worktrees.contains_key(lane) {
+            return;
+        }
+        let watch = if force_poll {
+            WorktreeWatch::Poll
+        } else {
+            let tx = self.tx.clone();
+            let name = lane.to_string();
+            let base = root.to_owned();
+            notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                let relevant = match &res {
+                    Err(_) => true,
+                    Ok(ev) if matches!(ev.kind, notify::EventKind::Access(_)) => false,
+                    Ok(ev) => ev.paths.iter().any(|p| !inside_dot_git(&base, p)),
+                };
+                if relevant {
+                    let _ = tx.send(Change::Files(name.clone()));
+                }
+            })
+            .ok()
+            .and_then(|mut w| {
+                notify::Watcher::watch(&mut w, root, notify::RecursiveMode::Recursive)
+                    .ok()
+                    .map(|_| w)
+            })
+            .map_or(WorktreeWatch::Poll, WorktreeWatch::Events)
+        };
+        self.worktrees.insert(lane.to_string(), watch);
+    }
+
+    pub fn unwatch_worktree(&mut self, lane: &str) {
+        self.worktrees.remove(lane);
+    }
+
+    /// Lanes whose worktree has no events (autosave checks them every idle period).
+    pub fn polled_worktrees(&self) -> Vec<String> {
+        self.worktrees
+            .iter()
+            .filter(|(_, w)| matches!(w, WorktreeWatch::Poll))
+            .map(|(l, _)| l.clone())
+            .collect()
+    }
+}
+
+fn inside_dot_git(root: &Path, path: &Path) -> bool {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components().any(|c| c.as_os_str() == ".git")
+}
+
+// ---- live sync: which lanes to sync, and syncing them -----------------------------------------
+
+/// Which lanes to keep synced.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// These lanes (each must have a worktree in this clone).
+    Lanes(BTreeSet<String>),
+    /// Every lane of the plan with a worktree in this clone, including lanes added later.
+    All,
+}
+
+/// A lane's inputs: its own tip, then the tips of its upstream lanes. A change means a look.
+type Inputs = Vec<(String, Option<ObjectId>)>;
+
+struct Slot {
+    worktree: PathBuf,
+    repo: gix::ThreadSafeRepository,
+    _lock: PidLock,
+    /// The inputs at the last attempt (`None`: never tried).
+    settled: Option<Inputs>,
+    held: bool,
+}
+
+/// The lanes being kept in sync, and the state needed to sync only what changed. Its methods
+/// block (gix, file I/O): call them off the async runtime, e.g. through [`Shared`].
+pub struct LiveSync {
+    repo: gix::ThreadSafeRepository,
+    plan: StoredPlan,
+    scope: Scope,
+    /// Save a dirty worktree before merging into it (else carry local changes across and
+    /// hold the lane when they overlap incoming ones).
+    autosave: bool,
+    lanes: BTreeMap<String, Slot>,
+    /// Lanes another process watches: reported once, claimed when it lets go.
+    elsewhere: BTreeMap<String, Option<u32>>,
+    reconcile: bool,
+}
+
+/// A [`LiveSync`] shared with blocking tasks.
+pub type Shared = Arc<Mutex<LiveSync>>;
+
+impl LiveSync {
+    /// Load the plan and claim the lanes of `scope`. Refuses (with a clear error) when a lane
+    /// is already watched by a live process, or when a named lane has no worktree here.
+    pub fn new(
+        repo: &gix::Repository,
+        plan_name: &str,
+        scope: Scope,
+        autosave: bool,
+    ) -> Result<LiveSync> {
+        let plan = plan::load(repo, plan_name)?;
+        let mut live = LiveSync {
+            repo: repo.clone().into_sync(),
+            plan,
+            scope,
+            autosave,
+            lanes: BTreeMap::new(),
+            elsewhere: BTreeMap::new(),
+            reconcile: false,
+        };
+        live.claim(repo, true, &mut Vec::new())?;
+        Ok(live)
+    }
+
+    pub fn plan(&self) -> &plan::Plan {
+        &self.plan.plan
+    }
+
+    /// The watched lanes and their worktrees.
+    pub fn worktrees(&self) -> Vec<(String, PathBuf)> {
+        self.lanes
+            .iter()
+            .map(|(l, s)| (l.clone(), s.worktree.clone()))
+            .collect()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lanes.is_empty()
+    }
+
+    /// Change which lanes are kept in sync (claims and releases happen in the next round).
+    pub fn set_scope(&mut self, scope: Scope) {
+        self.scope = scope;
+        self.reconcile = true;
+    }
+
+    /// Look at the refs once: sync every watched lane whose inputs changed, upstreams first.
+    /// Errors only when the whole watch must stop (interrupted, the plan is gone).
+    pub fn round(&mut self) -> Result<Vec<Event>> {
+        let repo = self.repo.to_thread_local();
+        let mut events = Vec::new();
+        let plan_tip = refs::peel(&repo, &plan::plan_ref(&self.plan.plan.name))?;
+        if plan_tip != Some(self.plan.commit) {
+            self.plan = plan::load(&repo, &self.plan.plan.name)?;
+            self.reconcile = true;
+        }
+        if self.reconcile || !self.elsewhere.is_empty() {
+            self.claim(&repo, false, &mut events)?;
+        }
+        let plan = &self.plan.plan;
+        let mut tips: BTreeMap<String, Option<ObjectId>> =
+            lane::tips(&repo, plan)?.into_iter().collect();
+        for spec in plan.topo_order()? {
+            let Some(slot) = self.lanes.get_mut(&spec.name) else {
+                continue;
+            };
+            let inputs = inputs(plan, &spec.name, &tips);
+            if slot.settled.as_ref() == Some(&inputs) {
+                continue;
+            }
+            let started = Instant::now();
+            let lane_repo = slot.repo.to_thread_local();
+            let opts = SyncOptions {
+                autosave: self.autosave,
+                dry_run: false,
+                hold_conflicts: true,
+            };
+            match sync::sync(&lane_repo, plan, &spec.name, opts) {
+                Ok(s) if s.result == SyncResult::Conflict => {
+                    slot.held = true;
+                    events.push(Event::Held {
+                        lane: spec.name.clone(),
+                        reason: HoldReason::Conflict,
+                        message: format!(
+                            "merging {} would conflict; nothing was changed",
+                            s.merged.join(", ")
+                        ),
+                        hint: Some(
+                            "run `wtc sync` in the lane to get conflict markers and resolve them, \
+                             or change the lanes; watching resumes when the lane or its upstreams move"
+                                .into(),
+                        ),
+                        paths: s.conflicts,
+                    });
+                }
+                Ok(s) => {
+                    let changed = s.result != SyncResult::UpToDate || s.autosaved.is_some();
+                    if changed || slot.held {
+                        events.push(Event::Synced {
+                            lane: spec.name.clone(),
+                            result: s.result,
+                            commit: s.commit,
+                            merged: s.merged,
+                            autosaved: s.autosaved,
+                            ms: started.elapsed().as_millis() as u64,
+                        });
+                    }
+                    slot.held = false;
+                }
+                Err(e) if is_interrupt(&e) => return Err(e),
+                Err(e) => {
+                    slot.held = true;
+                    events.push(held(&spec.name, &e));
+                }
+            }
+            // Our own write moved this lane's tip: read it back so it does not look like news.
+            let own = refs::peel(&repo, &lane::branch_ref(&plan.name, &spec.name))?;
+            tips.insert(spec.name.clone(), own);
+            slot.settled = Some(self::inputs(plan, &spec.name, &tips));
+        }
+        Ok(events)
+    }
+
+    /// Save `lane`'s worktree as a WIP commit if it holds changes (`--autosave`).
+    pub fn autosave(&mut self, lane_name: &str) -> Result<Option<Event>> {
+        let Some(slot) = self.lanes.get(lane_name) else {
+            return Ok(None);
+        };
+        let started = Instant::now();
+        let repo = slot.repo.to_thread_local();
+        let branch = lane::branch_ref(&self.plan.plan.name, lane_name);
+        let attempt = || -> Result<Option<snapshot::Saved>> {
+            if !snapshot::is_dirty(&repo)? {
+                return Ok(None);
+            }
+            error::check_interrupt()?;
+            let msg = format!("wip: {lane_name} (autosaved by wtc watch)");
+            Ok(Some(snapshot::save(
+                &repo,
+                &branch,
+                lane_name,
+                Some(&msg),
+                false,
+            )?))
+        };
+        match attempt() {
+            Ok(Some(snapshot::Saved {
+                commit: Some(c),
+                paths,
+                ..
+            })) => Ok(Some(Event::Autosaved {
+                lane: lane_name.to_string(),
+                commit: c.to_string(),
+                paths,
+                ms: started.elapsed().as_millis() as u64,
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if is_interrupt(&e) => Err(e),
+            Err(e) => Ok(Some(held(lane_name, &e))),
+        }
+    }
+
+    /// Bring the claimed lanes in line with the scope and the plan: release lanes that left,
+    /// claim lanes that joined. `strict` (at start): any lane that cannot be claimed is an error.
+    fn claim(
+        &mut self,
+        repo: &gix::Repository,
+        strict: bool,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        self.reconcile = false;
+        let plan = &self.plan.plan;
+        let ws = Workspace { repo: repo.clone() };
+        let worktrees = ws.worktrees()?;
+        let worktree_of = |lane: &str| {
+            let branch = lane::branch_ref(&plan.name, lane);
+            worktrees
+                .iter()
+                .find(|w| w.branch.as_deref() == Some(branch.as_str()) && w.exists)
+                .map(|w| w.path.clone())
+        };
+        let mut wanted = BTreeMap::new();
+        match &self.scope {
+            Scope::Lanes(names) => {
+                for name in names {
+                    if plan.lane(name).is_none() {
+                        if strict {
+                            plan.require_lane(name)?;
+                        }
+                        continue;
+                    }
+                    match worktree_of(name) {
+                        Some(path) => {
+                            wanted.insert(name.clone(), path);
+                        }
+                        None if strict => {
+                            return Err(user(format!(
+                                "lane '{name}' has no worktree in this clone"
+                            ))
+                            .hint("create one with `wtc add`, or watch from the lane's own clone")
+                            .into())
+                        }
+                        None => {}
+                    }
+                }
+            }
+            Scope::All => {
+                for spec in &plan.lanes {
+                    if let Some(path) = worktree_of(&spec.name) {
+                        wanted.insert(spec.name.clone(), path);
+                    }
+                }
+            }
+        }
+        let gone: Vec<String> = self
+            .lanes
+            .keys()
+            .filter(|l| !wanted.contains_key(*l))
+            .cloned()
+            .collect();
+        for lane in gone {
+            self.lanes.remove(&lane);
+            let reason = if plan.lane(&lane).is_none() {
+                "removed from the plan"
+            } else {
+                "no longer watched"
+            };
+            events.push(Event::Unwatched {
+                lane,
+                reason: reason.into(),
+            });
+        }
+        self.elsewhere.retain(|l, _| wanted.contains_key(l));
+        for (name, path) in wanted {
+            if self.lanes.contains_key(&name) {
+                continue;
+            }
+            let lane_repo = Workspace::open_worktree(&path)?;
+            match PidLock::claim(&lane_repo.git_dir().join(WATCH_LOCK))? {
+                Claim::Taken(lock) => {
+                    self.elsewhere.remove(&name);
+                    if !strict {
+                        events.push(Event::Watching {
+                            lane: name.clone(),
+                            worktree: path.clone(),
+                        });
+                    }
+                    self.lanes.insert(
+                        name,
+                        Slot {
+                            worktree: path,
+                            repo: lane_repo.into_sync(),
+                            _lock: lock,
+                            settled: None,
+                            held: false,
+                        },
+                    );
+                }
+                Claim::Held { pid, path } => {
+                    let err = watched_elsewhere(&name, pid, &path);
+                    if strict {
+                        return Err(err.into());
+                    }
+                    if self.elsewhere.insert(name.clone(), pid) != Some(pid) {
+                        events.push(Event::Held {
+                            lane: name,
+                            reason: HoldReason::WatchedElsewhere,
+                            message: err.message,
+                            hint: err.hint,
+                            paths: Vec::new(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn inputs(plan: &plan::Plan, lane_name: &str, tips: &BTreeMap<String, Option<ObjectId>>) -> Inputs {
+    std::iter::once(lane_name)
+        .chain(
+            plan.upstream_closure(lane_name)
+                .into_iter()
+                .map(|l| l.name.as_str()),
+        )
+        .map(|l| (l.to_string(), tips.get(l).copied().flatten()))
+        .collect()
+}
+
+fn is_interrupt(e: &anyhow::Error) -> bool {
+    error::find(e).is_some_and(|w| w.kind == Kind::Interrupted)
+}
+
+/// The event for a sync or save that failed: typed errors keep their hint and paths.
+fn held(lane_name: &str, e: &anyhow::Error) -> Event {
+    let typed = error::find(e);
+    let reason = match typed {
+        Some(t) if t.kind == Kind::Conflict => HoldReason::Conflict,
+        Some(t) if !t.paths.is_empty() => HoldReason::LocalChanges,
+        _ => HoldReason::Error,
+    };
+    Event::Held {
+        lane: lane_name.to_string(),
+        reason,
+        message: match typed {
+            Some(t) => t.message.clone(),
+            None => format!("{e:#}"),
+        },
+        hint: typed.and_then(|t| t.hint.clone()),
+        paths: typed.map(|t| t.paths.clone()).unwrap_or_default(),
+    }
+}
+
+/// Run `f` on the shared [`LiveSync`] in a blocking task and wait for it.
+pub async fn off_thread<T: Send + 'static>(
+    live: &Shared,
+    f: impl FnOnce(&mut LiveSync) -> T + Send + 'static,
+) -> T {
+    let live = Arc::clone(live);
+    tokio::task::spawn_blocking(move || {
+        let mut guard = live.lock().expect("a sync task panicked");
+        f(&mut guard)
+    })
+    .await
+    .expect("a sync task panicked")
+}
+
+// ---- the watch loop ----------------------------------------------------------------------------
+
+/// What `wtc watch` was asked to do.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    pub scope: Scope,
+    /// Save a lane's worktree once it has been quiet this long.
+    pub autosave: Option<Duration>,
+    /// Read the refs every [`POLL_FALLBACK`] instead of using file-system events.
+    pub poll: bool,
+}
+
+/// Why watching ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGINT/SIGTERM/SIGHUP: the loop stopped between two syncs.
+    Interrupted,
+    /// Every watched lane left (removed from the plan, worktree removed).
+    NothingLeft,
+}
+
+/// Keep the lanes of `opts.scope` synced until a signal arrives. `emit` gets every event as it
+/// happens; the watched lanes are claimed before the first one ([`LiveSync::new`] errors end
+/// the watch before it starts).
+pub async fn watch(
+    repo: &gix::Repository,
+    plan_name: &str,
+    opts: WatchOptions,
+    emit: &mut dyn FnMut(Event),
+) -> Result<Stop> {
+    let live = LiveSync::new(repo, plan_name, opts.scope.clone(), opts.autosave.is_some())?;
+    let mut feed = Feed::new(repo.common_dir(), plan_name, opts.poll);
+    emit(Event::Started {
+        plan: plan_name.to_string(),
+        lanes: live.worktrees().into_iter().map(|(l, _)| l).collect(),
+        mode: feed.mode(),
+        poll_ms: feed.poll_interval().as_millis() as u64,
+        autosave_ms: opts.autosave.map(|d| d.as_millis() as u64),
+    });
+    let single = matches!(opts.scope, Scope::Lanes(_));
+    let live: Shared = Arc::new(Mutex::new(live));
+    // Lanes with file activity not yet autosaved: when the last activity was seen.
+    let mut quiet_since: BTreeMap<String, Instant> = BTreeMap::new();
+    let mut refs_due = true;
+    let mut next_poll = Instant::now();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        if gix::interrupt::is_triggered() {
+            return Ok(Stop::Interrupted);
+        }
+        if refs_due {
+            refs_due = false;
+            feed.rearm();
+            let events = match off_thread(&live, |l| l.round()).await {
+                Err(e) if is_interrupt(&e) => return Ok(Stop::Interrupted),
+                other => other?,
+            };
+            for e in events {
+                emit(e);
+            }
+            let (worktrees, empty) = {
+                let l = live.lock().expect("a sync task panicked");
+                (l.worktrees(), l.is_empty())
+            };
+            if single && empty {
+                return Ok(Stop::NothingLeft);
+            }
+            if opts.autosave.is_some() {
+                follow_worktrees(&mut feed, &worktrees, opts.poll, &mut quiet_since);
+            }
+        }
+        if let Some(idle) = opts.autosave {
+            let due: Vec<String> = quiet_since
+                .iter()
+                .filter(|(_, t)| t.elapsed() >= idle)
+                .map(|(l, _)| l.clone())
+                .collect();
+            for lane_name in due {
+                quiet_since.remove(&lane_name);
+                if gix::interrupt::is_triggered() {
+                    return Ok(Stop::Interrupted);
+                }
+                let l = lane_name.clone();
+                match off_thread(&live, move |live| live.autosave(&l)).await {
+                    Err(e) if is_interrupt(&e) => return Ok(Stop::Interrupted),
+                    other => {
+                        if let Some(e) = other? {
+                            emit(e);
+                        }
+                    }
+                }
+                // Polled worktrees are looked at again after the next idle period.
+                if feed.polled_worktrees().contains(&lane_name) {
+                    quiet_since.insert(lane_name, Instant::now());
+                }
+            }
+        }
+        let mut on_change = |c: Change, refs_due: &mut bool| match c {
+            Change::Refs => *refs_due = true,
+            Change::Files(lane_name) => {
+                quiet_since.insert(lane_name, Instant::now());
+            }
+        };
+        tokio::select! {
+            Some(c) = feed.rx.recv() => on_change(c, &mut refs_due),
+            _ = tick.tick() => {}
+        }
+        // Take everything already queued, so a burst of events costs one round.
+        while let Ok(c) = feed.rx.try_recv() {
+            on_change(c, &mut refs_due);
+        }
+        if Instant::now() >= next_poll {
+            refs_due = true;
+            next_poll = Instant::now() + feed.poll_interval();
+        }
+    }
+}
+
+/// Keep one worktree watch per watched lane (autosave).
+fn follow_worktrees(
+    feed: &mut Feed,
+    worktrees: &[(String, PathBuf)],
+    poll: bool,
+    quiet_since: &mut BTreeMap<String, Instant>,
+) {
+    let names: BTreeSet<&str> = worktrees.iter().map(|(l, _)| l.as_str()).collect();
+    let stale: Vec<String> = feed
+        .worktrees
+        .keys()
+        .filter(|l| !names.contains(l.as_str()))
+        .cloned()
+        .collect();
+    for l in stale {
+        feed.unwatch_worktree(&l);
+        quiet_since.remove(&l);
+    }
+    for (lane_name, path) in worktrees {
+        if !feed.worktrees.contains_key(lane_name) {
+            feed.watch_worktree(lane_name, path, poll);
+            // Whatever is there already gets saved after one idle period.
+            quiet_since.insert(lane_name.clone(), Instant::now());
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Remote mode (issue 3): lanes in separate clones that share nothing but a git remote.
+//!
+//! The reference scenario runs three times, through a bare repository by path, through
+//! `git daemon` and through smart HTTP, each on 127.0.0.1 and started by the harness.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::env::{code, stderr, stdout, TestEnv};
+use crate::servers::{bare_remote, GitDaemon, HttpServer};
+
+const TYPES: &str = "export interface MarketingCampaign { id: string }\n";
+const SERVICE: &str =
+    "import { MarketingCampaign } from '../types/marketing';\nexport const svc = 1;\n";
+const HOOK: &str = "import { svc } from '../services/marketing';\nexport const hook = svc;\n";
+
+struct World {
+    env: TestEnv,
+    bare: PathBuf,
+    url: String,
+    base: String,
+}
+
+fn world(serve: impl FnOnce(&TestEnv, &Path) -> String) -> (World, Option<Box<dyn std::any::Any>>) {
+    let env = TestEnv::new();
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let base = env.rev(&source, "main");
+    let servers = env.path("srv");
+    let bare = bare_remote(&env, &source, &servers, "shop.git");
+    let url = serve(&env, &servers);
+    (
+        World {
+            env,
+            bare,
+            url,
+            base,
+        },
+        None,
+    )
+}
+
+impl World {
+    fn clone(&self, name: &str) -> PathBuf {
+        let dir = self.env.path(name);
+        self.env.git(
+            self.env.root(),
+            &["clone", "-q", &self.url, &dir.display().to_string()],
+        );
+        dir
+    }
+}
+
+/// schema -> services -> hooks, each lane in its own clone, meeting only at the remote.
+fn reference_scenario(w: &World) {
+    let env = &w.env;
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "marketing", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "schema", "--no-worktree"]);
+    env.wtc_ok(
+        &lead,
+        &["add", "services", "--after", "schema", "--no-worktree"],
+    );
+    env.wtc_ok(
+        &lead,
+        &["add", "hooks", "--after", "services", "--no-worktree"],
+    );
+
+    let schema = w.clone("schema");
+    env.wtc_ok(&schema, &["join", "marketing", "schema"]);
+    env.write(&schema.join("src/types/marketing.ts"), TYPES);
+    env.wtc_ok(&schema, &["done", "-m", "Add marketing types"]);
+
+    let services = w.clone("services");
+    env.wtc_ok(&services, &["join", "marketing", "services"]);
+    env.wtc_ok(
+        &services,
+        &["wait", "schema", "--timeout", "20s", "--interval", "100ms"],
+    );
+    env.wtc_ok(&services, &["sync"]);
+    assert_eq!(env.read(&services.join("src/types/marketing.ts")), TYPES);
+    env.write(&services.join("src/services/marketing.ts"), SERVICE);
+    env.git(&services, &["add", "-A"]);
+    env.git(&services, &["commit", "-q", "-m", "Add marketing service"]);
+    env.wtc_ok(&services, &["done"]);
+
+    let hooks = w.clone("hooks");
+    env.wtc_ok(&hooks, &["join", "marketing", "hooks"]);
+    env.wtc_ok(&hooks, &["wait", "--timeout", "20s", "--interval", "100ms"]);
+    env.wtc_ok(&hooks, &["sync"]);
+    assert_eq!(env.read(&hooks.join("src/types/marketing.ts")), TYPES);
+    assert_eq!(env.read(&hooks.join("src/services/marketing.ts")), SERVICE);
+    env.write(&hooks.join("src/hooks/useMarketingCampaign.ts"), HOOK);
+    env.wtc_ok(&hooks, &["done", "-m", "Add marketing hook"]);
+
+    env.wtc_ok(
+        &lead,
+        &["wait", "--all", "--timeout", "20s", "--interval", "100ms"],
+    );
+    let out = env.wtc_json(&lead, &["squash", "--push"]);
+    let commit = out["commit"].as_str().expect("commit").to_string();
+
+    // The remote's target: exactly one new commit, holding all three files.
+    let bare = &w.bare;
+    assert_eq!(g(env, bare, &["rev-parse", "main"]), commit);
+    assert_eq!(
+        g(
+            env,
+            bare,
+            &["rev-list", "--count", &format!("{}..main", w.base)]
+        ),
+        "1"
+    );
+    assert_eq!(g(env, bare, &["rev-parse", "main^"]), w.base);
+    for (path, content) in [
+        ("src/types/marketing.ts", TYPES),
+        ("src/services/marketing.ts", SERVICE),
+        ("src/hooks/useMarketingCampaign.ts", HOOK),
+    ] {
+        assert_eq!(
+            g(env, bare, &["show", &format!("main:{path}")]),
+            content.trim_end()
+        );
+    }
+    env.assert_fsck(bare);
+    // The lead's own main followed the push (it was at the old tip and clean).
+    assert_eq!(env.rev(&lead, "main"), commit);
+
+    // A teammate's plain clone sees none of wtc's refs.
+    let teammate = w.clone("teammate");
+    let refs = env.git(&teammate, &["for-each-ref", "--format=%(refname)"]);
+    assert!(
+        !refs.contains("refs/wtc/"),
+        "a plain clone got wtc refs:\n{refs}"
+    );
+
+    // clean removes the published refs too.
+    env.wtc_ok(&lead, &["clean"]);
+    let published = g(
+        env,
+        bare,
+        &["for-each-ref", "--format=%(refname)", "refs/wtc/"],
+    );
+    assert_eq!(published, "", "published refs left after clean");
+}
+
+#[test]
+fn scenario_through_a_bare_repository_by_path() {
+    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    reference_scenario(&w);
+}
+
+#[test]
+fn scenario_through_git_daemon() {
+    let env_root = std::cell::RefCell::new(None);
+    let (w, _) = world(|_, srv| {
+        let d = GitDaemon::start(srv);
+        let url = d.url("shop.git");
+        *env_root.borrow_mut() = Some(d);
+        url
+    });
+    reference_scenario(&w);
+    drop(env_root);
+}
+
+#[test]
+fn scenario_through_smart_http() {
+    let server = std::cell::RefCell::new(None);
+    let (w, _) = world(|_, srv| {
+        let s = HttpServer::start(srv, None);
+        let url = s.url("shop.git");
+        *server.borrow_mut() = Some(s);
+        url
+    });
+    reference_scenario(&w);
+    drop(server);
+}
+
+/// Two clones `squash --push` at the same moment: exactly one integration lands; the other
+/// re-folds onto it (a second commit on top is fine only as a fast-forward) or fails clearly.
+#[test]
+fn racing_squash_push_overwrites_nothing() {
+    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let env = &w.env;
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);
+    let a = w.clone("a");
+    env.wtc_ok(&a, &["join", "p", "a"]);
+    env.write(&a.join("a.txt"), "a\n");
+    env.wtc_ok(&a, &["done"]);
+    let other = w.clone("other");
+    env.wtc_ok(&other, &["join", "p", "a", "--path", "../other-lane"]);
+    let first = env.wtc_spawn(&lead, &["squash", "--push", "--json"]);
+    let second = env.wtc_spawn(&other, &["squash", "--push", "--json"]);
+    let first = env.finish(first, "squash 1", Duration::from_secs(60));
+    let second = env.finish(second, "squash 2", Duration::from_secs(60));
+    let ok: Vec<_> = [&first, &second]
+        .into_iter()
+        .filter(|o| o.status.success())
+        .collect();
+    assert!(
+        !ok.is_empty(),
+        "neither landed:\n{}\n{}",
+        env.describe(&first),
+        env.describe(&second)
+    );
+    for o in [&first, &second] {
+        if !o.status.success() {
+            let err = stderr(o) + &stdout(o);
+            assert!(
+                err.contains("moved")
+                    || err.contains("nothing to integrate")
+                    || err.contains("changed"),
+                "the loser's message is not clear:\n{}",
+                env.describe(o)
+            );
+        }
+    }
+    // History on the remote: base, then only integration commits, each the single child of
+    // the previous tip; the lane's file is there; nothing was force-overwritten.
+    let log = g(
+        env,
+        &w.bare,
+        &["rev-list", "--first-parent", &format!("{}..main", w.base)],
+    );
+    let count = log.lines().count();
+    assert_eq!(count, 1, "exactly one integration lands:\n{log}");
+    assert_eq!(g(env, &w.bare, &["show", "main:a.txt"]), "a");
+    env.assert_fsck(&w.bare);
+}
+
+/// Unreachable remotes, refused credentials, a missing plan and a deleted lane ref: a clear
+/// message with the URL redacted, a non-zero exit, and nothing changed locally.
+#[test]
+fn remote_failures_are_clear_and_change_nothing() {
+    let env = TestEnv::new();
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let srv = env.path("srv");
+    bare_remote(&env, &source, &srv, "shop.git");
+    let http = HttpServer::start(&srv, Some("alice:s3cret"));
+    let clone = env.path("clone");
+    env.git(
+        env.root(),
+        &[
+            "clone",
+            "-q",
+            &source.display().to_string(),
+            &clone.display().to_string(),
+        ],
+    );
+
+    let dead_port = crate::servers::free_port();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "connection refused",
+            format!("git://127.0.0.1:{dead_port}/shop.git"),
+        ),
+        (
+            "unknown host",
+            "git://no-such-host.invalid/shop.git".to_string(),
+        ),
+        (
+            "wrong password",
+            http.url_with_credentials("alice:WRONGtoken", "shop.git"),
+        ),
+    ];
+    for (what, url) in cases {
+        env.git(&clone, &["remote", "remove", "origin"]);
+        env.git(&clone, &["remote", "add", "origin", &url]);
+        let before = env.snapshot(&clone);
+        let out = env.wtc(&clone, &["join", "marketing", "schema"]);
+        assert_ne!(code(&out), 0, "{what}: {}", env.describe(&out));
+        let text = stderr(&out) + &stdout(&out);
+        assert!(
+            !text.contains("WRONGtoken"),
+            "{what}: the credential leaked:\n{text}"
+        );
+        assert!(!text.contains("panicked"), "{what}: {text}");
+        assert!(text.contains("error:"), "{what}: no clear error:\n{text}");
+        assert_eq!(env.snapshot(&clone), before, "{what}: local state changed");
+        let json = env.wtc(&clone, &["join", "marketing", "schema", "--json"]);
+        assert!(
+            !stdout(&json).contains("WRONGtoken"),
+            "{what}: the credential leaked in --json"
+        );
+    }
+
+    // Reachable, but no plan published. (gix refuses to send credentials over plain http, so
+    // this part uses a server without authentication; https would carry them.)
+    let open = HttpServer::start(&srv, None);
+    env.git(
+        &clone,
+        &["remote", "set-url", "origin", &open.url("shop.git")],
+    );
+    let before = env.snapshot(&clone);
+    let out = env.wtc(&clone, &["join", "marketing", "schema"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("no plan 'marketing'"),
+        "{}",
+        env.describe(&out)
+    );
+    assert!(!stderr(&out).contains("s3cret"), "{}", env.describe(&out));
+    assert_eq!(env.snapshot(&clone), before);
+}
+
+/// A lane ref deleted on the remote behind wtc's back: the next sync in a downstream clone
+/// no longer sees it and says so, without touching local work.
+#[test]
+fn a_lane_deleted_on_the_remote_is_noticed() {
+    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let env = &w.env;
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "up", "--no-worktree"]);
+    env.wtc_ok(&lead, &["add", "down", "--after", "up", "--no-worktree"]);
+    let up = w.clone("up");
+    env.wtc_ok(&up, &["join", "p", "up"]);
+    env.write(&up.join("up.txt"), "up\n");
+    env.wtc_ok(&up, &["done"]);
+    env.git(&w.bare, &["update-ref", "-d", "refs/wtc/p/lanes/up"]);
+    let down = w.clone("down");
+    env.wtc_ok(&down, &["join", "p", "down"]);
+    let status = env.wtc_json(&down, &["status"]);
+    let lanes = status["lanes"].as_array().expect("lanes");
+    let up_status = lanes.iter().find(|l| l["name"] == "up").expect("up listed");
+    assert_eq!(up_status["state"], "missing", "{status}");
+    let out = env.wtc(
+        &down,
+        &["wait", "up", "--timeout", "300ms", "--interval", "50ms"],
+    );
+    assert_eq!(code(&out), 4, "{}", env.describe(&out));
+    assert!(!down.join("up.txt").exists());
+}
+
+/// `git ARGS` in `dir`, trimmed.
+fn g(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
+    env.git(dir, args).trim().to_string()
+}

@@ -1,0 +1,470 @@
+//! Issue 4, acceptance 1 and 3 (watch): `wtc watch` carries upstream commits into a lane's
+//! worktree with no other command, holds back (never clobbers) a lane whose sync would
+//! conflict or overwrite uncommitted work, refuses a second watcher, and stops cleanly on
+//! SIGINT/SIGTERM: exit 130, no lock file left, no half-updated worktree.
+//!
+//! Every test drives the real binary with `--json` and reads its NDJSON events as they come;
+//! waits poll with a deadline instead of sleeping for a fixed time.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::env::{code, stderr, TestEnv};
+
+const PLAN: &str = "marketing";
+const TYPES: &str = "src/types/marketing.ts";
+const SERVICE: &str = "src/services/marketing.ts";
+const TYPES_TS: &str = "export interface MarketingCampaign {\n  id: string;\n}\n";
+const SERVICE_TS: &str =
+    "import type { MarketingCampaign } from \"../types/marketing\";\nexport const campaigns: MarketingCampaign[] = [];\n";
+
+/// How long a change may take to show up before the test fails (a hang, not slowness).
+const DEADLINE: Duration = Duration::from_secs(10);
+
+pub struct Lanes {
+    pub env: TestEnv,
+    pub repo: PathBuf,
+    pub schema: PathBuf,
+    pub services: PathBuf,
+    pub hooks: PathBuf,
+}
+
+/// The reference scenario's three lanes: schema -> services -> hooks.
+pub fn lanes() -> Lanes {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", PLAN]);
+    let schema = env.add_lane(&repo, "schema", &[]);
+    let services = env.add_lane(&repo, "services", &["schema"]);
+    let hooks = env.add_lane(&repo, "hooks", &["services"]);
+    Lanes {
+        env,
+        repo,
+        schema,
+        services,
+        hooks,
+    }
+}
+
+impl Lanes {
+    /// Write `files` in `wt` and record them with a plain `git commit`.
+    fn commit(&self, wt: &Path, files: &[(&str, &str)], subject: &str) -> String {
+        for (path, content) in files {
+            self.env.write(&wt.join(path), content);
+        }
+        self.env.git(wt, &["add", "-A"]);
+        self.env.git(wt, &["commit", "-q", "-m", subject]);
+        self.env.rev(wt, "HEAD")
+    }
+
+    fn tip(&self, lane: &str) -> String {
+        self.env
+            .rev(&self.repo, &format!("refs/heads/wtc/{PLAN}/{lane}"))
+    }
+
+    /// The lane worktree is consistent: HEAD is the branch tip, `git status` as expected.
+    fn assert_settled(&self, wt: &Path, lane: &str, status: &str, when: &str) {
+        assert_eq!(self.env.rev(wt, "HEAD"), self.tip(lane), "{when}: {lane} HEAD");
+        assert_eq!(self.env.status(wt), status, "{when}: `git status` in {lane}");
+        assert!(
+            !git_dir(&self.env, wt).join("MERGE_HEAD").exists(),
+            "{when}: no merge may be left in progress in {lane}"
+        );
+    }
+}
+
+pub fn git_dir(env: &TestEnv, wt: &Path) -> PathBuf {
+    PathBuf::from(env.git(wt, &["rev-parse", "--absolute-git-dir"]).trim())
+}
+
+/// A running `wtc --json ...` whose NDJSON events are collected as they arrive.
+pub struct Streaming {
+    child: Child,
+    events: Arc<Mutex<Vec<Value>>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    what: String,
+}
+
+impl Streaming {
+    pub fn start(env: &TestEnv, dir: &Path, args: &[&str]) -> Streaming {
+        let mut cmd = env.command(env!("CARGO_BIN_EXE_wtc"), dir);
+        cmd.arg("--json")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start wtc");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(String::new()));
+        let out = child.stdout.take().expect("piped");
+        let sink = Arc::clone(&events);
+        let r1 = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}"));
+                sink.lock().unwrap().push(v);
+            }
+        });
+        let mut errpipe = child.stderr.take().expect("piped");
+        let esink = Arc::clone(&err);
+        let r2 = std::thread::spawn(move || {
+            let mut buf = String::new();
+            let _ = errpipe.read_to_string(&mut buf);
+            esink.lock().unwrap().push_str(&buf);
+        });
+        Streaming {
+            child,
+            events,
+            stderr: err,
+            readers: vec![r1, r2],
+            what: format!("wtc --json {}", args.join(" ")),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn events(&self) -> Vec<Value> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// The first event (from index `from` on) matching `pred`; fails after [`DEADLINE`].
+    pub fn wait_for(&mut self, from: usize, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = self.events().into_iter().skip(from).find(|v| pred(v)) {
+                return v;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                std::thread::sleep(Duration::from_millis(50));
+                panic!(
+                    "{} exited ({status}) before {what}\nevents: {:#?}\nstderr: {}",
+                    self.what,
+                    self.events(),
+                    self.stderr.lock().unwrap()
+                );
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{}: no {what} within {DEADLINE:?}\nevents: {:#?}",
+                self.what,
+                self.events()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn started(&mut self) -> Value {
+        self.wait_for(0, "started event", |v| v["event"] == "started")
+    }
+
+    /// Send `sig` (`-INT`, `-TERM`) and wait for the exit: (code, events, stderr).
+    pub fn stop(mut self, sig: &str) -> (i32, Vec<Value>, String) {
+        signal(self.child.id(), sig);
+        let start = Instant::now();
+        let status = loop {
+            if let Some(st) = self.child.try_wait().expect("poll the child") {
+                break st;
+            }
+            if start.elapsed() > DEADLINE {
+                let _ = self.child.kill();
+                panic!("{} did not stop within {DEADLINE:?} after {sig}", self.what);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        for r in self.readers.drain(..) {
+            r.join().expect("reader thread");
+        }
+        let err = self.stderr.lock().unwrap().clone();
+        (status.code().unwrap_or(-1), self.events(), err)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// Every `*.lock` file under `dir`.
+pub fn locks(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(locks(&p));
+        } else if p.extension().is_some_and(|e| e == "lock") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Poll until `path` holds exactly `content`; fails after [`DEADLINE`].
+fn wait_for_file(env: &TestEnv, path: &Path, content: &str, when: &str) {
+    let start = Instant::now();
+    while std::fs::read_to_string(path).ok().as_deref() != Some(content) {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{when}: {} did not get the expected content within {DEADLINE:?}",
+            env.redact(&path.display().to_string())
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn replace_line(text: &str, needle: &str, line: &str) -> String {
+    assert!(text.contains(needle), "{needle:?} in {text}");
+    text.lines()
+        .map(|l| if l.contains(needle) { line } else { l })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+fn is(v: &Value, event: &str, lane: &str) -> bool {
+    v["event"] == event && v["lane"] == lane
+}
+
+/// Acceptance 1: plain commits in schema and in services appear in hooks' worktree with no
+/// other command; uncommitted work in the way holds hooks back (bytes intact) until its agent
+/// commits; a conflicting upstream change is held back, not merged over hooks' own work.
+#[test]
+fn watch_carries_plain_commits_into_hooks_and_holds_back_what_would_clobber() {
+    let w = lanes();
+    let env = &w.env;
+    let mut watch = Streaming::start(env, &w.hooks, &["watch"]);
+    let started = watch.started();
+    assert_eq!(started["lanes"], serde_json::json!(["hooks"]), "{started}");
+    assert_eq!(started["version"], 1, "{started}");
+
+    // schema commits with plain git: the file appears in hooks, nobody runs a command.
+    w.commit(&w.schema, &[(TYPES, TYPES_TS)], "Add marketing types");
+    wait_for_file(env, &w.hooks.join(TYPES), TYPES_TS, "schema's commit");
+    // services too (it never synced schema itself: hooks merges both).
+    w.commit(&w.services, &[(SERVICE, SERVICE_TS)], "Add marketing service");
+    wait_for_file(env, &w.hooks.join(SERVICE), SERVICE_TS, "services' commit");
+    let synced = watch.wait_for(0, "a synced event naming services", |v| {
+        is(v, "synced", "hooks") && v["merged"].to_string().contains("services")
+    });
+    for key in ["result", "commit", "ms"] {
+        assert!(!synced[key].is_null(), "synced event has {key}: {synced}");
+    }
+    wait_until(|| env.rev(&w.hooks, "HEAD") == w.tip("hooks"), "hooks HEAD");
+    w.assert_settled(&w.hooks, "hooks", "", "after live syncs");
+    assert_eq!(env.read(&w.hooks.join(TYPES)), TYPES_TS);
+
+    // hooks' agent edits config.ts (uncommitted); services changes that file elsewhere: the
+    // sync would write over the uncommitted edit, so hooks is held and its bytes stay.
+    let config = env.read(&w.repo.join("src/config.ts"));
+    let mine = replace_line(&config, "retries", "  retries: 5,");
+    env.write(&w.hooks.join("src/config.ts"), &mine);
+    let n = watch.events().len();
+    let theirs = replace_line(&config, "owner", "  owner: \"growth\",");
+    let services_tip = w.commit(&w.services, &[("src/config.ts", &theirs)], "Owner");
+    let held = watch.wait_for(n, "hooks held for local changes", |v| is(v, "held", "hooks"));
+    assert_eq!(held["reason"], "local-changes", "{held}");
+    assert_eq!(held["paths"], serde_json::json!(["src/config.ts"]), "{held}");
+    assert_eq!(env.read(&w.hooks.join("src/config.ts")), mine, "uncommitted bytes intact");
+    assert!(!env.is_ancestor(&w.repo, &services_tip, &w.tip("hooks")));
+    w.assert_settled(&w.hooks, "hooks", " M src/config.ts\n", "while held");
+
+    // Held means not retried while nothing changes; hooks' agent commits: it flows again.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        watch.events().len(),
+        n + 1,
+        "a held lane is not retried until it or its upstreams move: {:#?}",
+        &watch.events()[n..]
+    );
+    env.git(&w.hooks, &["commit", "-q", "-am", "More retries"]);
+    let both = replace_line(&theirs, "retries", "  retries: 5,");
+    wait_for_file(env, &w.hooks.join("src/config.ts"), &both, "after hooks committed");
+    watch.wait_for(n, "hooks merged", |v| {
+        is(v, "synced", "hooks") && v["result"] == "merged"
+    });
+    wait_until(
+        || env.is_ancestor(&w.repo, &services_tip, &w.tip("hooks")),
+        "hooks contains services",
+    );
+    w.assert_settled(&w.hooks, "hooks", "", "after the merge");
+
+    // A real conflict: schema changes the line hooks committed. Held, nothing written.
+    let hooks_tip = w.tip("hooks");
+    let n = watch.events().len();
+    let conflicting = replace_line(&config, "retries", "  retries: 9,");
+    w.commit(&w.schema, &[("src/config.ts", &conflicting)], "Fewer retries");
+    let held = watch.wait_for(n, "hooks held for a conflict", |v| is(v, "held", "hooks"));
+    assert_eq!(held["reason"], "conflict", "{held}");
+    assert_eq!(held["paths"], serde_json::json!(["src/config.ts"]), "{held}");
+    assert!(held["message"].as_str().unwrap().contains("conflict"), "{held}");
+    assert_eq!(env.read(&w.hooks.join("src/config.ts")), both, "hooks' bytes intact");
+    assert_eq!(w.tip("hooks"), hooks_tip, "hooks did not move");
+    w.assert_settled(&w.hooks, "hooks", "", "held on a conflict");
+
+    let (code, events, err) = watch.stop("-INT");
+    assert_eq!(code, 130, "{err}");
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "stopped", "{last}");
+    assert_eq!(last["exit_code"], 130, "{last}");
+    assert!(locks(&w.repo.join(".git")).is_empty(), "{:?}", locks(&w.repo.join(".git")));
+    env.assert_fsck(&w.repo);
+}
+
+/// `--all` from the main worktree: one process keeps every lane synced; a lane held on a
+/// conflict does not stop the others.
+#[test]
+fn watch_all_keeps_other_lanes_flowing_while_one_is_held() {
+    let w = lanes();
+    let env = &w.env;
+    let config = env.read(&w.repo.join("src/config.ts"));
+    let mine = replace_line(&config, "region", "  region: \"us-east-1\",");
+    let hooks_tip = w.commit(&w.hooks, &[("src/config.ts", &mine)], "Region for hooks");
+
+    let mut watch = Streaming::start(env, &w.repo, &["watch", "--all"]);
+    let started = watch.started();
+    assert_eq!(
+        started["lanes"],
+        serde_json::json!(["hooks", "schema", "services"]),
+        "{started}"
+    );
+    let theirs = replace_line(&config, "region", "  region: \"ap-south-1\",");
+    w.commit(
+        &w.schema,
+        &[(TYPES, TYPES_TS), ("src/config.ts", &theirs)],
+        "Types and region",
+    );
+    wait_for_file(env, &w.services.join(TYPES), TYPES_TS, "services gets schema");
+    let held = watch.wait_for(0, "hooks held", |v| is(v, "held", "hooks"));
+    assert_eq!(held["reason"], "conflict", "{held}");
+
+    // schema keeps going: services keeps getting it, hooks stays held and untouched.
+    w.commit(&w.schema, &[("src/types/more.ts", "export {};\n")], "More");
+    wait_for_file(env, &w.services.join("src/types/more.ts"), "export {};\n", "services again");
+    assert!(!w.hooks.join(TYPES).exists(), "nothing was merged into held hooks");
+    assert_eq!(env.read(&w.hooks.join("src/config.ts")), mine);
+    assert_eq!(w.tip("hooks"), hooks_tip);
+    w.assert_settled(&w.hooks, "hooks", "", "held");
+    wait_until(|| env.rev(&w.services, "HEAD") == w.tip("services"), "services HEAD");
+    w.assert_settled(&w.services, "services", "", "flowing");
+
+    let (code, _, err) = watch.stop("-TERM");
+    assert_eq!(code, 130, "{err}");
+    assert!(locks(&w.repo.join(".git")).is_empty());
+}
+
+/// One watcher per lane: a second is refused with the owner's pid; a lock left by a dead
+/// process is taken over; `--poll` works without file-system events.
+#[test]
+fn second_watch_is_refused_and_a_stale_lock_is_taken_over() {
+    let w = lanes();
+    let env = &w.env;
+    let mut first = Streaming::start(env, &w.hooks, &["watch"]);
+    first.started();
+    let out = env.wtc(&w.hooks, &["watch"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("already watched") && msg.contains(&first.pid().to_string()),
+        "the refusal names the watcher's pid:\n{msg}"
+    );
+    let (c, doc) = env.wtc_json_code(&w.repo, &["watch", "--all"]);
+    assert_eq!(c, 1, "{doc}");
+    assert!(doc["error"]["message"].as_str().unwrap().contains("hooks"), "{doc}");
+    let (c, _, err) = first.stop("-TERM");
+    assert_eq!(c, 130, "{err}");
+
+    // A crashed watcher's lock: its pid is gone, so the next watch takes over.
+    let mut dead = std::process::Command::new("true").spawn().expect("spawn true");
+    let dead_pid = dead.id();
+    dead.wait().expect("wait");
+    let lock = git_dir(env, &w.hooks).join("wtc-watch.lock");
+    env.write(&lock, format!("{dead_pid}\n"));
+    let mut second = Streaming::start(env, &w.hooks, &["watch", "--poll"]);
+    let started = second.started();
+    assert_eq!(started["mode"], "poll", "{started}");
+    assert_eq!(env.read(&lock).trim(), second.pid().to_string());
+    w.commit(&w.schema, &[(TYPES, TYPES_TS)], "Types");
+    wait_for_file(env, &w.hooks.join(TYPES), TYPES_TS, "polling watch");
+    let (c, _, err) = second.stop("-INT");
+    assert_eq!(c, 130, "{err}");
+    assert!(!lock.exists(), "the lock is removed on exit");
+}
+
+/// `--autosave IDLE`: a worktree quiet for IDLE is saved as a WIP commit.
+#[test]
+fn autosave_saves_a_quiet_worktree() {
+    let w = lanes();
+    let env = &w.env;
+    let before = w.tip("hooks");
+    let mut watch = Streaming::start(env, &w.hooks, &["watch", "--autosave", "200ms"]);
+    assert_eq!(watch.started()["autosave_ms"], 200);
+    env.write(&w.hooks.join("src/hooks/draft.ts"), "export {};\n");
+    let saved = watch.wait_for(0, "autosaved", |v| is(v, "autosaved", "hooks"));
+    assert_eq!(saved["paths"], serde_json::json!(["src/hooks/draft.ts"]), "{saved}");
+    let tip = w.tip("hooks");
+    assert_ne!(tip, before);
+    assert_eq!(saved["commit"], tip.as_str());
+    let subject = env.git(&w.hooks, &["log", "-1", "--format=%s", &tip]);
+    assert!(subject.starts_with("wip: hooks"), "{subject}");
+    w.assert_settled(&w.hooks, "hooks", "", "after autosave");
+    let (c, _, err) = watch.stop("-INT");
+    assert_eq!(c, 130, "{err}");
+}
+
+/// Acceptance 3 (watch): SIGINT and SIGTERM while commits are streaming in: exit 130, no lock
+/// anywhere under .git, hooks' worktree consistent (HEAD = branch tip, `git status` clean).
+#[test]
+fn watch_stops_cleanly_on_sigint_and_sigterm_mid_flight() {
+    let w = lanes();
+    let env = &w.env;
+    for sig in ["-INT", "-TERM"] {
+        let mut watch = Streaming::start(env, &w.hooks, &["watch"]);
+        watch.started();
+        let mut signalled = false;
+        for i in 0..12 {
+            w.commit(
+                &w.schema,
+                &[(&format!("src/gen/{sig}-{i}.ts"), &format!("export const n = {i};\n"))],
+                &format!("gen {i}"),
+            );
+            if i == 5 {
+                signal(watch.pid(), sig);
+                signalled = true;
+            }
+        }
+        assert!(signalled);
+        let (c, events, err) = watch.stop(sig);
+        assert_eq!(c, 130, "{sig}: {err}");
+        assert_eq!(events.last().unwrap()["event"], "stopped", "{sig}");
+        let left = locks(&w.repo.join(".git"));
+        assert!(left.is_empty(), "{sig}: locks left: {left:?}");
+        w.assert_settled(&w.hooks, "hooks", "", sig);
+        env.assert_fsck(&w.repo);
+    }
+}
+
+fn wait_until(cond: impl Fn() -> bool, what: &str) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "{what}: not within {DEADLINE:?}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
