@@ -339,3 +339,90 @@ fn a_lane_deleted_on_the_remote_is_noticed() {
 fn g(env: &TestEnv, dir: &Path, args: &[&str]) -> String {
     env.git(dir, args).trim().to_string()
 }
+
+/// 16 agents in 16 clones, each saving 20 times and syncing at random moments, all through a
+/// `git daemon` remote. At the end `wait --all` and `squash --push` succeed, every lane's last
+/// content is in the integration commit, no published save is lost, and fsck is clean.
+#[test]
+fn sixteen_agents_through_git_daemon() {
+    const LANES: usize = 16;
+    const SAVES: usize = 20;
+    let env = std::sync::Arc::new(TestEnv::new());
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let srv = env.path("srv");
+    let bare = bare_remote(&env, &source, &srv, "shop.git");
+    let daemon = GitDaemon::start(&srv);
+    let url = daemon.url("shop.git");
+    let clone = |name: &str| {
+        let dir = env.path(name);
+        env.git(env.root(), &["clone", "-q", &url, &dir.display().to_string()]);
+        dir
+    };
+    let lead = clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    let name = |i: usize| format!("l{i:02}");
+    for i in 0..LANES {
+        let mut args = vec!["add".to_string(), name(i), "--no-worktree".to_string()];
+        if i > 0 {
+            args.extend(["--after".to_string(), name((i - 1) / 2)]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        env.wtc_ok(&lead, &args);
+    }
+    let dirs: Vec<PathBuf> = (0..LANES).map(|i| clone(&format!("agent{i:02}"))).collect();
+    let handles: Vec<_> = (0..LANES)
+        .map(|i| {
+            let env = std::sync::Arc::clone(&env);
+            let dir = dirs[i].clone();
+            let lane = name(i);
+            std::thread::spawn(move || -> Vec<String> {
+                env.wtc_ok(&dir, &["join", "p", &lane]);
+                let mut saved = Vec::new();
+                let mut seed = 0x9e37_79b9_u32.wrapping_mul(i as u32 + 1);
+                for k in 0..SAVES {
+                    env.write(&dir.join(format!("lanes/{lane}/f{k:02}.txt")), format!("{lane} {k}\n"));
+                    env.write(&dir.join(format!("lanes/{lane}/latest.txt")), format!("{lane} {k}\n"));
+                    let doc = env.wtc_json(&dir, &["save"]);
+                    saved.push(doc["commit"].as_str().expect("a save commits").to_string());
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    if seed % 3 == 0 {
+                        env.wtc_ok(&dir, &["sync"]);
+                    }
+                }
+                env.wtc_ok(&dir, &["done"]);
+                saved
+            })
+        })
+        .collect();
+    let saved: Vec<Vec<String>> = handles.into_iter().map(|h| h.join().expect("agent thread")).collect();
+
+    env.wtc_ok(&lead, &["wait", "--all", "--timeout", "120s", "--interval", "100ms"]);
+    let out = env.wtc_json(&lead, &["squash", "--push"]);
+    let commit = out["commit"].as_str().expect("an integration commit").to_string();
+    assert_eq!(g(&env, &bare, &["rev-parse", "main"]), commit);
+    let files = g(&env, &bare, &["ls-tree", "-r", "--name-only", "main"]);
+    for i in 0..LANES {
+        let lane = name(i);
+        assert_eq!(
+            g(&env, &bare, &["show", &format!("main:lanes/{lane}/latest.txt")]),
+            format!("{lane} {}", SAVES - 1),
+            "lane {lane}'s final content is integrated"
+        );
+        for k in 0..SAVES {
+            assert!(files.contains(&format!("lanes/{lane}/f{k:02}.txt")), "{lane} f{k}");
+        }
+        let published = format!("refs/wtc/p/lanes/{lane}");
+        for c in &saved[i] {
+            let ok = env
+                .git_output(&bare, &["merge-base", "--is-ancestor", c, &published])
+                .status
+                .success();
+            assert!(ok, "save {c} of {lane} is not in its published lane");
+        }
+    }
+    env.assert_fsck(&bare);
+    drop(daemon);
+}
