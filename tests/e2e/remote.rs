@@ -426,3 +426,30 @@ fn sixteen_agents_through_git_daemon() {
     env.assert_fsck(&bare);
     drop(daemon);
 }
+
+/// ssh transport, without an ssh server: `core.sshCommand` points at a stand-in `ssh` that
+/// runs the remote command (`git-upload-pack '/path'`, `git-receive-pack ...`) locally. Both
+/// gix (fetch) and git (push) spawn it exactly as they would spawn OpenSSH.
+#[test]
+fn scenario_through_ssh() {
+    let (w, _) = world(|env, srv| {
+        let bin = env.path("bin");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        let ssh = bin.join("ssh");
+        std::fs::write(
+            &ssh,
+            "#!/bin/sh\n# a stand-in for ssh: skip options and the host, run the command here\n\
+             while [ $# -gt 0 ]; do case \"$1\" in -o|-p|-i|-l|-F) shift 2;; -G) exit 0;; -*) shift;; *) break;; esac; done\n\
+             shift\nexec sh -c \"$*\"\n",
+        )
+        .expect("write fake ssh");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let config = env.path("home/gitconfig");
+        let mut text = std::fs::read_to_string(&config).expect("global config");
+        text.push_str(&format!("[core]\n\tsshCommand = {}\n", ssh.display()));
+        std::fs::write(&config, text).expect("write global config");
+        format!("ssh://git@localhost{}", srv.join("shop.git").display())
+    });
+    reference_scenario(&w);
+}
