@@ -42,6 +42,12 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         .integrated
         .as_deref()
         .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok());
+    // Integrated from another clone: its commit is on the remote's target, fetch it to check.
+    if let (Some(i), Some(remote)) = (integrated, crate::remote::configured(&ws.repo, &p.name)) {
+        if !ws.repo.has_object(i) {
+            crate::remote::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
+        }
+    }
     for l in &p.lanes {
         if let Some(paths) = super::unsaved_work(&ws, &p.name, &l.name)? {
             dirty.extend(paths.into_iter().map(|f| format!("{}: {f}", l.name)));

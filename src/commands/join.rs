@@ -27,7 +27,8 @@ pub struct JoinArgs {
     /// The plan's name.
     pub plan: String,
     /// The lane to work on (it must be in the plan: `wtc add LANE --no-worktree` adds one).
-    pub lane: String,
+    /// Without it, this clone only follows the plan (to wait for lanes and squash them).
+    pub lane: Option<String>,
     /// The remote to meet at (default: `origin`, or the only remote).
     #[arg(long, value_name = "NAME")]
     pub remote: Option<String>,
@@ -38,7 +39,9 @@ pub struct JoinArgs {
 
 pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     names::validate_plan(&args.plan)?;
-    names::validate_lane(&args.lane)?;
+    if let Some(l) = &args.lane {
+        names::validate_lane(l)?;
+    }
     let ws = ctx.workspace()?;
     let repo = &ws.repo;
     let remote_name = match &args.remote {
@@ -70,11 +73,24 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     let tracked_plan = refs::peel(repo, &remote::tracking_plan(&remote_name, &args.plan))?
         .context("the fetched plan ref is missing")?;
     let p = plan::read_plan_commit(repo, tracked_plan)?;
-    p.require_lane(&args.lane)?;
+    let Some(lane_name) = args.lane.clone() else {
+        remote::set_configured(repo, &args.plan, Some(&remote_name))?;
+        remote::adopt_plan(repo, &remote_name, &args.plan)?;
+        let mut r = Report::new("join");
+        r.set("plan", &args.plan)
+            .set("lane", None::<String>)
+            .set("remote", &remote_name);
+        r.note(format!(
+            "following plan '{}' at '{remote_name}': `wtc status`, `wtc wait --all`, `wtc squash --push` work here",
+            args.plan
+        ));
+        return Ok(r);
+    };
+    p.require_lane(&lane_name)?;
     let base = p.base_id();
     let start = refs::peel(
         repo,
-        &remote::tracking_lane(&remote_name, &args.plan, &args.lane),
+        &remote::tracking_lane(&remote_name, &args.plan, &lane_name),
     )?
     .unwrap_or(base);
     if !repo.has_object(start) {
@@ -91,7 +107,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     // Everything checked: from here on we write.
     remote::set_configured(repo, &args.plan, Some(&remote_name))?;
     remote::adopt_plan(repo, &remote_name, &args.plan)?;
-    let branch = lane::branch_ref(&args.plan, &args.lane);
+    let branch = lane::branch_ref(&args.plan, &lane_name);
     let local = refs::peel(repo, &branch)?;
     let tip = match local {
         None => {
@@ -112,7 +128,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
         Some(_) => {
             return Err(user(format!(
                 "the local branch {} and the published lane diverged",
-                lane::branch_short(&args.plan, &args.lane)
+                lane::branch_short(&args.plan, &lane_name)
             ))
             .hint("merge them by hand (git merge), then `wtc save`")
             .into())
@@ -146,8 +162,8 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     };
     let mut r = Report::new("join");
     r.set("plan", &args.plan)
-        .set("lane", &args.lane)
-        .set("branch", lane::branch_short(&args.plan, &args.lane))
+        .set("lane", &lane_name)
+        .set("branch", lane::branch_short(&args.plan, &lane_name))
         .set("worktree", &worktree)
         .set("start", tip.to_string())
         .set("remote", &remote_name);
@@ -155,7 +171,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     r.note(format!(
         "joined plan '{}' as lane '{}' at {} in {}",
         args.plan,
-        args.lane,
+        lane_name,
         refs::short(tip),
         worktree.display()
     ));

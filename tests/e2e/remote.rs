@@ -93,11 +93,14 @@ fn reference_scenario(w: &World) {
     env.write(&hooks.join("src/hooks/useMarketingCampaign.ts"), HOOK);
     env.wtc_ok(&hooks, &["done", "-m", "Add marketing hook"]);
 
+    // Integrate from a fourth clone that only follows the plan (like the CI example's job).
+    let integrator = w.clone("integrator");
+    env.wtc_ok(&integrator, &["join", "marketing"]);
     env.wtc_ok(
-        &lead,
+        &integrator,
         &["wait", "--all", "--timeout", "20s", "--interval", "100ms"],
     );
-    let out = env.wtc_json(&lead, &["squash", "--push"]);
+    let out = env.wtc_json(&integrator, &["squash", "--push"]);
     let commit = out["commit"].as_str().expect("commit").to_string();
 
     // The remote's target: exactly one new commit, holding all three files.
@@ -123,8 +126,9 @@ fn reference_scenario(w: &World) {
         );
     }
     env.assert_fsck(bare);
-    // The lead's own main followed the push (it was at the old tip and clean).
-    assert_eq!(env.rev(&lead, "main"), commit);
+    // The integrator's own main followed the push (it was at the old tip and clean).
+    assert_eq!(env.rev(&integrator, "main"), commit);
+    assert_eq!(env.status(&integrator), "");
 
     // A teammate's plain clone sees none of wtc's refs.
     let teammate = w.clone("teammate");
@@ -356,7 +360,10 @@ fn sixteen_agents_through_git_daemon() {
     let url = daemon.url("shop.git");
     let clone = |name: &str| {
         let dir = env.path(name);
-        env.git(env.root(), &["clone", "-q", &url, &dir.display().to_string()]);
+        env.git(
+            env.root(),
+            &["clone", "-q", &url, &dir.display().to_string()],
+        );
         dir
     };
     let lead = clone("lead");
@@ -381,8 +388,14 @@ fn sixteen_agents_through_git_daemon() {
                 let mut saved = Vec::new();
                 let mut seed = 0x9e37_79b9_u32.wrapping_mul(i as u32 + 1);
                 for k in 0..SAVES {
-                    env.write(&dir.join(format!("lanes/{lane}/f{k:02}.txt")), format!("{lane} {k}\n"));
-                    env.write(&dir.join(format!("lanes/{lane}/latest.txt")), format!("{lane} {k}\n"));
+                    env.write(
+                        &dir.join(format!("lanes/{lane}/f{k:02}.txt")),
+                        format!("{lane} {k}\n"),
+                    );
+                    env.write(
+                        &dir.join(format!("lanes/{lane}/latest.txt")),
+                        format!("{lane} {k}\n"),
+                    );
                     let doc = env.wtc_json(&dir, &["save"]);
                     saved.push(doc["commit"].as_str().expect("a save commits").to_string());
                     seed ^= seed << 13;
@@ -397,22 +410,38 @@ fn sixteen_agents_through_git_daemon() {
             })
         })
         .collect();
-    let saved: Vec<Vec<String>> = handles.into_iter().map(|h| h.join().expect("agent thread")).collect();
+    let saved: Vec<Vec<String>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("agent thread"))
+        .collect();
 
-    env.wtc_ok(&lead, &["wait", "--all", "--timeout", "120s", "--interval", "100ms"]);
+    env.wtc_ok(
+        &lead,
+        &["wait", "--all", "--timeout", "120s", "--interval", "100ms"],
+    );
     let out = env.wtc_json(&lead, &["squash", "--push"]);
-    let commit = out["commit"].as_str().expect("an integration commit").to_string();
+    let commit = out["commit"]
+        .as_str()
+        .expect("an integration commit")
+        .to_string();
     assert_eq!(g(&env, &bare, &["rev-parse", "main"]), commit);
     let files = g(&env, &bare, &["ls-tree", "-r", "--name-only", "main"]);
     for i in 0..LANES {
         let lane = name(i);
         assert_eq!(
-            g(&env, &bare, &["show", &format!("main:lanes/{lane}/latest.txt")]),
+            g(
+                &env,
+                &bare,
+                &["show", &format!("main:lanes/{lane}/latest.txt")]
+            ),
             format!("{lane} {}", SAVES - 1),
             "lane {lane}'s final content is integrated"
         );
         for k in 0..SAVES {
-            assert!(files.contains(&format!("lanes/{lane}/f{k:02}.txt")), "{lane} f{k}");
+            assert!(
+                files.contains(&format!("lanes/{lane}/f{k:02}.txt")),
+                "{lane} f{k}"
+            );
         }
         let published = format!("refs/wtc/p/lanes/{lane}");
         for c in &saved[i] {
