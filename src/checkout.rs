@@ -228,6 +228,8 @@ impl LockedIndex {
                 path.display()
             ))
         })?;
+        crate::guard::record(lock.lock_path());
+        crate::faults::point();
         let file = gix::index::File::at_or_default(
             &path,
             repo.object_hash(),
@@ -265,10 +267,13 @@ impl LockedIndex {
             .write_to(&mut buf, gix::index::write::Options::default())
             .context("encoding the index")?;
         use std::io::Write;
+        crate::faults::point();
         self.lock.write_all(&buf).context("writing index.lock")?;
+        crate::faults::point();
         self.lock
             .commit()
             .map_err(|e| anyhow::anyhow!("committing index.lock: {}", e.error))?;
+        crate::faults::point();
         Ok(())
     }
 }
@@ -528,8 +533,11 @@ impl<'r> Worktree<'r> {
             }
             match std::fs::symlink_metadata(&abs) {
                 Ok(md) if md.is_dir() => {} // submodule dirs or dirs now holding other files stay
-                Ok(_) => std::fs::remove_file(&abs)
-                    .with_context(|| format!("deleting {}", abs.display()))?,
+                Ok(_) => {
+                    std::fs::remove_file(&abs)
+                        .with_context(|| format!("deleting {}", abs.display()))?;
+                    crate::faults::point();
+                }
                 Err(_) => {}
             }
             if let Some(parent) = abs.parent() {
@@ -550,6 +558,7 @@ impl<'r> Worktree<'r> {
         for c in changes {
             let Some(new) = c.new else { continue };
             let stat = self.write_leaf(c.path.as_bstr(), new)?;
+            crate::faults::point();
             written.push((c.path.clone(), new, stat));
         }
         // 3. The index: drop every entry of a changed path, add B's entries.

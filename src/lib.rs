@@ -8,6 +8,8 @@ pub mod checkout;
 pub mod cli;
 pub mod commands;
 pub mod error;
+pub mod faults;
+pub mod guard;
 pub mod lane;
 pub mod merge;
 pub mod names;

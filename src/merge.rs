@@ -134,6 +134,7 @@ pub fn persist_all(mem: &mut gix::Repository, real: &gix::Repository) -> Result<
     let n = storage.len();
     for (_, (kind, data)) in storage.iter() {
         real.write_buf(*kind, data)?;
+        crate::faults::point();
     }
     mem.objects.enable_object_memory();
     Ok(n)
@@ -156,6 +157,7 @@ pub fn persist_tree(
         };
         if children_done {
             real.write_buf(*kind, data)?;
+            crate::faults::point();
             written += 1;
             continue;
         }

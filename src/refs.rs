@@ -41,8 +41,10 @@ pub fn cas(
         name: full,
         deref: false,
     };
+    crate::faults::point();
     repo.edit_reference(edit)
         .map_err(|e| lost_race(repo, name, &expected, e))?;
+    crate::faults::point();
     Ok(())
 }
 
@@ -58,8 +60,10 @@ pub fn delete(repo: &gix::Repository, name: &str, expected: ObjectId) -> Result<
         name: full,
         deref: false,
     };
+    crate::faults::point();
     repo.edit_reference(edit)
         .map_err(|e| lost_race(repo, name, &expected, e))?;
+    crate::faults::point();
     Ok(())
 }
 

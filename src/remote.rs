@@ -281,9 +281,11 @@ pub fn push(repo: &gix::Repository, remote: &str, updates: &[PushUpdate]) -> Res
         };
     }
     cmd.env("GIT_TERMINAL_PROMPT", "0");
+    crate::faults::point();
     let out = cmd
         .output()
         .context("running `git push` (is git installed?)")?;
+    crate::faults::point();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = redact(&String::from_utf8_lossy(&out.stderr));
     if out.status.success() {

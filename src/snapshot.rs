@@ -155,6 +155,7 @@ pub fn save(
             .and_then(|md| Stat::from_fs(&md).ok())
             .unwrap_or_default();
         let found = pipeline.worktree_file_to_object(path.as_bstr(), &locked.file)?;
+        crate::faults::point();
         match found {
             Some((_, EntryKind::Commit, _)) => {} // nested repositories are not ours to save
             Some((id, kind, _)) => entries.push((path.clone(), Some((id, kind, stat)))),

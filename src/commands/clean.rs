@@ -26,6 +26,7 @@ pub struct CleanArgs {
 
 pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
+    let _lock = ctx.guard(&ws, "clean")?;
     let p = &stored.plan;
     if let Some((plan_here, _)) = ws.current_lane()? {
         if plan_here == p.name {

@@ -88,10 +88,14 @@ pub fn main() -> i32 {
         Command::Clean(a) => clean::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
     };
-    match result {
+    let code = match result {
         Ok(report) => ui::render(&ctx.ui, report),
         Err(e) => ui::render_error(&ctx.ui, name, &e),
+    };
+    if std::env::var_os("WTC_FAULT_COUNT").is_some() {
+        eprintln!("wtc-fault-points: {}", crate::faults::passed());
     }
+    code
 }
 
 fn usage_error(e: clap::Error, json: bool) -> i32 {
@@ -271,5 +275,30 @@ mod tests {
         assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("5d").is_err());
+    }
+}
+
+impl Ctx {
+    /// Take the worktree's `wtc.lock` for a command that writes (one wtc at a time per
+    /// worktree). A lock left by a wtc that died is recovered, and the user is told.
+    pub fn guard(&self, ws: &Workspace, command: &str) -> Result<crate::guard::OpLock> {
+        let (lock, recovered) = crate::guard::OpLock::acquire(ws.repo.git_dir(), command)?;
+        if let Some(r) = recovered {
+            if !self.ui.json && !self.ui.quiet {
+                let removed: Vec<String> =
+                    r.removed.iter().map(|p| p.display().to_string()).collect();
+                eprintln!(
+                    "note: recovered after an interrupted `wtc {}` (pid {}){}",
+                    r.command,
+                    r.pid,
+                    if removed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": removed its stale {}", removed.join(", "))
+                    }
+                );
+            }
+        }
+        Ok(lock)
     }
 }

@@ -25,6 +25,7 @@ pub struct RmArgs {
 pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
     names::validate_lane(&args.lane)?;
     let (ws, stored) = ctx.plan()?;
+    let _lock = ctx.guard(&ws, "rm")?;
     let mut p = stored.plan.clone();
     p.require_lane(&args.lane)?;
     let downstream = p.direct_downstream(&args.lane);

@@ -36,6 +36,7 @@ pub fn run_done(ctx: &Ctx, args: DoneArgs) -> Result<Report> {
 
 fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) -> Result<Report> {
     let (ws, stored, lane, branch) = ctx.lane()?;
+    let _lock = ctx.guard(&ws, command)?;
     let saved = snapshot::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
     let published = crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane)?;
     let mut r = Report::new(command);

@@ -34,6 +34,7 @@ pub struct SquashArgs {
 
 pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
+    let _lock = ctx.guard(&ws, "squash")?;
     let opts = SquashOptions {
         message: args.message,
         verify: args.verify,

@@ -26,6 +26,7 @@ pub struct SyncArgs {
 
 pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     let (ws, stored, lane, _) = ctx.lane()?;
+    let _lock = ctx.guard(&ws, "sync")?;
     let opts = SyncOptions {
         autosave: !args.no_autosave,
         dry_run: args.dry_run,

@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
     };
     let mut delay = base_delay;
     loop {
-        let (done, pending) = check(&ws.repo, &p.name, &wanted)?;
+        let (done, pending) = check(&ws.repo, p, &wanted)?;
         if pending.is_empty() {
             let mut r = Report::new("wait");
             r.set("plan", &p.name)
@@ -131,15 +131,15 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
 
 fn check(
     repo: &gix::Repository,
-    plan: &str,
+    plan: &crate::plan::Plan,
     wanted: &[String],
 ) -> Result<(Vec<String>, Vec<String>)> {
     let mut done = Vec::new();
     let mut pending = Vec::new();
     for l in wanted {
-        let tip = lane::tip(repo, plan, l)?;
+        let tip = lane::tip(repo, &plan.name, l)?;
         match tip {
-            Some(t) if lane::tip_is_done(repo, t)? => done.push(l.clone()),
+            Some(t) if lane::is_done(repo, plan, l, t)? => done.push(l.clone()),
             _ => pending.push(l.clone()),
         }
     }

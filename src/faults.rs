@@ -1,0 +1,36 @@
+//! Fault injection for the crash tests: `WTC_FAULT_AFTER=N` kills the process (SIGKILL, no
+//! cleanup at all) when it reaches its N-th fault point. Fault points sit between the steps
+//! that write: each file, each object, each ref, each index write. Without the variable a
+//! point is one relaxed atomic increment.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+static COUNT: AtomicU64 = AtomicU64::new(0);
+
+fn limit() -> Option<u64> {
+    static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        std::env::var("WTC_FAULT_AFTER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    })
+}
+
+/// A place where a crash must leave the repository consistent.
+pub fn point() {
+    let n = COUNT.fetch_add(1, Ordering::Relaxed) + 1;
+    if limit() == Some(n) {
+        // SAFETY: raising SIGKILL on ourselves; nothing runs after it.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
+
+/// How many fault points this process passed (printed with `WTC_FAULT_COUNT=1`, so tests
+/// know how many kill points a command has).
+pub fn passed() -> u64 {
+    COUNT.load(Ordering::Relaxed)
+}
