@@ -13,8 +13,9 @@ use anyhow::{bail, Context as _, Result};
 use super::Ctx;
 use crate::ui::{Report, Style, Ui};
 
-/// Play the whole workflow on a throwaway repository: three agents, live handoffs, one
-/// integration commit. Needs nothing but this binary and git.
+/// Play the whole workflow on a throwaway repository.
+///
+/// Three agents, live handoffs, one integration commit. Needs nothing but this binary and git.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Keep the throwaway repository (its path is printed) instead of deleting it.

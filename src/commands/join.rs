@@ -16,8 +16,10 @@ use crate::remote;
 use crate::ui::Report;
 use crate::workspace::Workspace;
 
-/// Join a plan published on a remote (by `wtc init PLAN --remote NAME`) and check out one of
-/// its lanes: the lane's published work, or the plan's base if nobody saved it yet.
+/// In another clone: fetch a published plan and check out one of its lanes.
+///
+/// The plan was published by `wtc init PLAN --remote NAME`. The lane starts from its
+/// published work, or from the plan's base if nobody saved it yet.
 ///
 /// By default the lane is checked out in place, in this clone's worktree (which must have no
 /// local changes where the lane differs); --path DIR creates a linked worktree instead.

@@ -7,8 +7,10 @@ use crate::refs;
 use crate::snapshot;
 use crate::ui::Report;
 
-/// Commit the whole worktree (tracked and untracked files, not ignored ones) as a WIP commit
-/// on this lane's branch. Afterwards `git status` is clean. A plain `git commit` is just as good.
+/// Commit the whole worktree as a WIP commit on this lane's branch.
+///
+/// Tracked and untracked files are saved, ignored ones are not; afterwards `git status` is
+/// clean. In remote mode the lane is published. A plain `git commit` is just as good.
 #[derive(Debug, clap::Args)]
 pub struct SaveArgs {
     /// The commit subject (default: "wip: LANE (N files)"; subjects not starting with "wip"
@@ -17,8 +19,10 @@ pub struct SaveArgs {
     pub message: Option<String>,
 }
 
-/// Save, then mark this lane done: its tip gets the trailer `Wtc-State: done`, which
-/// `wtc wait` and `wtc squash` look for. A later commit on the lane means "working" again.
+/// Save, then mark this lane done (hand off).
+///
+/// The lane's tip gets the trailer `Wtc-State: done`, which `wtc wait` and `wtc squash` look
+/// for. A later commit on the lane means "working" again.
 #[derive(Debug, clap::Args)]
 pub struct DoneArgs {
     /// The commit subject (default: "done: LANE").

@@ -9,8 +9,10 @@ use crate::plan;
 use crate::refs;
 use crate::ui::{Report, Style};
 
-/// Show every lane of the plan: its tip, state (working/done), worktree, and which upstream
-/// lanes it has not synced yet.
+/// Show where every lane stands.
+///
+/// For each lane: its tip, state (working/done), worktree, and which upstream lanes it has
+/// not synced yet.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {}
 

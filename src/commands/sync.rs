@@ -7,7 +7,9 @@ use crate::error::exit;
 use crate::sync::{self, SyncOptions, SyncResult};
 use crate::ui::Report;
 
-/// Bring the work of every lane this one comes after (transitively) into this lane's branch
+/// Merge every upstream lane into this lane.
+///
+/// Brings the work of every lane this one comes after (transitively) into this lane's branch
 /// and worktree: a fast-forward when possible, else ONE merge commit.
 ///
 /// A dirty worktree is saved first (a WIP commit), unless --no-autosave: then local changes
