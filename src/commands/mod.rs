@@ -40,10 +40,21 @@ impl Ctx {
 
     /// The workspace and the plan this command is about.
     pub fn plan(&self) -> Result<(Workspace, StoredPlan)> {
+        self.plan_with(true)
+    }
+
+    /// Like [`Ctx::plan`]; with `fetch_required = false` an unreachable remote is tolerated
+    /// (the local copy of the plan is used), for commands that can do their local part
+    /// offline, like `save`.
+    pub fn plan_with(&self, fetch_required: bool) -> Result<(Workspace, StoredPlan)> {
         let ws = self.workspace()?;
         let name = ws.resolve_plan(self.plan.as_deref())?;
         if let Some(remote) = crate::remote::configured(&ws.repo, &name) {
-            crate::remote::refresh(&ws.repo, &remote, &name)?;
+            if let Err(e) = crate::remote::refresh(&ws.repo, &remote, &name) {
+                if fetch_required || plan::load_from(&ws.repo, &plan::plan_ref(&name))?.is_none() {
+                    return Err(e);
+                }
+            }
         }
         let stored = plan::load(&ws.repo, &name)?;
         Ok((ws, stored))
@@ -169,7 +180,15 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 impl Ctx {
     /// The lane worktree we stand in: workspace, plan, lane name and its branch.
     pub fn lane(&self) -> Result<(Workspace, StoredPlan, String, String)> {
-        let (ws, stored) = self.plan()?;
+        self.lane_with(true)
+    }
+
+    /// The lane we stand in; see [`Ctx::plan_with`] for `fetch_required`.
+    pub fn lane_with(
+        &self,
+        fetch_required: bool,
+    ) -> Result<(Workspace, StoredPlan, String, String)> {
+        let (ws, stored) = self.plan_with(fetch_required)?;
         let lane = ws.require_current_lane(&stored.plan.name)?;
         stored.plan.require_lane(&lane)?;
         let branch = crate::lane::branch_ref(&stored.plan.name, &lane);

@@ -39,10 +39,19 @@ pub fn run_done(ctx: &Ctx, args: DoneArgs) -> Result<Report> {
 }
 
 fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) -> Result<Report> {
-    let (ws, stored, lane, branch) = ctx.lane()?;
+    // Saving is local: an unreachable remote must not stop it (publishing then reports it).
+    let (ws, stored, lane, branch) = ctx.lane_with(false)?;
     let _lock = ctx.guard(&ws, command)?;
     let saved = snapshot::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
-    let published = crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane)?;
+    let published =
+        crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane).map_err(|e| {
+            let saved = saved
+                .commit
+                .map_or("nothing new was saved".to_string(), |c| {
+                    format!("the work is saved locally as {}", refs::short(c))
+                });
+            e.context(format!("{saved}, but publishing the lane failed"))
+        })?;
     let mut r = Report::new(command);
     r.set("plan", &stored.plan.name)
         .set("lane", &lane)

@@ -482,3 +482,39 @@ fn scenario_through_ssh() {
     });
     reference_scenario(&w);
 }
+
+/// A lane that joined earlier loses its remote (server down): save, sync, status and wait say
+/// so clearly and change nothing locally; the save itself is kept, only publishing failed.
+#[test]
+fn an_unreachable_remote_mid_plan_changes_nothing() {
+    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let env = &w.env;
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "up", "--no-worktree"]);
+    env.wtc_ok(&lead, &["add", "down", "--after", "up", "--no-worktree"]);
+    let down = w.clone("down");
+    env.wtc_ok(&down, &["join", "p", "down"]);
+    let dead = format!("git://127.0.0.1:{}/shop.git", crate::servers::free_port());
+    env.git(&down, &["remote", "set-url", "origin", &dead]);
+    for args in [
+        &["sync"][..],
+        &["status"],
+        &["wait", "up", "--timeout", "1s"],
+    ] {
+        let before = env.snapshot(&down);
+        let out = env.wtc(&down, args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", env.describe(&out));
+        assert!(
+            stderr(&out).contains("127.0.0.1"),
+            "{args:?}: names the remote\n{}",
+            env.describe(&out)
+        );
+        assert_eq!(env.snapshot(&down), before, "{args:?} changed local state");
+    }
+    env.write(&down.join("draft.txt"), "mine\n");
+    let out = env.wtc(&down, &["save"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    // The work is committed locally even though publishing failed.
+    assert_eq!(env.git(&down, &["show", "HEAD:draft.txt"]).trim(), "mine");
+}
