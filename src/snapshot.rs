@@ -199,7 +199,11 @@ pub fn save(
             "save",
         )?;
     }
-    locked.commit()?;
+    if entries.is_empty() && commit.is_none() {
+        drop(locked); // nothing changed: leave the index file alone
+    } else {
+        locked.commit()?;
+    }
     if commit.is_some() {
         clear_merge_state(repo);
     }

@@ -102,9 +102,8 @@ pub fn sync(
         return Ok(out);
     }
 
-    if opts.autosave && !opts.dry_run && snapshot::is_dirty(repo)?
-        || !snapshot::merge_heads(repo)?.is_empty()
-    {
+    // One status pass: `save` finds the changed paths itself and commits nothing when clean.
+    if opts.autosave && !opts.dry_run || !snapshot::merge_heads(repo)?.is_empty() {
         let msg = format!("wip: {lane_name} (autosave before sync)");
         let saved = snapshot::save(repo, &branch, lane_name, Some(&msg), false)?;
         if let Some(c) = saved.commit {
@@ -316,23 +315,21 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
         .into_iter()
         .map(|up| {
             let b = lane::branch_ref(&plan.name, &up.name);
-            let commit =
-                match lane::tip(repo, &plan.name, &up.name)? {
-                    Some(c) => c,
-                    // In remote mode a lane nobody has published yet has nothing to bring in.
-                    None if crate::remote::configured(repo, &plan.name).is_some() => {
-                        return Ok(None)
-                    }
-                    None => return Err(user(format!(
-                        "upstream lane '{}' has no branch {b}",
-                        up.name
-                    ))
-                    .hint(format!(
+            let commit = match lane::tip(repo, &plan.name, &up.name)? {
+                Some(c) => c,
+                // In remote mode a lane nobody has published yet has nothing to bring in.
+                None if crate::remote::configured(repo, &plan.name).is_some() => return Ok(None),
+                None => {
+                    return Err(
+                        user(format!("upstream lane '{}' has no branch {b}", up.name))
+                            .hint(format!(
                         "recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`",
                         up.name, up.name
                     ))
-                    .into()),
-                };
+                            .into(),
+                    )
+                }
+            };
             Ok(Some(Tip {
                 lane: up.name.clone(),
                 commit,
