@@ -148,16 +148,26 @@ pub fn list(
     remote: &str,
     plan: &str,
 ) -> Result<BTreeMap<String, ObjectId>> {
-    let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
     let spec = format!("refs/wtc/{plan}/*:{}*", tracking_prefix(remote, plan));
-    r.replace_refspecs([spec.as_str()], gix::remote::Direction::Fetch)?;
+    let map = ref_map(repo, remote, &[spec.as_str()])?;
+    Ok(remote_refs(&map, &format!("refs/wtc/{plan}/")))
+}
+
+/// The remote's refs matching `specs`, from the protocol's ref listing alone (no pack).
+fn ref_map(
+    repo: &gix::Repository,
+    remote: &str,
+    specs: &[&str],
+) -> Result<gix::remote::fetch::RefMap> {
+    let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
+    r.replace_refspecs(specs.iter().copied(), gix::remote::Direction::Fetch)?;
     let conn = r
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
     let (map, _) = conn
         .ref_map(gix::progress::Discard, Default::default())
         .map_err(|e| remote_error(repo, remote, "listing refs of", e))?;
-    Ok(remote_refs(&map, &format!("refs/wtc/{plan}/")))
+    Ok(map)
 }
 
 /// The remote's current values of exactly these refs (absent ones are missing from the map).
@@ -167,14 +177,7 @@ fn values<'a>(
     names: impl Iterator<Item = &'a str>,
 ) -> Result<BTreeMap<String, ObjectId>> {
     let names: Vec<&str> = names.collect();
-    let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
-    r.replace_refspecs(names.iter().copied(), gix::remote::Direction::Fetch)?;
-    let conn = r
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
-    let (map, _) = conn
-        .ref_map(gix::progress::Discard, Default::default())
-        .map_err(|e| remote_error(repo, remote, "listing refs of", e))?;
+    let map = ref_map(repo, remote, &names)?;
     Ok(remote_refs(&map, "refs/")
         .into_iter()
         .filter(|(n, _)| names.contains(&n.as_str()))
