@@ -27,42 +27,43 @@ pub fn cas(
     new: ObjectId,
     message: &str,
 ) -> Result<()> {
-    let full: gix::refs::FullName = name.try_into()?;
-    let edit = RefEdit {
-        change: Change::Update {
-            log: LogChange {
-                mode: RefLog::AndReference,
-                force_create_reflog: false,
-                message: format!("wtc: {message}").into(),
-            },
-            expected: expected.clone(),
-            new: Target::Object(new),
+    let change = Change::Update {
+        log: LogChange {
+            mode: RefLog::AndReference,
+            force_create_reflog: false,
+            message: format!("wtc: {message}").into(),
         },
-        name: full,
-        deref: false,
+        expected: expected.clone(),
+        new: Target::Object(new),
     };
-    crate::faults::point();
-    repo.edit_reference(edit)
-        .map_err(|e| lost_race(repo, name, &expected, e))?;
-    crate::faults::point();
-    Ok(())
+    edit(repo, name, change, &expected)
 }
 
 /// Delete `name` if it still has the value `expected`.
 pub fn delete(repo: &gix::Repository, name: &str, expected: ObjectId) -> Result<()> {
-    let full: gix::refs::FullName = name.try_into()?;
     let expected = PreviousValue::MustExistAndMatch(Target::Object(expected));
+    let change = Change::Delete {
+        expected: expected.clone(),
+        log: RefLog::AndReference,
+    };
+    edit(repo, name, change, &expected)
+}
+
+/// Apply one ref change (a fault point on either side, for the crash tests).
+fn edit(
+    repo: &gix::Repository,
+    name: &str,
+    change: Change,
+    expected: &PreviousValue,
+) -> Result<()> {
     let edit = RefEdit {
-        change: Change::Delete {
-            expected: expected.clone(),
-            log: RefLog::AndReference,
-        },
-        name: full,
+        change,
+        name: name.try_into()?,
         deref: false,
     };
     crate::faults::point();
     repo.edit_reference(edit)
-        .map_err(|e| lost_race(repo, name, &expected, e))?;
+        .map_err(|e| lost_race(repo, name, expected, e))?;
     crate::faults::point();
     Ok(())
 }
