@@ -6,7 +6,8 @@
 //! loss of the process), the next wtc in that worktree finds `wtc.lock` with a dead pid: it
 //! removes exactly the locks that process created (same inode, so a lock a running git
 //! command took since is never touched), says so, and carries on. A live owner means a
-//! second wtc is running: refused with a clear message.
+//! second wtc is running: we wait for it (up to 10 s, e.g. while `watch` syncs), then refuse
+//! with a clear message.
 
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
@@ -23,6 +24,9 @@ struct Held {
 }
 
 static HELD: Mutex<Option<Held>> = Mutex::new(None);
+
+/// How long a command waits for another wtc in the same worktree before refusing.
+const WAIT_FOR_OWNER: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Holds `wtc.lock` until dropped.
 pub struct OpLock {
@@ -42,7 +46,11 @@ impl OpLock {
     pub fn acquire(git_dir: &Path, command: &str) -> Result<(OpLock, Option<Recovered>)> {
         let path = git_dir.join("wtc.lock");
         let mut recovered = None;
-        for _ in 0..3 {
+        // A live owner is usually a short command (or `watch` syncing for a few ms): wait a
+        // little for it before refusing.
+        let deadline = std::time::Instant::now() + WAIT_FOR_OWNER;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
             match std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -62,6 +70,11 @@ impl OpLock {
                     let pid: Option<u32> = lines.next().and_then(|l| l.trim().parse().ok());
                     let other = lines.next().unwrap_or("?").to_string();
                     if let Some(pid) = pid.filter(|p| alive(*p)) {
+                        if std::time::Instant::now() < deadline {
+                            std::thread::sleep(pause);
+                            pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                            continue;
+                        }
                         return Err(user(format!(
                             "another wtc command (`wtc {other}`, pid {pid}) is working in this worktree"
                         ))
@@ -78,7 +91,6 @@ impl OpLock {
                 Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
             }
         }
-        Err(user(format!("could not take {}", path.display())).into())
     }
 }
 

@@ -50,6 +50,23 @@ pub fn tip_is_done(repo: &gix::Repository, tip: ObjectId) -> Result<bool> {
     Ok(message_is_done(commit.message_raw()?))
 }
 
+/// Is `lane` handed off? Its tip carries the trailer AND is its own: after a fast-forward sync
+/// a lane's tip is an upstream lane's commit (perhaps that lane's handoff), which says nothing
+/// about this lane, so a tip that an upstream lane's tip contains is not a handoff.
+pub fn is_done(repo: &gix::Repository, plan: &Plan, lane: &str, commit: ObjectId) -> Result<bool> {
+    if !tip_is_done(repo, commit)? {
+        return Ok(false);
+    }
+    for up in plan.upstream_closure(lane) {
+        if let Some(up_tip) = tip(repo, &plan.name, &up.name)? {
+            if refs::is_ancestor(repo, commit, up_tip)? {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// Where one lane stands, as `status` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct LaneStatus {
@@ -107,7 +124,7 @@ pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStatus>> {
             .find(|w| w.branch.as_deref() == Some(branch.as_str()));
         let state = match tip {
             None => "missing",
-            Some(t) if tip_is_done(repo, t)? => "done",
+            Some(t) if is_done(repo, plan, &spec.name, t)? => "done",
             Some(_) => "working",
         };
         let mut behind = Vec::new();

@@ -10,6 +10,7 @@ pub mod commands;
 pub mod error;
 pub mod faults;
 pub mod guard;
+pub mod journal;
 pub mod lane;
 pub mod merge;
 pub mod names;

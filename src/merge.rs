@@ -61,6 +61,13 @@ pub fn fold<'m>(
     let mut current = start;
     let mut merged = Vec::new();
     let mut fast_forward = true;
+    let options: gix::merge::commit::Options = mem.tree_merge_options()?.into();
+    let options = options.with_allow_missing_merge_base(true);
+    let how = gix::merge::tree::TreatAsUnresolved::git();
+    // gix's `merge_commits` builds its diff and blob-merge caches (and their attribute stacks,
+    // a scan of the whole index) on every call; a fold of many lanes builds them once and
+    // calls the plumbing merge directly.
+    let mut caches: Option<(gix::diff::blob::Platform, gix::merge::blob::Platform)> = None;
     for tip in tips {
         if refs::is_ancestor(mem, tip.commit, current)? {
             continue; // already contained
@@ -75,11 +82,39 @@ pub fn fold<'m>(
             current: Some(ours_label.into()),
             other: Some(tip.lane.as_str().into()),
         };
-        let options: gix::merge::commit::Options = mem.tree_merge_options()?.into();
-        let options = options.with_allow_missing_merge_base(true);
-        let mut outcome = mem.merge_commits(current, tip.commit, labels, options)?;
-        let how = gix::merge::tree::TreatAsUnresolved::git();
-        if outcome.tree_merge.has_unresolved_conflicts(how) {
+        if caches.is_none() {
+            caches = Some((
+                mem.diff_resource_cache_for_tree_diff()?,
+                mem.merge_resource_cache(Default::default())?,
+            ));
+        }
+        let (diff_cache, blob_merge) = caches.as_mut().expect("set above");
+        let commit_graph = mem.commit_graph_if_enabled()?;
+        let mut graph = mem.revision_graph(commit_graph.as_ref());
+        let mut outcome = gix::merge::plumbing::commit(
+            current,
+            tip.commit,
+            labels,
+            &mut graph,
+            diff_cache,
+            blob_merge,
+            mem,
+            &mut |id| {
+                gix::prelude::ObjectIdExt::attach(id.to_owned(), mem)
+                    .shorten_or_id()
+                    .to_string()
+            },
+            options.clone().into(),
+        )?;
+        if outcome
+            .tree_merge
+            .conflicts
+            .iter()
+            .any(|c| c.is_unresolved(how))
+        {
+            // Rare: redo this one step through the porcelain, whose outcome can also write
+            // the index stages that sync needs.
+            let outcome = mem.merge_commits(current, tip.commit, labels, options)?;
             return Ok(Folded::Conflict {
                 tip: tip.clone(),
                 merged,
@@ -87,7 +122,10 @@ pub fn fold<'m>(
                 outcome: outcome.tree_merge,
             });
         }
-        let tree = outcome.tree_merge.tree.write()?.detach();
+        let tree = outcome
+            .tree_merge
+            .tree
+            .write(|t| mem.write_object(t).map(|id| id.detach()))?;
         current = mem
             .new_commit(format!("fold {}", tip.lane), tree, [current, tip.commit])?
             .id;

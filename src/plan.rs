@@ -77,7 +77,7 @@ impl Plan {
         struct Versioned {
             version: Option<toml::Value>,
         }
-        let versioned: Versioned = toml::from_str(text).map_err(|e| bad_plan(&e.to_string()))?;
+        let versioned: Versioned = toml::from_str(text).map_err(|e| toml_error(&e, text))?;
         match versioned.version {
             Some(toml::Value::Integer(v)) if v == VERSION as i64 => {}
             Some(v) => {
@@ -88,7 +88,7 @@ impl Plan {
             }
             None => return Err(bad_plan("the 'version' key is missing")),
         }
-        let plan: Plan = toml::from_str(text).map_err(|e| bad_plan(&e.to_string()))?;
+        let plan: Plan = toml::from_str(text).map_err(|e| toml_error(&e, text))?;
         plan.validate()?;
         Ok(plan)
     }
@@ -100,7 +100,9 @@ impl Plan {
 
     /// Check every rule: names, base, duplicates, unknown upstreams, cycles.
     pub fn validate(&self) -> Result<(), WtcError> {
-        names::validate_plan(&self.name)?;
+        // A name the user typed was checked before it got here: a bad one in a stored plan is
+        // bad data (exit 1), and the message says where it came from.
+        names::validate_plan(&self.name).map_err(|e| bad_plan(&e.message))?;
         if gix::refs::FullName::try_from(format!("refs/heads/{}", self.target)).is_err()
             || self.target.is_empty()
         {
@@ -117,7 +119,7 @@ impl Plan {
         }
         let mut seen = BTreeSet::new();
         for lane in &self.lanes {
-            names::validate_lane(&lane.name)?;
+            names::validate_lane(&lane.name).map_err(|e| bad_plan(&e.message))?;
             if !seen.insert(lane.name.as_str()) {
                 return Err(bad_plan(&format!("lane '{}' is listed twice", lane.name)));
             }
@@ -229,6 +231,25 @@ impl Plan {
     }
 }
 
+/// A TOML error as one short line: toml's own rendering quotes the offending source line,
+/// which in a hostile plan.toml can be a megabyte long.
+fn toml_error(e: &toml::de::Error, text: &str) -> WtcError {
+    let mut message: String = e.message().trim().chars().take(200).collect();
+    if e.message().trim().chars().count() > 200 {
+        message.push_str("...");
+    }
+    let at = match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+            format!(" at line {line}, column {column}")
+        }
+        None => String::new(),
+    };
+    bad_plan(&format!("TOML parse error{at}: {message}"))
+}
+
 fn bad_plan(why: &str) -> WtcError {
     user(format!("invalid plan: {why}"))
         .hint("the plan is stored at refs/wtc/<plan>/plan; `wtc log` shows its history")
@@ -252,7 +273,26 @@ pub fn load_from(repo: &gix::Repository, ref_name: &str) -> Result<Option<Stored
         return Ok(None);
     };
     let plan = read_plan_commit(repo, commit)?;
+    // `refs/wtc/<plan>/plan`, `refs/wtc/remotes/<remote>/<plan>/plan`, ...
+    if let Some(name) = ref_name
+        .strip_suffix("/plan")
+        .and_then(|r| r.rsplit('/').next())
+    {
+        check_name(&plan, name)?;
+    }
     Ok(Some(StoredPlan { plan, commit }))
+}
+
+/// A plan.toml must name the plan whose ref holds it: otherwise every lane branch and ref
+/// wtc derives from the name would belong to another plan.
+pub fn check_name(plan: &Plan, expected: &str) -> Result<(), WtcError> {
+    if plan.name != expected {
+        return Err(bad_plan(&format!(
+            "the plan.toml of plan '{expected}' names plan '{}'",
+            plan.name
+        )));
+    }
+    Ok(())
 }
 
 /// Parse the plan.toml inside a plan commit.

@@ -308,8 +308,9 @@ pub async fn execute(
 ) -> Result<RunSummary> {
     let order: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
     let mut lanes: BTreeMap<String, LaneRun> = BTreeMap::new();
+    let stored = plan::load(repo, plan_name)?;
     for job in jobs {
-        let done = lane_is_done(repo, plan_name, &job.name)?;
+        let done = lane_is_done(repo, &stored.plan, &job.name)?;
         let name = job.name.clone();
         let mut run = LaneRun {
             job,
@@ -344,7 +345,14 @@ pub async fn execute(
         exits: mpsc::unbounded_channel(),
     };
     if opts.eager {
-        let live = LiveSync::new(repo, plan_name, Scope::Lanes(BTreeSet::new()), false)?;
+        let interval = Duration::from_secs(1);
+        let live = LiveSync::new(
+            repo,
+            plan_name,
+            Scope::Lanes(BTreeSet::new()),
+            false,
+            interval,
+        )?;
         s.live = Some(Arc::new(Mutex::new(live)));
         s.feed = Some(Feed::new(repo.common_dir(), plan_name, false));
     }
@@ -497,7 +505,9 @@ impl Scheduler {
                 dry_run: false,
                 hold_conflicts: true,
             };
-            match sync::sync(&repo, &stored.plan, &lane_name, opts) {
+            let synced = watch::op_lock(&repo, "run")
+                .and_then(|_lock| sync::sync(&repo, &stored.plan, &lane_name, opts));
+            match synced {
                 Ok(s) if s.result == SyncResult::Conflict => Ok(Err(format!(
                     "syncing {} into it would conflict in {}; nothing was changed (run `wtc sync` in {} to resolve by hand)",
                     s.merged.join(", "),
@@ -621,6 +631,18 @@ impl Scheduler {
             .expect("marking a lane done does not panic");
         match marked {
             Ok(commit) => self.end(lane_name, LaneState::Done, code, Some(commit), None, emit),
+            // A signal came before the save wrote anything: the loop stops everything next.
+            Err(_) if gix::interrupt::is_triggered() => {
+                let msg = "its command succeeded; not marked done (interrupted)".to_string();
+                self.end(
+                    lane_name,
+                    LaneState::Interrupted,
+                    code,
+                    None,
+                    Some(msg),
+                    emit,
+                );
+            }
             Err(e) => {
                 let msg = format!("its command succeeded, but marking it done failed: {e:#}");
                 self.end(lane_name, LaneState::Failed, code, None, Some(msg), emit);
@@ -798,10 +820,10 @@ fn downstream_closure(lanes: &BTreeMap<String, LaneRun>, lane_name: &str) -> BTr
     out
 }
 
-/// The lane's tip, if it already carries the handoff trailer.
-fn lane_is_done(repo: &gix::Repository, plan: &str, lane_name: &str) -> Result<Option<String>> {
-    match refs::peel(repo, &lane::branch_ref(plan, lane_name))? {
-        Some(tip) if lane::tip_is_done(repo, tip)? => Ok(Some(tip.to_string())),
+/// The lane's tip, if the lane is already handed off.
+fn lane_is_done(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Result<Option<String>> {
+    match refs::peel(repo, &lane::branch_ref(&plan.name, lane_name))? {
+        Some(tip) if lane::is_done(repo, plan, lane_name, tip)? => Ok(Some(tip.to_string())),
         _ => Ok(None),
     }
 }
@@ -809,11 +831,13 @@ fn lane_is_done(repo: &gix::Repository, plan: &str, lane_name: &str) -> Result<O
 /// What `wtc done` does, unless the command already handed off with nothing left to save.
 fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
     let repo = Workspace::open_worktree(worktree)?;
+    let _lock = watch::op_lock(&repo, "run")?;
     let branch = lane::branch_ref(plan, lane_name);
     let tip = refs::peel(&repo, &branch)?
         .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let stored = plan::load(&repo, plan)?;
     let settled = snapshot::merge_heads(&repo)?.is_empty() && !snapshot::is_dirty(&repo)?;
-    let commit = if settled && lane::tip_is_done(&repo, tip)? {
+    let commit = if settled && lane::is_done(&repo, &stored.plan, lane_name, tip)? {
         tip
     } else {
         snapshot::save(&repo, &branch, lane_name, None, true)?

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use crate::checkout::{self, LockedIndex};
 use crate::error::{user, Kind, WtcError};
+use crate::journal::Update;
 use crate::lane;
 use crate::merge::{self, Folded, Tip};
 use crate::plan::{self, StoredPlan};
@@ -51,6 +52,9 @@ pub struct Squashed {
     pub pushed: Option<String>,
     /// How often the fold was redone because the remote target moved (`--push`).
     pub refolds: u32,
+    /// The target's tip already was this integration (a squash run again, or one that was
+    /// killed after moving the target): nothing new was committed.
+    pub already_integrated: bool,
 }
 
 pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Result<Squashed> {
@@ -68,7 +72,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             user(format!("lane '{}' has no branch {b}", spec.name))
                 .hint("recreate it or `wtc rm` it")
         })?;
-        if !lane::tip_is_done(repo, tip)? {
+        if !lane::is_done(repo, plan, &spec.name, tip)? {
             not_done.push(spec.name.clone());
         }
         tips.push(Tip {
@@ -102,6 +106,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         dry_run: opts.dry_run,
         pushed: None,
         refolds: 0,
+        already_integrated: false,
     };
 
     if opts.push {
@@ -179,6 +184,27 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             .hint("create it, or re-create the plan")
         })?;
         let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
+        if landed_integration(repo, plan, &tips, target_tip)? {
+            // The target's tip already integrates exactly these lane tips: a squash that ran
+            // before (perhaps killed after moving the target): finish what is left, if anything.
+            if let Some(wt) = ws.worktree_of(&target_ref)?.filter(|w| w.exists) {
+                crate::journal::recover(&Workspace::open_worktree(&wt.path)?)?;
+            }
+            out.tree = target_tree.to_string();
+            out.parent = match repo.find_commit(target_tip)?.parent_ids().next() {
+                Some(p) => p.to_string(),
+                None => String::new(),
+            };
+            out.already_integrated = true;
+            if opts.dry_run {
+                return Ok(out);
+            }
+            out.commit = Some(target_tip.to_string());
+            if plan.integrated.as_deref() == Some(out.commit.as_deref().expect("set")) {
+                return Ok(out); // a squash run again after it finished: nothing to do
+            }
+            return record_integration(repo, stored, target_tip, out);
+        }
         let mut mem = merge::memory_repo(repo);
         let tree = fold_onto(&mem, target_tip, &tips, plan)?;
         if let Some(cmd) = &opts.verify {
@@ -198,10 +224,18 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         out.commit = Some(commit.to_string());
     }
     let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
+    record_integration(repo, stored, commit, out)
+}
 
-    // Record the integration in the plan's log; the target already moved, so a lost race here
-    // is reported but does not undo anything.
-    let mut updated = plan.clone();
+/// Record the integration in the plan's log; the target already moved, so a lost race here
+/// is reported but does not undo anything.
+fn record_integration(
+    repo: &gix::Repository,
+    stored: &StoredPlan,
+    commit: ObjectId,
+    out: Squashed,
+) -> Result<Squashed> {
+    let mut updated = stored.plan.clone();
     updated.integrated = Some(commit.to_string());
     plan::store(
         repo,
@@ -211,6 +245,31 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     )
     .context("the integration landed, but recording it in the plan failed")?;
     Ok(out)
+}
+
+/// Is `target_tip` this plan's integration of exactly `tips`? That is what a squash leaves
+/// behind, also one killed between moving the target and recording the integration in the
+/// plan: folding again would only find "nothing to integrate" and leave the plan unintegrated.
+fn landed_integration(
+    repo: &gix::Repository,
+    plan: &plan::Plan,
+    tips: &[Tip],
+    target_tip: ObjectId,
+) -> Result<bool> {
+    use gix::bstr::ByteSlice;
+    let commit = repo.find_commit(target_tip)?;
+    let message = commit.message_raw()?.to_str_lossy().into_owned();
+    let lines: Vec<&str> = message.lines().map(str::trim).collect();
+    let has = |line: String| lines.contains(&line.as_str());
+    Ok(has(format!("Wtc-Plan: {}", plan.name))
+        && tips.iter().all(|t| {
+            has(format!(
+                "{}: {} {}",
+                lane::LANE_TRAILER_KEY,
+                t.lane,
+                t.commit
+            ))
+        }))
 }
 
 /// Fold every lane tip onto `onto` in memory; a conflict is an error that writes nothing.
@@ -287,6 +346,8 @@ struct TargetCheckout {
     repo: gix::Repository,
     locked: LockedIndex,
     changes: Vec<checkout::PathChange>,
+    from_tree: ObjectId,
+    to_tree: ObjectId,
 }
 
 fn prepare_target_checkout(
@@ -318,6 +379,8 @@ fn prepare_target_checkout(
         repo,
         locked,
         changes,
+        from_tree,
+        to_tree,
     }))
 }
 
@@ -335,10 +398,24 @@ fn finish_target(
             repo: r,
             mut locked,
             changes,
+            from_tree,
+            to_tree,
         }) => {
-            checkout::Worktree::new(&r)?.apply(&changes, &mut locked.file)?;
-            refs::cas(&r, target_ref, expected, commit, "squash")?;
+            // Recorded first, so a wtc killed half-way is finished by the next one.
+            let update = Update {
+                command: "squash".into(),
+                from: from_tree.to_string(),
+                to: to_tree.to_string(),
+                branch: target_ref.to_string(),
+                old: from.to_string(),
+                new: Some(commit.to_string()),
+                stages: Vec::new(),
+                files: Vec::new(),
+            };
+            update.begin(&r)?;
+            update.execute(&r, &changes, &mut locked.file)?;
             locked.commit()?;
+            Update::end(&r)?;
             Ok(r.workdir().map(|p| p.to_owned()))
         }
         None => {

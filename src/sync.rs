@@ -7,13 +7,14 @@
 //! gets stages 1/2/3 and MERGE_HEAD/MERGE_MSG are written, so `git status` explains and a plain
 //! `git commit` finishes the merge.
 
-use anyhow::{Context as _, Result};
-use gix::refs::transaction::PreviousValue;
+use anyhow::Result;
+use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use serde::Serialize;
 
 use crate::checkout::{self, LockedIndex, Obstacle};
 use crate::error::{user, Kind, WtcError};
+use crate::journal::{StagedEntry, Update};
 use crate::lane;
 use crate::merge::{self, Folded, Tip};
 use crate::plan::Plan;
@@ -194,16 +195,21 @@ pub fn sync(
                 let msg = format!("sync: merge {} into {lane_name}\n", out.merged.join(", "));
                 repo.new_commit(msg, tree, parents)?.id
             };
-            let mut wt = checkout::Worktree::new(repo)?;
-            wt.apply(&changes, &mut locked.file)?;
-            refs::cas(
-                repo,
-                &branch,
-                PreviousValue::MustExistAndMatch(head.into()),
-                new_commit,
-                "sync",
-            )?;
+            // Recorded first, so a wtc killed half-way is finished by the next one.
+            let update = Update {
+                command: "sync".into(),
+                from: head_tree.to_string(),
+                to: tree.to_string(),
+                branch: branch.clone(),
+                old: head.to_string(),
+                new: Some(new_commit.to_string()),
+                stages: Vec::new(),
+                files: Vec::new(),
+            };
+            update.begin(repo)?;
+            update.execute(repo, &changes, &mut locked.file)?;
             locked.commit()?;
+            Update::end(repo)?;
             out.commit = Some(new_commit.to_string());
             Ok(out)
         }
@@ -229,15 +235,34 @@ pub fn sync(
             }
             crate::error::check_interrupt()?;
             merge::persist_all(&mut mem, repo)?;
-            let mut wt = checkout::Worktree::new(repo)?;
-            wt.apply(&changes, &mut locked.file)?;
-            stages.apply(&mut locked.file);
-            let conflicted = locked.conflicted_paths();
-            if !conflicted.is_empty() {
-                out.conflicts = conflicted;
+            // The index had no conflicts before (checked above): its conflicts are the stages.
+            let staged: std::collections::BTreeSet<String> = stages
+                .entries
+                .iter()
+                .map(|(p, ..)| p.to_str_lossy().into_owned())
+                .collect();
+            if !staged.is_empty() {
+                out.conflicts = staged.into_iter().collect();
             }
-            write_merge_state(repo, &merged, lane_name, &out.conflicts)?;
+            // Recorded first, so a wtc killed half-way is finished by the next one.
+            let update = Update {
+                command: "sync".into(),
+                from: head_tree.to_string(),
+                to: tree.to_string(),
+                branch: branch.clone(),
+                old: head.to_string(),
+                new: None,
+                stages: stages
+                    .entries
+                    .iter()
+                    .map(|(p, stage, mode, id)| StagedEntry::new(p, *stage, *mode, *id))
+                    .collect(),
+                files: merge_state_files(&merged, lane_name, &out.conflicts),
+            };
+            update.begin(repo)?;
+            update.execute(repo, &changes, &mut locked.file)?;
             locked.commit()?;
+            Update::end(repo)?;
             Ok(out)
         }
     }
@@ -272,7 +297,6 @@ struct ConflictStages {
 
 impl ConflictStages {
     fn capture(outcome: &gix::merge::tree::Outcome<'_>, scratch: &mut gix::index::State) -> Self {
-        use gix::bstr::ByteSlice;
         let how = gix::merge::tree::TreatAsUnresolved::git();
         outcome.index_changed_after_applying_conflicts(
             scratch,
@@ -293,19 +317,6 @@ impl ConflictStages {
             })
             .collect();
         ConflictStages { entries }
-    }
-
-    /// Replace the stage-0 entries of conflicted paths by their stages.
-    fn apply(&self, index: &mut gix::index::State) {
-        use gix::bstr::ByteSlice;
-        let paths: std::collections::BTreeSet<&[u8]> =
-            self.entries.iter().map(|(p, ..)| p.as_bytes()).collect();
-        index.remove_entries(|_, path, _| paths.contains(path.as_bytes()));
-        for (path, stage, mode, id) in &self.entries {
-            let flags = gix::index::entry::Flags::from_stage(*stage);
-            index.dangerously_push_entry(Default::default(), *id, flags, *mode, path.as_ref());
-        }
-        index.sort_entries();
     }
 }
 
@@ -362,13 +373,13 @@ fn overlap_error(obstacles: &[Obstacle]) -> anyhow::Error {
     .into()
 }
 
-fn write_merge_state(
-    repo: &gix::Repository,
+/// MERGE_MSG, MERGE_MODE and MERGE_HEAD (last: it is what makes git, and wtc, see a merge in
+/// progress), as `(file name in the git dir, content)`.
+fn merge_state_files(
     merged: &[Tip],
     lane_name: &str,
     conflicts: &[String],
-) -> Result<()> {
-    let dir = repo.git_dir();
+) -> Vec<(String, String)> {
     let heads: String = merged.iter().map(|t| format!("{}\n", t.commit)).collect();
     let lanes: Vec<&str> = merged.iter().map(|t| t.lane.as_str()).collect();
     let mut msg = format!(
@@ -378,9 +389,9 @@ fn write_merge_state(
     for c in conflicts {
         msg.push_str(&format!("#\t{c}\n"));
     }
-    std::fs::write(dir.join("MERGE_MSG"), msg).context("writing MERGE_MSG")?;
-    std::fs::write(dir.join("MERGE_MODE"), "no-ff\n").context("writing MERGE_MODE")?;
-    // MERGE_HEAD last: it is what makes git (and wtc) see a merge in progress.
-    std::fs::write(dir.join("MERGE_HEAD"), heads).context("writing MERGE_HEAD")?;
-    Ok(())
+    vec![
+        ("MERGE_MSG".into(), msg),
+        ("MERGE_MODE".into(), "no-ff\n".into()),
+        ("MERGE_HEAD".into(), heads),
+    ]
 }

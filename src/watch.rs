@@ -8,7 +8,9 @@
 //! safety net. On each wake-up [`LiveSync::round`] re-reads the lane tips and runs the same
 //! [`sync::sync`] as `wtc sync` for every watched lane whose inputs (its own tip and the tips
 //! of its upstream lanes) changed, upstream lanes first, so one round carries a commit down a
-//! whole chain of lanes.
+//! whole chain of lanes. In remote mode (`wtc init --remote`) the remote's lane refs are
+//! listed (no download) at an interval that backs off while nothing changes, fetched when they
+//! moved, and every sync or autosave is published.
 //!
 //! A lane whose sync would conflict, or whose uncommitted changes overlap incoming ones, is
 //! *held*: nothing is written in it (no conflict markers under an agent that is still typing),
@@ -56,6 +58,8 @@ pub enum Event {
         mode: FeedMode,
         poll_ms: u64,
         autosave_ms: Option<u64>,
+        /// Remote mode: the remote whose lane refs are polled.
+        remote: Option<String>,
     },
     /// A lane joined the watch after it started (`--all`: a lane added to the plan).
     Watching { lane: String, worktree: PathBuf },
@@ -85,6 +89,9 @@ pub enum Event {
         paths: Vec<String>,
         ms: u64,
     },
+    /// Remote mode: listing, fetching or publishing failed (reported once per message; the
+    /// watch goes on and tries again later).
+    RemoteError { remote: String, message: String },
     /// Watching ended.
     Stopped { reason: String, exit_code: i32 },
 }
@@ -276,7 +283,10 @@ pub struct Feed {
 }
 
 enum WorktreeWatch {
-    Events(#[allow(dead_code)] notify::RecommendedWatcher),
+    /// Events arrive while the watcher is alive.
+    Events {
+        _watcher: notify::RecommendedWatcher,
+    },
     /// No events for this worktree: autosave looks every time its idle period passes.
     Poll,
 }
@@ -400,7 +410,9 @@ impl Feed {
                     .ok()
                     .map(|_| w)
             })
-            .map_or(WorktreeWatch::Poll, WorktreeWatch::Events)
+            .map_or(WorktreeWatch::Poll, |w| WorktreeWatch::Events {
+                _watcher: w,
+            })
         };
         self.worktrees.insert(lane.to_string(), watch);
     }
@@ -460,6 +472,29 @@ pub struct LiveSync {
     /// Lanes another process watches: reported once, claimed when it lets go.
     elsewhere: BTreeMap<String, Option<u32>>,
     reconcile: bool,
+    remote: Option<RemotePoll>,
+}
+
+/// Remote mode: when to list the remote's refs next.
+struct RemotePoll {
+    name: String,
+    base: Duration,
+    delay: Duration,
+    next: Instant,
+    last_error: Option<String>,
+}
+
+impl RemotePoll {
+    fn failed(&mut self, e: &anyhow::Error, events: &mut Vec<Event>) {
+        let message = format!("{e:#}");
+        if self.last_error.as_ref() != Some(&message) {
+            events.push(Event::RemoteError {
+                remote: self.name.clone(),
+                message: message.clone(),
+            });
+            self.last_error = Some(message);
+        }
+    }
 }
 
 /// A [`LiveSync`] shared with blocking tasks.
@@ -468,13 +503,22 @@ pub type Shared = Arc<Mutex<LiveSync>>;
 impl LiveSync {
     /// Load the plan and claim the lanes of `scope`. Refuses (with a clear error) when a lane
     /// is already watched by a live process, or when a named lane has no worktree here.
+    /// `remote_interval`: in remote mode, the first pause between two listings of the remote.
     pub fn new(
         repo: &gix::Repository,
         plan_name: &str,
         scope: Scope,
         autosave: bool,
+        remote_interval: Duration,
     ) -> Result<LiveSync> {
         let plan = plan::load(repo, plan_name)?;
+        let remote = crate::remote::configured(repo, plan_name).map(|name| RemotePoll {
+            name,
+            base: remote_interval,
+            delay: remote_interval,
+            next: Instant::now() + remote_interval,
+            last_error: None,
+        });
         let mut live = LiveSync {
             repo: repo.clone().into_sync(),
             plan,
@@ -483,6 +527,7 @@ impl LiveSync {
             lanes: BTreeMap::new(),
             elsewhere: BTreeMap::new(),
             reconcile: false,
+            remote,
         };
         live.claim(repo, true, &mut Vec::new())?;
         Ok(live)
@@ -490,6 +535,11 @@ impl LiveSync {
 
     pub fn plan(&self) -> &plan::Plan {
         &self.plan.plan
+    }
+
+    /// Remote mode: the remote this watch polls and publishes to.
+    pub fn remote(&self) -> Option<&str> {
+        self.remote.as_ref().map(|r| r.name.as_str())
     }
 
     /// The watched lanes and their worktrees.
@@ -515,6 +565,7 @@ impl LiveSync {
     pub fn round(&mut self) -> Result<Vec<Event>> {
         let repo = self.repo.to_thread_local();
         let mut events = Vec::new();
+        self.poll_remote(&repo, &mut events);
         let plan_tip = refs::peel(&repo, &plan::plan_ref(&self.plan.plan.name))?;
         if plan_tip != Some(self.plan.commit) {
             self.plan = plan::load(&repo, &self.plan.plan.name)?;
@@ -541,7 +592,9 @@ impl LiveSync {
                 dry_run: false,
                 hold_conflicts: true,
             };
-            match sync::sync(&lane_repo, plan, &spec.name, opts) {
+            let synced = op_lock(&lane_repo, "watch")
+                .and_then(|_lock| sync::sync(&lane_repo, plan, &spec.name, opts));
+            match synced {
                 Ok(s) if s.result == SyncResult::Conflict => {
                     slot.held = true;
                     events.push(Event::Held {
@@ -561,6 +614,15 @@ impl LiveSync {
                 }
                 Ok(s) => {
                     let changed = s.result != SyncResult::UpToDate || s.autosaved.is_some();
+                    if changed {
+                        publish(
+                            &lane_repo,
+                            &plan.name,
+                            &spec.name,
+                            &mut self.remote,
+                            &mut events,
+                        );
+                    }
                     if changed || slot.held {
                         events.push(Event::Synced {
                             lane: spec.name.clone(),
@@ -588,9 +650,9 @@ impl LiveSync {
     }
 
     /// Save `lane`'s worktree as a WIP commit if it holds changes (`--autosave`).
-    pub fn autosave(&mut self, lane_name: &str) -> Result<Option<Event>> {
+    pub fn autosave(&mut self, lane_name: &str) -> Result<Vec<Event>> {
         let Some(slot) = self.lanes.get(lane_name) else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
         let started = Instant::now();
         let repo = slot.repo.to_thread_local();
@@ -599,6 +661,7 @@ impl LiveSync {
             if !snapshot::is_dirty(&repo)? {
                 return Ok(None);
             }
+            let _lock = op_lock(&repo, "watch --autosave")?;
             error::check_interrupt()?;
             let msg = format!("wip: {lane_name} (autosaved by wtc watch)");
             Ok(Some(snapshot::save(
@@ -609,21 +672,74 @@ impl LiveSync {
                 false,
             )?))
         };
+        let mut events = Vec::new();
         match attempt() {
             Ok(Some(snapshot::Saved {
                 commit: Some(c),
                 paths,
                 ..
-            })) => Ok(Some(Event::Autosaved {
-                lane: lane_name.to_string(),
-                commit: c.to_string(),
-                paths,
-                ms: started.elapsed().as_millis() as u64,
-            })),
-            Ok(_) => Ok(None),
-            Err(e) if is_interrupt(&e) => Err(e),
-            Err(e) => Ok(Some(held(lane_name, &e))),
+            })) => {
+                events.push(Event::Autosaved {
+                    lane: lane_name.to_string(),
+                    commit: c.to_string(),
+                    paths,
+                    ms: started.elapsed().as_millis() as u64,
+                });
+                let plan = &self.plan.plan.name;
+                publish(&repo, plan, lane_name, &mut self.remote, &mut events);
+            }
+            Ok(_) => {}
+            Err(e) if is_interrupt(&e) => return Err(e),
+            Err(e) => events.push(held(lane_name, &e)),
         }
+        Ok(events)
+    }
+
+    /// Remote mode, when due: list the remote's refs of the plan (no download); fetch when
+    /// any differs from what this clone last fetched. The pause grows x1.5 (up to 8x) while
+    /// nothing changes and restarts at the base interval after a change.
+    fn poll_remote(&mut self, repo: &gix::Repository, events: &mut Vec<Event>) {
+        let plan = self.plan.plan.name.clone();
+        let Some(rp) = self.remote.as_mut() else {
+            return;
+        };
+        if Instant::now() < rp.next {
+            return;
+        }
+        let moved = || -> Result<bool> {
+            let published = crate::remote::list(repo, &rp.name, &plan)?;
+            let prefix = format!("refs/wtc/{plan}/");
+            for (name, id) in &published {
+                let Some(rest) = name.strip_prefix(&prefix) else {
+                    continue;
+                };
+                let tracking = format!("{}{rest}", crate::remote::tracking_prefix(&rp.name, &plan));
+                if refs::peel(repo, &tracking)? != Some(*id) {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        };
+        match moved().and_then(|m| {
+            if m {
+                crate::remote::refresh(repo, &rp.name, &plan)?;
+            }
+            Ok(m)
+        }) {
+            Ok(true) => {
+                rp.delay = rp.base;
+                rp.last_error = None;
+            }
+            Ok(false) => {
+                rp.delay = rp.delay.mul_f64(1.5).min(rp.base * 8);
+                rp.last_error = None;
+            }
+            Err(e) => {
+                rp.delay = rp.base * 8;
+                rp.failed(&e, events);
+            }
+        }
+        rp.next = Instant::now() + rp.delay;
     }
 
     /// Bring the claimed lanes in line with the scope and the plan: release lanes that left,
@@ -743,6 +859,20 @@ impl LiveSync {
     }
 }
 
+/// Remote mode: publish a lane this watch just moved.
+fn publish(
+    repo: &gix::Repository,
+    plan: &str,
+    lane_name: &str,
+    remote: &mut Option<RemotePoll>,
+    events: &mut Vec<Event>,
+) {
+    let Some(rp) = remote.as_mut() else { return };
+    if let Err(e) = crate::remote::publish_lane(repo, plan, lane_name) {
+        rp.failed(&e.context(format!("publishing lane '{lane_name}'")), events);
+    }
+}
+
 fn inputs(plan: &plan::Plan, lane_name: &str, tips: &BTreeMap<String, Option<ObjectId>>) -> Inputs {
     std::iter::once(lane_name)
         .chain(
@@ -752,6 +882,22 @@ fn inputs(plan: &plan::Plan, lane_name: &str, tips: &BTreeMap<String, Option<Obj
         )
         .map(|l| (l.to_string(), tips.get(l).copied().flatten()))
         .collect()
+}
+
+/// Take a lane worktree's `wtc.lock` (see [`crate::guard`]) for one sync or save, waiting a
+/// moment while another wtc (an agent's `wtc save`) works there. Held only for that
+/// operation, so the agent's own commands are never locked out for longer.
+pub fn op_lock(repo: &gix::Repository, command: &str) -> Result<crate::guard::OpLock> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        match crate::guard::OpLock::acquire(repo.git_dir(), command) {
+            Ok((lock, _recovered)) => return Ok(lock),
+            Err(_) if Instant::now() < deadline && !gix::interrupt::is_triggered() => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn is_interrupt(e: &anyhow::Error) -> bool {
@@ -802,6 +948,8 @@ pub struct WatchOptions {
     pub autosave: Option<Duration>,
     /// Read the refs every [`POLL_FALLBACK`] instead of using file-system events.
     pub poll: bool,
+    /// Remote mode: the first pause between two listings of the remote's refs.
+    pub remote_interval: Duration,
 }
 
 /// Why watching ended.
@@ -822,19 +970,34 @@ pub async fn watch(
     opts: WatchOptions,
     emit: &mut dyn FnMut(Event),
 ) -> Result<Stop> {
-    let live = LiveSync::new(repo, plan_name, opts.scope.clone(), opts.autosave.is_some())?;
-    let mut feed = Feed::new(repo.common_dir(), plan_name, opts.poll);
+    let live = LiveSync::new(
+        repo,
+        plan_name,
+        opts.scope.clone(),
+        opts.autosave.is_some(),
+        opts.remote_interval,
+    )?;
+    let feed = Feed::new(repo.common_dir(), plan_name, opts.poll);
     emit(Event::Started {
         plan: plan_name.to_string(),
         lanes: live.worktrees().into_iter().map(|(l, _)| l).collect(),
         mode: feed.mode(),
         poll_ms: feed.poll_interval().as_millis() as u64,
         autosave_ms: opts.autosave.map(|d| d.as_millis() as u64),
+        remote: live.remote().map(str::to_string),
     });
     let single = matches!(opts.scope, Scope::Lanes(_));
-    let live: Shared = Arc::new(Mutex::new(live));
-    // Lanes with file activity not yet autosaved: when the last activity was seen.
-    let mut quiet_since: BTreeMap<String, Instant> = BTreeMap::new();
+    // Remote mode: rounds (which list the remote when due) at least every remote interval.
+    let poll_every = match live.remote() {
+        Some(_) => feed.poll_interval().min(opts.remote_interval),
+        None => feed.poll_interval(),
+    };
+    let mut w = Watcher {
+        live: Arc::new(Mutex::new(live)),
+        feed,
+        opts,
+        quiet_since: BTreeMap::new(),
+    };
     let mut refs_due = true;
     let mut next_poll = Instant::now();
     let mut tick = tokio::time::interval(TICK);
@@ -845,69 +1008,103 @@ pub async fn watch(
         }
         if refs_due {
             refs_due = false;
-            feed.rearm();
-            let events = match off_thread(&live, |l| l.round()).await {
-                Err(e) if is_interrupt(&e) => return Ok(Stop::Interrupted),
-                other => other?,
-            };
-            for e in events {
-                emit(e);
-            }
-            let (worktrees, empty) = {
-                let l = live.lock().expect("a sync task panicked");
-                (l.worktrees(), l.is_empty())
-            };
-            if single && empty {
-                return Ok(Stop::NothingLeft);
-            }
-            if opts.autosave.is_some() {
-                follow_worktrees(&mut feed, &worktrees, opts.poll, &mut quiet_since);
+            if let Some(stop) = w.refs_round(single, emit).await? {
+                return Ok(stop);
             }
         }
-        if let Some(idle) = opts.autosave {
-            let due: Vec<String> = quiet_since
-                .iter()
-                .filter(|(_, t)| t.elapsed() >= idle)
-                .map(|(l, _)| l.clone())
-                .collect();
-            for lane_name in due {
-                quiet_since.remove(&lane_name);
-                if gix::interrupt::is_triggered() {
-                    return Ok(Stop::Interrupted);
-                }
-                let l = lane_name.clone();
-                match off_thread(&live, move |live| live.autosave(&l)).await {
-                    Err(e) if is_interrupt(&e) => return Ok(Stop::Interrupted),
-                    other => {
-                        if let Some(e) = other? {
-                            emit(e);
-                        }
-                    }
-                }
-                // Polled worktrees are looked at again after the next idle period.
-                if feed.polled_worktrees().contains(&lane_name) {
-                    quiet_since.insert(lane_name, Instant::now());
-                }
-            }
+        if let Some(stop) = w.autosave_quiet_lanes(emit).await? {
+            return Ok(stop);
         }
-        let mut on_change = |c: Change, refs_due: &mut bool| match c {
-            Change::Refs => *refs_due = true,
-            Change::Files(lane_name) => {
-                quiet_since.insert(lane_name, Instant::now());
-            }
-        };
         tokio::select! {
-            Some(c) = feed.rx.recv() => on_change(c, &mut refs_due),
+            Some(c) = w.feed.rx.recv() => w.note(c, &mut refs_due),
             _ = tick.tick() => {}
         }
         // Take everything already queued, so a burst of events costs one round.
-        while let Ok(c) = feed.rx.try_recv() {
-            on_change(c, &mut refs_due);
+        while let Ok(c) = w.feed.rx.try_recv() {
+            w.note(c, &mut refs_due);
         }
         if Instant::now() >= next_poll {
             refs_due = true;
-            next_poll = Instant::now() + feed.poll_interval();
+            next_poll = Instant::now() + poll_every;
         }
+    }
+}
+
+/// The state of one [`watch`] loop.
+struct Watcher {
+    live: Shared,
+    feed: Feed,
+    opts: WatchOptions,
+    /// Lanes with file activity not yet autosaved: when the last activity was seen.
+    quiet_since: BTreeMap<String, Instant>,
+}
+
+impl Watcher {
+    fn note(&mut self, c: Change, refs_due: &mut bool) {
+        match c {
+            Change::Refs => *refs_due = true,
+            Change::Files(lane_name) => {
+                self.quiet_since.insert(lane_name, Instant::now());
+            }
+        }
+    }
+
+    /// One look at the refs (and the syncs it calls for). `Some` when the watch must end.
+    async fn refs_round(
+        &mut self,
+        single: bool,
+        emit: &mut dyn FnMut(Event),
+    ) -> Result<Option<Stop>> {
+        self.feed.rearm();
+        match off_thread(&self.live, |l| l.round()).await {
+            Err(e) if is_interrupt(&e) => return Ok(Some(Stop::Interrupted)),
+            other => other?.into_iter().for_each(&mut *emit),
+        }
+        let (worktrees, empty) = {
+            let l = self.live.lock().expect("a sync task panicked");
+            (l.worktrees(), l.is_empty())
+        };
+        if single && empty {
+            return Ok(Some(Stop::NothingLeft));
+        }
+        if self.opts.autosave.is_some() {
+            follow_worktrees(
+                &mut self.feed,
+                &worktrees,
+                self.opts.poll,
+                &mut self.quiet_since,
+            );
+        }
+        Ok(None)
+    }
+
+    /// `--autosave`: save every lane whose worktree has been quiet for the idle period.
+    async fn autosave_quiet_lanes(&mut self, emit: &mut dyn FnMut(Event)) -> Result<Option<Stop>> {
+        let Some(idle) = self.opts.autosave else {
+            return Ok(None);
+        };
+        let due: Vec<String> = self
+            .quiet_since
+            .iter()
+            .filter(|(_, t)| t.elapsed() >= idle)
+            .map(|(l, _)| l.clone())
+            .collect();
+        for lane_name in due {
+            self.quiet_since.remove(&lane_name);
+            if gix::interrupt::is_triggered() {
+                return Ok(Some(Stop::Interrupted));
+            }
+            let l = lane_name.clone();
+            match off_thread(&self.live, move |live| live.autosave(&l)).await {
+                Err(e) if is_interrupt(&e) => return Ok(Some(Stop::Interrupted)),
+                other => other?.into_iter().for_each(&mut *emit),
+            }
+            // Polled worktrees are looked at again after the next idle period.
+            if self.feed.polled_worktrees().contains(&lane_name) {
+                self.quiet_since.insert(lane_name, Instant::now());
+            }
+        }
+        Ok(None)
     }
 }
 

@@ -75,6 +75,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     let tracked_plan = refs::peel(repo, &remote::tracking_plan(&remote_name, &args.plan))?
         .context("the fetched plan ref is missing")?;
     let p = plan::read_plan_commit(repo, tracked_plan)?;
+    plan::check_name(&p, &args.plan)?;
     let Some(lane_name) = args.lane.clone() else {
         remote::set_configured(repo, &args.plan, Some(&remote_name))?;
         remote::adopt_plan(repo, &remote_name, &args.plan)?;

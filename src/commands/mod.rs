@@ -282,21 +282,6 @@ pub fn unsaved_work(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<Vec
     Ok((!dirty.is_empty()).then(|| dirty.iter().map(|p| p.to_string()).collect()))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
-        assert!(parse_duration("abc").is_err());
-        assert!(parse_duration("5d").is_err());
-    }
-}
-
 impl Ctx {
     /// Take the worktree's `wtc.lock` for a command that writes (one wtc at a time per
     /// worktree). A lock left by a wtc that died is recovered, and the user is told.
@@ -318,6 +303,33 @@ impl Ctx {
                 );
             }
         }
+        // An update a killed wtc left half-done in this worktree is finished before anything
+        // else looks at the worktree.
+        if let Some(f) = crate::journal::recover(&ws.repo)? {
+            if !self.ui.json && !self.ui.quiet {
+                eprintln!(
+                    "note: {} the worktree update of an interrupted `wtc {}` ({} is consistent again)",
+                    if f.completed_now { "finished" } else { "found complete" },
+                    f.command,
+                    f.branch
+                );
+            }
+        }
         Ok(lock)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("3").unwrap(), Duration::from_secs(3));
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5d").is_err());
     }
 }

@@ -16,7 +16,7 @@ use crate::run::{self, LaneJob, LaneOutcome, LaneState, RunEvent, RunFile, RunOp
 use crate::squash::{self, SquashOptions};
 use crate::ui::{Report, Style, Ui};
 
-/// Run one command per lane, in dependency order, and land the result as ONE commit.
+/// Run one command per lane, in dependency order, and land the result as ONE commit
 ///
 /// FILE is a TOML file you write and keep locally; wtc never reads one from a remote or from
 /// the plan, so nothing anyone else publishes is ever executed:
@@ -150,6 +150,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
         return Ok(r);
     }
     let (ws, stored) = sub.plan()?;
+    let _guard = ctx.guard(&ws, "run")?;
     let out = squash::squash(&ws, &stored, &SquashOptions::default())?;
     r.set("squash", &out);
     if let Some(c) = &out.commit {
@@ -224,6 +225,20 @@ fn prepare(ctx: &Ctx, file: &RunFile) -> Result<Vec<String>> {
                 notes.extend(r.stderr);
             }
         }
+    }
+    let extra: Vec<&str> = stored
+        .plan
+        .lanes
+        .iter()
+        .filter(|spec| !file.lanes.iter().any(|l| l.name == spec.name))
+        .map(|spec| spec.name.as_str())
+        .collect();
+    if !extra.is_empty() {
+        notes.push(format!(
+            "note: lanes of plan '{}' not in the run file are left alone: {} (the final squash needs them done)",
+            file.plan,
+            extra.join(", ")
+        ));
     }
     Ok(notes)
 }
@@ -401,11 +416,7 @@ fn finished_text(ui: &Ui, o: &LaneOutcome) -> String {
             ui.paint(Style::Bad, "failed"),
             o.message.as_deref().unwrap_or("")
         ),
-        LaneState::Skipped => format!(
-            "{} {}",
-            ui.paint(Style::Warn, "skipped:"),
-            o.message.as_deref().unwrap_or("")
-        ),
+        LaneState::Skipped => ui.paint(Style::Warn, o.message.as_deref().unwrap_or("skipped")),
         LaneState::Interrupted => format!(
             "{}{secs}",
             ui.paint(Style::Warn, o.message.as_deref().unwrap_or("interrupted"))

@@ -54,6 +54,16 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
     }
     let lanes: Vec<&str> = out.lanes.iter().map(|l| l.name.as_str()).collect();
     match &out.commit {
+        Some(c) if out.already_integrated => {
+            r.out(c.clone());
+            r.note(format!(
+                "'{}' already integrates {} as {}; nothing new to commit",
+                out.target,
+                lanes.join(", "),
+                &c[..9]
+            ));
+            r.note("clean up the lanes with `wtc clean`");
+        }
         Some(c) => {
             r.out(c.clone());
             r.note(format!(

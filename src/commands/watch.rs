@@ -11,15 +11,17 @@ use crate::sync::SyncResult;
 use crate::ui::{Report, Style, Ui};
 use crate::watch::{self, Event, FeedMode, Scope, Stop, WatchOptions};
 
-/// Keep this lane synced, live: the moment a lane it comes after moves (a `wtc save`, a plain
-/// `git commit`, a sync), merge it in exactly like `wtc sync` does, within milliseconds.
+/// Keep this lane (or every lane) synced with its upstream lanes, live.
 ///
-/// Changes are noticed through file-system events on the lane refs (polling every 100 ms where
-/// events are unavailable, or with --poll). Uncommitted changes are carried across untouched.
+/// The moment a lane this one comes after moves (a `wtc save`, a plain `git commit`, a sync),
+/// it is merged in exactly like `wtc sync` does, within milliseconds. Changes are noticed
+/// through file-system events on the lane refs (polling every 100 ms where events are
+/// unavailable, or with --poll). Uncommitted changes are carried across untouched.
+///
 /// A sync that would conflict, or that would overwrite uncommitted changes, is held back and
 /// reported: nothing is written in that lane until it or its upstream lanes move again; other
-/// lanes keep flowing. Runs until Ctrl-C or SIGTERM (exit 130), never stopping half-way through a
-/// sync. Only one watcher per lane: a second one is refused.
+/// lanes keep flowing. Only one watcher per lane: a second one is refused. Runs until Ctrl-C
+/// or SIGTERM (exit 130), never stopping half-way through a sync.
 ///
 /// Output: one line per event on stderr; with --json one JSON object per line on stdout
 /// (`{"version":1,"event":"started"|"synced"|"held"|"autosaved"|"stopped",...}`).
@@ -37,6 +39,10 @@ pub struct WatchArgs {
     /// file systems, where events from other machines never arrive).
     #[arg(long)]
     pub poll: bool,
+    /// Remote mode: how often to look at the remote at first (a ref listing, no download);
+    /// the pause grows x1.5 up to 8x while nothing changes.
+    #[arg(long, value_name = "DUR", value_parser = super::parse_duration, default_value = "1s")]
+    pub interval: Duration,
 }
 
 pub fn run(ctx: &Ctx, args: WatchArgs) -> Result<Report> {
@@ -54,6 +60,7 @@ pub fn run(ctx: &Ctx, args: WatchArgs) -> Result<Report> {
         scope,
         autosave: args.autosave,
         poll: args.poll,
+        remote_interval: args.interval,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -98,7 +105,7 @@ pub fn print_event(ui: &Ui, e: &Event) {
     }
     let important = matches!(
         e,
-        Event::Held { .. } | Event::Stopped { exit_code: 1.., .. }
+        Event::Held { .. } | Event::RemoteError { .. } | Event::Stopped { exit_code: 1.., .. }
     );
     if ui.quiet && !important {
         return;
@@ -123,14 +130,18 @@ pub fn human(ui: &Ui, e: &Event) -> Vec<String> {
             mode,
             poll_ms,
             autosave_ms,
+            remote,
         } => {
             let how = match mode {
                 FeedMode::Events => "file-system events".to_string(),
                 FeedMode::Poll => format!("polling every {poll_ms} ms"),
             };
-            let autosave = autosave_ms.map_or(String::new(), |ms| {
+            let mut autosave = autosave_ms.map_or(String::new(), |ms| {
                 format!(", autosave after {}", human_ms(ms))
             });
+            if let Some(r) = remote {
+                autosave.push_str(&format!(", remote '{r}'"));
+            }
             let which = if lanes.is_empty() {
                 "no lanes yet".to_string()
             } else {
@@ -201,6 +212,10 @@ pub fn human(ui: &Ui, e: &Event) -> Vec<String> {
             paths.len(),
             &commit[..9]
         )],
+        Event::RemoteError { remote, message } => vec![format!(
+            "{} {message}",
+            ui.paint(Style::Warn, &format!("remote '{remote}':"))
+        )],
         Event::Stopped { reason, exit_code } => {
             let style = if *exit_code == 0 || *exit_code == exit::INTERRUPTED {
                 Style::Dim
@@ -213,7 +228,7 @@ pub fn human(ui: &Ui, e: &Event) -> Vec<String> {
 }
 
 fn human_ms(ms: u64) -> String {
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

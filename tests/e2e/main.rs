@@ -11,10 +11,17 @@ mod env;
 mod servers;
 
 mod bad_input;
+mod concurrency;
 mod conflict;
+mod crash;
 mod dirty;
+mod fuzz;
+mod hostile;
+mod props;
 mod remote;
+mod run;
 mod safety;
 mod scenario;
 mod signals;
 mod squash_vs_git;
+mod watch;

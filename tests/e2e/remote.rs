@@ -401,7 +401,7 @@ fn sixteen_agents_through_git_daemon() {
                     seed ^= seed << 13;
                     seed ^= seed >> 17;
                     seed ^= seed << 5;
-                    if seed % 3 == 0 {
+                    if seed.is_multiple_of(3) {
                         env.wtc_ok(&dir, &["sync"]);
                     }
                 }
@@ -426,7 +426,7 @@ fn sixteen_agents_through_git_daemon() {
         .to_string();
     assert_eq!(g(&env, &bare, &["rev-parse", "main"]), commit);
     let files = g(&env, &bare, &["ls-tree", "-r", "--name-only", "main"]);
-    for i in 0..LANES {
+    for (i, lane_saves) in saved.iter().enumerate() {
         let lane = name(i);
         assert_eq!(
             g(
@@ -444,7 +444,7 @@ fn sixteen_agents_through_git_daemon() {
             );
         }
         let published = format!("refs/wtc/p/lanes/{lane}");
-        for c in &saved[i] {
+        for c in lane_saves {
             let ok = env
                 .git_output(&bare, &["merge-base", "--is-ancestor", c, &published])
                 .status

@@ -70,8 +70,16 @@ impl Lanes {
 
     /// The lane worktree is consistent: HEAD is the branch tip, `git status` as expected.
     fn assert_settled(&self, wt: &Path, lane: &str, status: &str, when: &str) {
-        assert_eq!(self.env.rev(wt, "HEAD"), self.tip(lane), "{when}: {lane} HEAD");
-        assert_eq!(self.env.status(wt), status, "{when}: `git status` in {lane}");
+        assert_eq!(
+            self.env.rev(wt, "HEAD"),
+            self.tip(lane),
+            "{when}: {lane} HEAD"
+        );
+        assert_eq!(
+            self.env.status(wt),
+            status,
+            "{when}: `git status` in {lane}"
+        );
         assert!(
             !git_dir(&self.env, wt).join("MERGE_HEAD").exists(),
             "{when}: no merge may be left in progress in {lane}"
@@ -168,8 +176,13 @@ impl Streaming {
     }
 
     /// Send `sig` (`-INT`, `-TERM`) and wait for the exit: (code, events, stderr).
-    pub fn stop(mut self, sig: &str) -> (i32, Vec<Value>, String) {
+    pub fn stop(self, sig: &str) -> (i32, Vec<Value>, String) {
         signal(self.child.id(), sig);
+        self.wait_exit()
+    }
+
+    /// Wait for the exit (a signal was sent already): (code, events, stderr).
+    pub fn wait_exit(mut self) -> (i32, Vec<Value>, String) {
         let start = Instant::now();
         let status = loop {
             if let Some(st) = self.child.try_wait().expect("poll the child") {
@@ -177,7 +190,7 @@ impl Streaming {
             }
             if start.elapsed() > DEADLINE {
                 let _ = self.child.kill();
-                panic!("{} did not stop within {DEADLINE:?} after {sig}", self.what);
+                panic!("{} did not stop within {DEADLINE:?}", self.what);
             }
             std::thread::sleep(Duration::from_millis(5));
         };
@@ -259,7 +272,11 @@ fn watch_carries_plain_commits_into_hooks_and_holds_back_what_would_clobber() {
     w.commit(&w.schema, &[(TYPES, TYPES_TS)], "Add marketing types");
     wait_for_file(env, &w.hooks.join(TYPES), TYPES_TS, "schema's commit");
     // services too (it never synced schema itself: hooks merges both).
-    w.commit(&w.services, &[(SERVICE, SERVICE_TS)], "Add marketing service");
+    w.commit(
+        &w.services,
+        &[(SERVICE, SERVICE_TS)],
+        "Add marketing service",
+    );
     wait_for_file(env, &w.hooks.join(SERVICE), SERVICE_TS, "services' commit");
     let synced = watch.wait_for(0, "a synced event naming services", |v| {
         is(v, "synced", "hooks") && v["merged"].to_string().contains("services")
@@ -279,10 +296,20 @@ fn watch_carries_plain_commits_into_hooks_and_holds_back_what_would_clobber() {
     let n = watch.events().len();
     let theirs = replace_line(&config, "owner", "  owner: \"growth\",");
     let services_tip = w.commit(&w.services, &[("src/config.ts", &theirs)], "Owner");
-    let held = watch.wait_for(n, "hooks held for local changes", |v| is(v, "held", "hooks"));
+    let held = watch.wait_for(n, "hooks held for local changes", |v| {
+        is(v, "held", "hooks")
+    });
     assert_eq!(held["reason"], "local-changes", "{held}");
-    assert_eq!(held["paths"], serde_json::json!(["src/config.ts"]), "{held}");
-    assert_eq!(env.read(&w.hooks.join("src/config.ts")), mine, "uncommitted bytes intact");
+    assert_eq!(
+        held["paths"],
+        serde_json::json!(["src/config.ts"]),
+        "{held}"
+    );
+    assert_eq!(
+        env.read(&w.hooks.join("src/config.ts")),
+        mine,
+        "uncommitted bytes intact"
+    );
     assert!(!env.is_ancestor(&w.repo, &services_tip, &w.tip("hooks")));
     w.assert_settled(&w.hooks, "hooks", " M src/config.ts\n", "while held");
 
@@ -296,7 +323,12 @@ fn watch_carries_plain_commits_into_hooks_and_holds_back_what_would_clobber() {
     );
     env.git(&w.hooks, &["commit", "-q", "-am", "More retries"]);
     let both = replace_line(&theirs, "retries", "  retries: 5,");
-    wait_for_file(env, &w.hooks.join("src/config.ts"), &both, "after hooks committed");
+    wait_for_file(
+        env,
+        &w.hooks.join("src/config.ts"),
+        &both,
+        "after hooks committed",
+    );
     watch.wait_for(n, "hooks merged", |v| {
         is(v, "synced", "hooks") && v["result"] == "merged"
     });
@@ -310,12 +342,27 @@ fn watch_carries_plain_commits_into_hooks_and_holds_back_what_would_clobber() {
     let hooks_tip = w.tip("hooks");
     let n = watch.events().len();
     let conflicting = replace_line(&config, "retries", "  retries: 9,");
-    w.commit(&w.schema, &[("src/config.ts", &conflicting)], "Fewer retries");
+    w.commit(
+        &w.schema,
+        &[("src/config.ts", &conflicting)],
+        "Fewer retries",
+    );
     let held = watch.wait_for(n, "hooks held for a conflict", |v| is(v, "held", "hooks"));
     assert_eq!(held["reason"], "conflict", "{held}");
-    assert_eq!(held["paths"], serde_json::json!(["src/config.ts"]), "{held}");
-    assert!(held["message"].as_str().unwrap().contains("conflict"), "{held}");
-    assert_eq!(env.read(&w.hooks.join("src/config.ts")), both, "hooks' bytes intact");
+    assert_eq!(
+        held["paths"],
+        serde_json::json!(["src/config.ts"]),
+        "{held}"
+    );
+    assert!(
+        held["message"].as_str().unwrap().contains("conflict"),
+        "{held}"
+    );
+    assert_eq!(
+        env.read(&w.hooks.join("src/config.ts")),
+        both,
+        "hooks' bytes intact"
+    );
     assert_eq!(w.tip("hooks"), hooks_tip, "hooks did not move");
     w.assert_settled(&w.hooks, "hooks", "", "held on a conflict");
 
@@ -324,7 +371,11 @@ fn watch_carries_plain_commits_into_hooks_and_holds_back_what_would_clobber() {
     let last = events.last().expect("events");
     assert_eq!(last["event"], "stopped", "{last}");
     assert_eq!(last["exit_code"], 130, "{last}");
-    assert!(locks(&w.repo.join(".git")).is_empty(), "{:?}", locks(&w.repo.join(".git")));
+    assert!(
+        locks(&w.repo.join(".git")).is_empty(),
+        "{:?}",
+        locks(&w.repo.join(".git"))
+    );
     env.assert_fsck(&w.repo);
 }
 
@@ -351,18 +402,34 @@ fn watch_all_keeps_other_lanes_flowing_while_one_is_held() {
         &[(TYPES, TYPES_TS), ("src/config.ts", &theirs)],
         "Types and region",
     );
-    wait_for_file(env, &w.services.join(TYPES), TYPES_TS, "services gets schema");
+    wait_for_file(
+        env,
+        &w.services.join(TYPES),
+        TYPES_TS,
+        "services gets schema",
+    );
     let held = watch.wait_for(0, "hooks held", |v| is(v, "held", "hooks"));
     assert_eq!(held["reason"], "conflict", "{held}");
 
     // schema keeps going: services keeps getting it, hooks stays held and untouched.
     w.commit(&w.schema, &[("src/types/more.ts", "export {};\n")], "More");
-    wait_for_file(env, &w.services.join("src/types/more.ts"), "export {};\n", "services again");
-    assert!(!w.hooks.join(TYPES).exists(), "nothing was merged into held hooks");
+    wait_for_file(
+        env,
+        &w.services.join("src/types/more.ts"),
+        "export {};\n",
+        "services again",
+    );
+    assert!(
+        !w.hooks.join(TYPES).exists(),
+        "nothing was merged into held hooks"
+    );
     assert_eq!(env.read(&w.hooks.join("src/config.ts")), mine);
     assert_eq!(w.tip("hooks"), hooks_tip);
     w.assert_settled(&w.hooks, "hooks", "", "held");
-    wait_until(|| env.rev(&w.services, "HEAD") == w.tip("services"), "services HEAD");
+    wait_until(
+        || env.rev(&w.services, "HEAD") == w.tip("services"),
+        "services HEAD",
+    );
     w.assert_settled(&w.services, "services", "", "flowing");
 
     let (code, _, err) = watch.stop("-TERM");
@@ -387,12 +454,17 @@ fn second_watch_is_refused_and_a_stale_lock_is_taken_over() {
     );
     let (c, doc) = env.wtc_json_code(&w.repo, &["watch", "--all"]);
     assert_eq!(c, 1, "{doc}");
-    assert!(doc["error"]["message"].as_str().unwrap().contains("hooks"), "{doc}");
+    assert!(
+        doc["error"]["message"].as_str().unwrap().contains("hooks"),
+        "{doc}"
+    );
     let (c, _, err) = first.stop("-TERM");
     assert_eq!(c, 130, "{err}");
 
     // A crashed watcher's lock: its pid is gone, so the next watch takes over.
-    let mut dead = std::process::Command::new("true").spawn().expect("spawn true");
+    let mut dead = std::process::Command::new("true")
+        .spawn()
+        .expect("spawn true");
     let dead_pid = dead.id();
     dead.wait().expect("wait");
     let lock = git_dir(env, &w.hooks).join("wtc-watch.lock");
@@ -418,7 +490,11 @@ fn autosave_saves_a_quiet_worktree() {
     assert_eq!(watch.started()["autosave_ms"], 200);
     env.write(&w.hooks.join("src/hooks/draft.ts"), "export {};\n");
     let saved = watch.wait_for(0, "autosaved", |v| is(v, "autosaved", "hooks"));
-    assert_eq!(saved["paths"], serde_json::json!(["src/hooks/draft.ts"]), "{saved}");
+    assert_eq!(
+        saved["paths"],
+        serde_json::json!(["src/hooks/draft.ts"]),
+        "{saved}"
+    );
     let tip = w.tip("hooks");
     assert_ne!(tip, before);
     assert_eq!(saved["commit"], tip.as_str());
@@ -442,7 +518,10 @@ fn watch_stops_cleanly_on_sigint_and_sigterm_mid_flight() {
         for i in 0..12 {
             w.commit(
                 &w.schema,
-                &[(&format!("src/gen/{sig}-{i}.ts"), &format!("export const n = {i};\n"))],
+                &[(
+                    &format!("src/gen/{sig}-{i}.ts"),
+                    &format!("export const n = {i};\n"),
+                )],
                 &format!("gen {i}"),
             );
             if i == 5 {
@@ -451,7 +530,7 @@ fn watch_stops_cleanly_on_sigint_and_sigterm_mid_flight() {
             }
         }
         assert!(signalled);
-        let (c, events, err) = watch.stop(sig);
+        let (c, events, err) = watch.wait_exit();
         assert_eq!(c, 130, "{sig}: {err}");
         assert_eq!(events.last().unwrap()["event"], "stopped", "{sig}");
         let left = locks(&w.repo.join(".git"));
@@ -464,7 +543,126 @@ fn watch_stops_cleanly_on_sigint_and_sigterm_mid_flight() {
 fn wait_until(cond: impl Fn() -> bool, what: &str) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < DEADLINE, "{what}: not within {DEADLINE:?}");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{what}: not within {DEADLINE:?}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Remote mode: the upstream lane lives in another clone and publishes to the remote; the
+/// watcher lists the remote's refs, fetches what moved, syncs, and publishes its own lane.
+#[test]
+fn watch_follows_a_lane_published_from_another_clone() {
+    let env = TestEnv::new();
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
+    let clone = |name: &str| {
+        let dir = env.path(name);
+        env.git(
+            env.root(),
+            &[
+                "clone",
+                "-q",
+                &bare.display().to_string(),
+                &dir.display().to_string(),
+            ],
+        );
+        dir
+    };
+    let lead = clone("lead");
+    env.wtc_ok(&lead, &["init", PLAN, "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "schema", "--no-worktree"]);
+    env.wtc_ok(
+        &lead,
+        &["add", "hooks", "--after", "schema", "--no-worktree"],
+    );
+    let schema = clone("schema");
+    env.wtc_ok(&schema, &["join", PLAN, "schema"]);
+    let hooks = clone("hooks");
+    env.wtc_ok(&hooks, &["join", PLAN, "hooks"]);
+
+    let mut watch = Streaming::start(&env, &hooks, &["watch", "--interval", "100ms"]);
+    assert_eq!(watch.started()["remote"], "origin");
+    env.write(&schema.join(TYPES), TYPES_TS);
+    env.wtc_ok(&schema, &["save", "-m", "Add marketing types"]);
+    wait_for_file(
+        &env,
+        &hooks.join(TYPES),
+        TYPES_TS,
+        "schema's save in another clone",
+    );
+    watch.wait_for(0, "hooks synced", |v| is(v, "synced", "hooks"));
+    let published = format!("refs/wtc/{PLAN}/lanes/hooks");
+    let local = env.rev(&hooks, &format!("refs/heads/wtc/{PLAN}/hooks"));
+    wait_until(
+        || env.git(&bare, &["rev-parse", &published]).trim() == local,
+        "hooks' sync is published",
+    );
+    let (c, _, err) = watch.stop("-INT");
+    assert_eq!(c, 130, "{err}");
+    assert!(locks(&hooks.join(".git")).is_empty());
+}
+
+/// Regression (found while building `run`): a fast-forward sync makes a lane's tip its
+/// upstream's handoff commit, trailer included. That is the upstream's handoff, not this
+/// lane's: `status` must say "working" and `wait` must keep waiting.
+#[test]
+fn fast_forward_onto_a_handoff_does_not_hand_off_the_lane() {
+    let w = lanes();
+    let env = &w.env;
+    env.write(&w.schema.join(TYPES), TYPES_TS);
+    env.wtc_ok(&w.schema, &["done"]);
+    let sync = env.wtc_json(&w.services, &["sync"]);
+    assert_eq!(sync["result"], "fast-forward", "{sync}");
+    assert_eq!(w.tip("services"), w.tip("schema"));
+    let status = env.wtc_json(&w.repo, &["status"]);
+    let state = |lane: &str| {
+        status["lanes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["name"] == lane)
+            .map(|l| l["state"].clone())
+    };
+    assert_eq!(state("schema"), Some("done".into()), "{status}");
+    assert_eq!(state("services"), Some("working".into()), "{status}");
+    let (c, doc) = env.wtc_json_code(&w.repo, &["wait", "services", "--timeout", "200ms"]);
+    assert_eq!(c, 4, "services has not handed off: {doc}");
+    env.wtc_ok(&w.services, &["done"]);
+    env.wtc_ok(&w.repo, &["wait", "services", "--timeout", "1s"]);
+}
+
+/// Without --json: one human line per event on stderr, nothing on stdout.
+#[test]
+fn human_output_is_one_line_per_event() {
+    let w = lanes();
+    let env = &w.env;
+    let child = env.wtc_spawn(&w.hooks, &["watch"]);
+    let lock = git_dir(env, &w.hooks).join("wtc-watch.lock");
+    wait_until(|| lock.exists(), "watch started");
+    w.commit(&w.schema, &[(TYPES, TYPES_TS)], "Types");
+    wait_for_file(env, &w.hooks.join(TYPES), TYPES_TS, "human watch");
+    wait_until(
+        || env.rev(&w.hooks, "HEAD") == w.tip("schema"),
+        "hooks moved",
+    );
+    signal(child.id(), "-TERM");
+    let out = env.finish(child, "wtc watch", DEADLINE);
+    assert_eq!(code(&out), 130, "{}", env.describe(&out));
+    assert!(out.stdout.is_empty(), "{}", env.describe(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "started, synced, stopped:\n{err}");
+    assert!(
+        lines[0].starts_with("watching plan 'marketing': hooks"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("hooks: fast-forward to include schema -> "),
+        "{err}"
+    );
+    assert_eq!(lines[2], "stopped: interrupted", "{err}");
 }
