@@ -905,6 +905,19 @@ mod tests {
         );
     }
 
+    /// Regression (issue 6): a 10,000-level path failed half-way with ENAMETOOLONG, leaving
+    /// its directories behind, and quoted the whole path in the error.
+    #[test]
+    fn overlong_paths_are_refused_with_a_short_message() {
+        let deep = vec!["d"; 10_000].join("/");
+        let err = validate_path(deep.as_str().into(), Some(EntryKind::Blob)).unwrap_err();
+        assert!(err.to_string().len() < 400, "{err}");
+        let long_name = "n".repeat(256);
+        assert!(validate_path(long_name.as_str().into(), Some(EntryKind::Blob)).is_err());
+        let ok = format!("{}/x", "n".repeat(255));
+        assert!(validate_path(ok.as_str().into(), Some(EntryKind::Blob)).is_ok());
+    }
+
     #[test]
     fn hostile_paths_are_refused() {
         for bad in [

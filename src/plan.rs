@@ -252,7 +252,8 @@ fn toml_error(e: &toml::de::Error, text: &str) -> WtcError {
 
 fn bad_plan(why: &str) -> WtcError {
     user(format!("invalid plan: {why}"))
-        .hint("the plan is stored at refs/wtc/<plan>/plan; `wtc log` shows its history")
+        // Not `wtc log`: it reads the same broken plan. Plain git always works.
+        .hint("the plan is the commit chain at refs/wtc/<plan>/plan: `git log -p refs/wtc/<plan>/plan` shows its history, `git update-ref refs/wtc/<plan>/plan <good commit>` restores one")
 }
 
 /// The ref that holds a plan's commit chain.
@@ -453,5 +454,33 @@ mod tests {
         }
         let huge = "#".repeat(MAX_PLAN_BYTES + 1);
         assert!(Plan::parse(huge.as_bytes()).is_err());
+    }
+
+    /// Regression (issue 6, hostile plans): a bad name inside plan.toml was a usage error
+    /// (exit 2) that never said the plan was the problem, and a TOML error quoted the whole
+    /// offending line (a megabyte of `[` from a hostile clone).
+    #[test]
+    fn hostile_plan_errors_are_short_and_name_the_plan() {
+        let base = "0".repeat(40);
+        let bad_lane = format!(
+            "version = 1\nname = 'p'\ntarget = 'main'\nbase = '{base}'\n[[lane]]\nname = '../x'\n"
+        );
+        let err = Plan::parse(bad_lane.as_bytes()).unwrap_err();
+        assert_eq!(err.kind, crate::error::Kind::User);
+        assert!(err.message.starts_with("invalid plan:"), "{}", err.message);
+        let nested = format!(
+            "version = 1\nx = {}1{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = Plan::parse(nested.as_bytes()).unwrap_err();
+        assert!(err.message.len() < 400, "{}", err.message);
+        assert!(err.message.contains("line 2"), "{}", err.message);
+        let p = plan(&[("a", &[])]);
+        assert!(check_name(&p, "p").is_ok());
+        assert!(check_name(&p, "q")
+            .unwrap_err()
+            .message
+            .contains("names plan 'p'"));
     }
 }

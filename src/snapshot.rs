@@ -132,12 +132,22 @@ pub fn save(
             .paths(conflicted)
             .into());
     }
+    // The lane branch must be checked out here. Compare names, not two reads of ids: a
+    // `git commit` moving the branch between two reads is no error (it moves HEAD with it,
+    // and the compare-and-swap below reports the lost race).
+    let checked_out = repo.head_name()?.map(|n| n.as_bstr().to_string());
+    if checked_out.as_deref() != Some(branch) {
+        return Err(user(format!(
+            "this worktree does not have the lane branch {branch} checked out"
+        ))
+        .hint(format!(
+            "check it out again (`git switch {}`), then run the command again",
+            branch.trim_start_matches("refs/heads/")
+        ))
+        .into());
+    }
     let head = refs::peel(repo, branch)?
         .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
-    let head_in_worktree = repo.head_id()?.detach();
-    if head_in_worktree != head {
-        return Err(user("HEAD of this worktree is not the lane branch's tip").into());
-    }
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     let merge_heads = merge_heads(repo)?;
     let paths = dirty_paths(repo)?;

@@ -362,9 +362,12 @@ impl Scenario {
                 tally.explained += 1;
             }
         }
-        println!(
+        tally!(
             "crash[{}]: {} kills, {} recovered, {} explained",
-            self.name, tally.kills, tally.recovered, tally.explained
+            self.name,
+            tally.kills,
+            tally.recovered,
+            tally.explained
         );
         tally
     }

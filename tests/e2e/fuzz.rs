@@ -74,7 +74,7 @@ fn name_validators_match_the_reference() {
             Ok(())
         })
         .expect("name validators");
-    println!("fuzz: 20000 names checked against the reference validator");
+    tally!("fuzz: 20000 names checked against the reference validator");
 }
 
 /// Whatever the parser accepts round-trips and satisfies every rule.
@@ -144,7 +144,7 @@ fn plan_parser_survives_arbitrary_bytes() {
     // The check above has teeth only if valid plans do parse.
     let minimal = b"version = 1\nname = \"p\"\ntarget = \"main\"\nbase = \"0123456789012345678901234567890123456789\"\n";
     assert!(Plan::parse(minimal).is_ok(), "a minimal valid plan parses");
-    println!("fuzz: 10000 arbitrary inputs to Plan::parse, no panic");
+    tally!("fuzz: 10000 arbitrary inputs to Plan::parse, no panic");
 }
 
 /// A near-valid plan, as fields the reference can judge and as TOML text.
@@ -330,5 +330,5 @@ fn plan_parser_matches_the_reference_on_near_valid_plans() {
             Ok(())
         })
         .expect("near-valid plans");
-    println!("fuzz: 10000 near-valid plans checked against the reference");
+    tally!("fuzz: 10000 near-valid plans checked against the reference");
 }

@@ -7,6 +7,15 @@
 //! 1 `scenario`, 2 `conflict`, 3 `dirty`, 4 `squash_vs_git`, 5 `bad_input`; `safety` covers
 //! the worktree updater end to end (every kind of change, hostile trees: invariant 4).
 
+/// Print a count line that CI shows even for passing tests: libtest captures `println!`,
+/// but not writes to the process's stderr handle.
+macro_rules! tally {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod env;
 mod servers;
 

@@ -399,7 +399,7 @@ fn sync_with_autosave_keeps_every_byte_and_merges_like_git() {
             Ok(())
         })
         .expect("sync with autosave");
-    println!(
+    tally!(
         "props: sync (autosave): {} cases checked ({} merged like git, {} conflicted like git, {} fast-forward/up to date; {} differ from git only in the mode of a renamed file)",
         cases_count(),
         stats[0].get(),
@@ -484,7 +484,7 @@ fn sync_without_autosave_refuses_or_carries_local_edits() {
             Ok(())
         })
         .expect("sync --no-autosave");
-    println!(
+    tally!(
         "props: sync --no-autosave: {} cases checked ({} refused with nothing changed, {} carried across, {} carried across into conflicts)",
         cases_count(),
         stats[0].get(),
