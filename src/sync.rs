@@ -169,14 +169,7 @@ pub fn sync(
             } else {
                 SyncResult::Merged
             };
-            let mut locked = LockedIndex::acquire(repo)?;
-            ensure_head_unchanged(repo, &branch, head)?;
-            let changes = checkout::diff_trees(&mem, head_tree, tree)?;
-            let mut wt = checkout::Worktree::new(&mem)?;
-            let obstacles = wt.obstacles(&changes, locked.state())?;
-            if !obstacles.is_empty() {
-                return Err(overlap_error(&obstacles));
-            }
+            let (locked, changes) = prepare_update(repo, &mem, &branch, head, head_tree, tree)?;
             if opts.dry_run {
                 return Ok(out);
             }
@@ -195,7 +188,6 @@ pub fn sync(
                 let msg = format!("sync: merge {} into {lane_name}\n", out.merged.join(", "));
                 repo.new_commit(msg, tree, parents)?.id
             };
-            // Recorded first, so a wtc killed half-way is finished by the next one.
             let update = Update {
                 command: "sync".into(),
                 from: head_tree.to_string(),
@@ -206,10 +198,7 @@ pub fn sync(
                 stages: Vec::new(),
                 files: Vec::new(),
             };
-            update.begin(repo)?;
-            update.execute(repo, &changes, &mut locked.file)?;
-            locked.commit()?;
-            Update::end(repo)?;
+            run_update(repo, &update, &changes, locked)?;
             out.commit = Some(new_commit.to_string());
             Ok(out)
         }
@@ -225,14 +214,7 @@ pub fn sync(
             if opts.dry_run || opts.hold_conflicts {
                 return Ok(out);
             }
-            let mut locked = LockedIndex::acquire(repo)?;
-            ensure_head_unchanged(repo, &branch, head)?;
-            let changes = checkout::diff_trees(&mem, head_tree, tree)?;
-            let mut wt = checkout::Worktree::new(&mem)?;
-            let obstacles = wt.obstacles(&changes, locked.state())?;
-            if !obstacles.is_empty() {
-                return Err(overlap_error(&obstacles));
-            }
+            let (locked, changes) = prepare_update(repo, &mem, &branch, head, head_tree, tree)?;
             crate::error::check_interrupt()?;
             merge::persist_all(&mut mem, repo)?;
             // The index had no conflicts before (checked above): its conflicts are the stages.
@@ -244,7 +226,6 @@ pub fn sync(
             if !staged.is_empty() {
                 out.conflicts = staged.into_iter().collect();
             }
-            // Recorded first, so a wtc killed half-way is finished by the next one.
             let update = Update {
                 command: "sync".into(),
                 from: head_tree.to_string(),
@@ -259,10 +240,7 @@ pub fn sync(
                     .collect(),
                 files: merge_state_files(&merged, lane_name, &out.conflicts),
             };
-            update.begin(repo)?;
-            update.execute(repo, &changes, &mut locked.file)?;
-            locked.commit()?;
-            Update::end(repo)?;
+            run_update(repo, &update, &changes, locked)?;
             Ok(out)
         }
     }
@@ -348,6 +326,40 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
         })
         .filter_map(|r| r.transpose())
         .collect()
+}
+
+/// Lock the index, check that the branch did not move, and compute the worktree changes from
+/// `head_tree` to `tree`; any local change in their way refuses the sync with nothing written.
+fn prepare_update(
+    repo: &gix::Repository,
+    mem: &gix::Repository,
+    branch: &str,
+    head: ObjectId,
+    head_tree: ObjectId,
+    tree: ObjectId,
+) -> Result<(LockedIndex, Vec<checkout::PathChange>)> {
+    let locked = LockedIndex::acquire(repo)?;
+    ensure_head_unchanged(repo, branch, head)?;
+    let changes = checkout::diff_trees(mem, head_tree, tree)?;
+    let obstacles = checkout::Worktree::new(mem)?.obstacles(&changes, locked.state())?;
+    if !obstacles.is_empty() {
+        return Err(overlap_error(&obstacles));
+    }
+    Ok((locked, changes))
+}
+
+/// Carry out a journaled update: recorded first, so a wtc killed half-way is finished by the
+/// next one; the journal entry goes once the index is written.
+fn run_update(
+    repo: &gix::Repository,
+    update: &Update,
+    changes: &[checkout::PathChange],
+    mut locked: LockedIndex,
+) -> Result<()> {
+    update.begin(repo)?;
+    update.execute(repo, changes, &mut locked.file)?;
+    locked.commit()?;
+    Update::end(repo)
 }
 
 fn ensure_head_unchanged(repo: &gix::Repository, branch: &str, expected: ObjectId) -> Result<()> {

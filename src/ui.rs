@@ -98,6 +98,13 @@ impl Report {
         );
         self
     }
+    /// Add every field of a serializable struct to the JSON document.
+    pub fn extend(&mut self, fields: &impl serde::Serialize) -> &mut Self {
+        if let Value::Object(map) = serde_json::to_value(fields).expect("plain data serializes") {
+            self.data.extend(map);
+        }
+        self
+    }
     pub fn out(&mut self, line: impl Into<String>) -> &mut Self {
         self.stdout.push(line.into());
         self

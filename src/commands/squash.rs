@@ -45,13 +45,7 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
     let out = squash::squash(&ws, &stored, &opts)?;
     let mut r = Report::new("squash");
     r.set("plan", &stored.plan.name);
-    for (k, v) in serde_json::to_value(&out)?
-        .as_object()
-        .expect("struct")
-        .clone()
-    {
-        r.data.insert(k, v);
-    }
+    r.extend(&out);
     let lanes: Vec<&str> = out.lanes.iter().map(|l| l.name.as_str()).collect();
     match &out.commit {
         Some(c) if out.already_integrated => {

@@ -41,13 +41,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     }
     let mut r = Report::new("sync");
     r.set("plan", &stored.plan.name);
-    for (k, v) in serde_json::to_value(&out)?
-        .as_object()
-        .expect("struct")
-        .clone()
-    {
-        r.data.insert(k, v);
-    }
+    r.extend(&out);
     let would = if args.dry_run { "would " } else { "" };
     if let Some(c) = &out.autosaved {
         r.note(format!("autosaved local changes as {}", &c[..9]));
