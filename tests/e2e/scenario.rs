@@ -878,3 +878,21 @@ fn squash_updates_the_worktree_that_has_the_target() {
     );
     env.assert_clean(&main_wt, "the linked worktree that has main");
 }
+
+/// README's main job: `wtc demo` plays the scenario on a throwaway repository and ends with
+/// ONE new commit on main.
+#[test]
+fn demo_runs_and_lands_one_commit() {
+    let env = TestEnv::new();
+    let doc = env.wtc_json(env.root(), &["demo"]);
+    assert_eq!(doc["new_commits_on_main"], 1, "{doc}");
+    let log = doc["log"].as_array().expect("log lines");
+    assert_eq!(log.len(), 2, "base + one integration commit: {doc}");
+    assert!(
+        log[0]
+            .as_str()
+            .expect("line")
+            .contains("integrate schema, services, hooks"),
+        "{doc}"
+    );
+}
