@@ -25,6 +25,19 @@ pub struct CleanArgs {
 }
 
 pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
+    // Cleaning twice is not an error: with no plan left there is nothing to do.
+    if ctx.plan.is_none() {
+        let ws = ctx.workspace()?;
+        if ws.current_lane()?.is_none() && plan::list(&ws.repo)?.is_empty() {
+            // Still take (and so recover) the worktree lock a killed clean may have left.
+            let _lock = ctx.guard(&ws, "clean")?;
+            let mut r = Report::new("clean");
+            r.set("plan", None::<String>)
+                .set("removed", Vec::<String>::new());
+            r.note("nothing to clean: there is no plan in this repository");
+            return Ok(r);
+        }
+    }
     let (ws, stored) = ctx.plan()?;
     let _lock = ctx.guard(&ws, "clean")?;
     let p = &stored.plan;
