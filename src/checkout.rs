@@ -420,8 +420,11 @@ impl<'r> Worktree<'r> {
                 let abs = self.abs(path)?;
                 if let Ok(md) = gix::index::fs::Metadata::from_path_no_follow(&abs) {
                     if let Ok(stat) = Stat::from_fs(&md) {
+                        // Stat data does not record the mode: a `chmod +x` keeps mtime and
+                        // size, so the kind on disk is checked too (a local chmod is work).
                         if entry.stat.matches(&stat, self.stat_opts)
                             && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
+                            && disk_kind(&abs) == Some(expected.kind)
                         {
                             return Ok(true);
                         }
@@ -711,6 +714,22 @@ impl<'r> Worktree<'r> {
     }
 }
 
+/// What kind of leaf is on disk at `abs`, judged by its metadata alone.
+fn disk_kind(abs: &Path) -> Option<EntryKind> {
+    let md = std::fs::symlink_metadata(abs).ok()?;
+    if md.file_type().is_symlink() {
+        Some(EntryKind::Link)
+    } else if md.is_file() {
+        Some(if gix::fs::is_executable(&md) {
+            EntryKind::BlobExecutable
+        } else {
+            EntryKind::Blob
+        })
+    } else {
+        None
+    }
+}
+
 fn not_found(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
@@ -916,6 +935,37 @@ mod tests {
         assert!(validate_path(long_name.as_str().into(), Some(EntryKind::Blob)).is_err());
         let ok = format!("{}/x", "n".repeat(255));
         assert!(validate_path(ok.as_str().into(), Some(EntryKind::Blob)).is_ok());
+    }
+
+    /// Regression (found by props.rs): a local `chmod +x` keeps mtime and size, so the index
+    /// stat data said "unchanged" and an incoming edit overwrote the file, dropping the chmod.
+    #[test]
+    fn a_local_chmod_is_an_obstacle() {
+        let (tmp, a, b) = setup(&|d| write(&d.join("tool.sh"), "echo v1\n"), &|d| {
+            write(&d.join("tool.sh"), "echo v2\n")
+        });
+        let d = tmp.path();
+        // With ctime not trusted (or a chmod within the same second) only mtime and size
+        // are compared, and a chmod changes neither.
+        git(d, &["config", "core.trustctime", "false"]);
+        // An old mtime, so the index entry is not "racy" (which would force a re-hash).
+        let old = std::fs::File::options()
+            .write(true)
+            .open(d.join("tool.sh"))
+            .unwrap();
+        old.set_modified(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000),
+        )
+        .unwrap();
+        git(d, &["status", "--porcelain"]); // refresh the index stat data first
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("tool.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert_eq!(update(d, a, b), vec![Obstacle::Modified("tool.sh".into())]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("tool.sh")).unwrap(),
+            "echo v1\n"
+        );
     }
 
     #[test]
