@@ -517,3 +517,13 @@ pub fn s(v: &Value) -> &str {
     v.as_str()
         .unwrap_or_else(|| panic!("expected a JSON string, got {v}"))
 }
+
+/// The seed of every property and fuzz run: fixed, so CI is reproducible (a failure found
+/// once fails again); `WTC_PROPS_SEED=N` explores other cases, and a failure names its seed.
+pub fn proptest_seed() -> proptest::test_runner::RngSeed {
+    let seed = std::env::var("WTC_PROPS_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_2026_u64);
+    proptest::test_runner::RngSeed::Fixed(seed)
+}

@@ -60,6 +60,7 @@ fn name_validators_match_the_reference() {
     let mut runner = TestRunner::new(Config {
         cases: 20_000,
         failure_persistence: None,
+        rng_seed: crate::env::proptest_seed(),
         ..Config::default()
     });
     runner
@@ -108,6 +109,7 @@ fn plan_parser_survives_arbitrary_bytes() {
     let mut runner = TestRunner::new(Config {
         cases: 10_000,
         failure_persistence: None,
+        rng_seed: crate::env::proptest_seed(),
         ..Config::default()
     });
     let bytes = prop_oneof![
@@ -307,6 +309,7 @@ fn plan_parser_matches_the_reference_on_near_valid_plans() {
     let mut runner = TestRunner::new(Config {
         cases: 10_000,
         failure_persistence: None,
+        rng_seed: crate::env::proptest_seed(),
         ..Config::default()
     });
     runner

@@ -350,6 +350,7 @@ fn runner() -> TestRunner {
         cases: cases_count(),
         max_shrink_iters: 24,
         failure_persistence: None,
+        rng_seed: crate::env::proptest_seed(),
         ..Config::default()
     })
 }
