@@ -636,7 +636,7 @@ impl<'r> Worktree<'r> {
                 let target = gix::path::from_byte_slice(&blob.data)?.to_owned();
                 if let Ok(md) = std::fs::symlink_metadata(&abs) {
                     if md.is_dir() {
-                        std::fs::remove_dir(&abs)
+                        remove_empty_dir_tree(&abs)
                             .with_context(|| format!("{} is in the way", abs.display()))?;
                     } else {
                         std::fs::remove_file(&abs)?;
@@ -662,7 +662,7 @@ impl<'r> Worktree<'r> {
                 }
                 if let Ok(md) = std::fs::symlink_metadata(&abs) {
                     if md.is_dir() {
-                        std::fs::remove_dir(&abs).with_context(|| {
+                        remove_empty_dir_tree(&abs).with_context(|| {
                             format!("{} is a directory in the way", abs.display())
                         })?;
                     }
@@ -712,6 +712,19 @@ impl<'r> Worktree<'r> {
         }
         Ok(())
     }
+}
+
+/// Remove a directory that holds nothing but (possibly nested) empty directories: what is
+/// left where tracked files were deleted. Anything else in it is an error, never deleted
+/// (the obstacle check already proved that every file in there was deleted by the update).
+fn remove_empty_dir_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_empty_dir_tree(&entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
 }
 
 /// What kind of leaf is on disk at `abs`, judged by its metadata alone.
@@ -935,6 +948,33 @@ mod tests {
         assert!(validate_path(long_name.as_str().into(), Some(EntryKind::Blob)).is_err());
         let ok = format!("{}/x", "n".repeat(255));
         assert!(validate_path(ok.as_str().into(), Some(EntryKind::Blob)).is_ok());
+    }
+
+    /// Regression (found by props.rs): a directory that becomes a file while an empty
+    /// (untracked) subdirectory remains in it failed half-way with "directory not empty".
+    #[test]
+    fn dir_with_an_empty_subdir_becomes_a_file() {
+        let (tmp, a, b) = setup(&|d| write(&d.join("d0/sub/f.txt"), "tracked\n"), &|d| {
+            write(&d.join("d0"), "now a file\n")
+        });
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("d0/empty/deeper")).unwrap();
+        assert_eq!(update(d, a, b), vec![]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("d0")).unwrap(),
+            "now a file\n"
+        );
+        // A directory with a file in it is never removed: that is an obstacle instead.
+        let (tmp, a, b) = setup(&|d| write(&d.join("d0/sub/f.txt"), "tracked\n"), &|d| {
+            write(&d.join("d0"), "now a file\n")
+        });
+        let d = tmp.path();
+        write(&d.join("d0/untracked.txt"), "mine\n");
+        assert_eq!(update(d, a, b), vec![Obstacle::Untracked("d0".into())]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("d0/untracked.txt")).unwrap(),
+            "mine\n"
+        );
     }
 
     /// Regression (found by props.rs): a local `chmod +x` keeps mtime and size, so the index
