@@ -253,33 +253,30 @@ pub fn save_before_removal(
     lane: &str,
     command: &str,
 ) -> Result<Option<gix::ObjectId>> {
-    let branch = crate::lane::branch_ref(plan, lane);
-    let Some(wt) = ws.worktree_of(&branch)? else {
+    let Some(repo) = lane_worktree(ws, plan, lane)? else {
         return Ok(None);
     };
-    if !wt.exists {
-        return Ok(None);
-    }
-    let repo = Workspace::open_worktree(&wt.path)?;
-    if !crate::snapshot::is_dirty(&repo)? {
-        return Ok(None);
-    }
+    // `save` commits nothing (and leaves the index alone) when the worktree is clean.
     let msg = format!("wip: {lane} (saved by wtc {command} --force)");
+    let branch = crate::lane::branch_ref(plan, lane);
     Ok(crate::snapshot::save(&repo, &branch, lane, Some(&msg), false)?.commit)
 }
 
 /// Unsaved work in a lane's worktree: `Some(paths)` when dirty, `None` when clean or absent.
 pub fn unsaved_work(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<Vec<String>>> {
-    let branch = crate::lane::branch_ref(plan, lane);
-    let Some(wt) = ws.worktree_of(&branch)? else {
+    let Some(repo) = lane_worktree(ws, plan, lane)? else {
         return Ok(None);
     };
-    if !wt.exists {
-        return Ok(None);
-    }
-    let repo = Workspace::open_worktree(&wt.path)?;
     let dirty = crate::snapshot::dirty_paths(&repo)?;
     Ok((!dirty.is_empty()).then(|| dirty.iter().map(|p| p.to_string()).collect()))
+}
+
+/// The lane's worktree, opened, if it has one that still exists on disk.
+fn lane_worktree(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<gix::Repository>> {
+    match ws.worktree_of(&crate::lane::branch_ref(plan, lane))? {
+        Some(wt) if wt.exists => Ok(Some(Workspace::open_worktree(&wt.path)?)),
+        _ => Ok(None),
+    }
 }
 
 impl Ctx {
