@@ -189,14 +189,8 @@ pub fn sync(
                 repo.new_commit(msg, tree, parents)?.id
             };
             let update = Update {
-                command: "sync".into(),
-                from: head_tree.to_string(),
-                to: tree.to_string(),
-                branch: branch.clone(),
-                old: head.to_string(),
                 new: Some(new_commit.to_string()),
-                stages: Vec::new(),
-                files: Vec::new(),
+                ..journal_entry(&branch, head, head_tree, tree)
             };
             run_update(repo, &update, &changes, locked)?;
             out.commit = Some(new_commit.to_string());
@@ -227,18 +221,13 @@ pub fn sync(
                 out.conflicts = staged.into_iter().collect();
             }
             let update = Update {
-                command: "sync".into(),
-                from: head_tree.to_string(),
-                to: tree.to_string(),
-                branch: branch.clone(),
-                old: head.to_string(),
-                new: None,
                 stages: stages
                     .entries
                     .iter()
                     .map(|(p, stage, mode, id)| StagedEntry::new(p, *stage, *mode, *id))
                     .collect(),
                 files: merge_state_files(&merged, lane_name, &out.conflicts),
+                ..journal_entry(&branch, head, head_tree, tree)
             };
             run_update(repo, &update, &changes, locked)?;
             Ok(out)
@@ -346,6 +335,21 @@ fn prepare_update(
         return Err(overlap_error(&obstacles));
     }
     Ok((locked, changes))
+}
+
+/// The journal record of a sync moving `branch` from `head` (tree `head_tree`) to `tree`;
+/// callers fill in the new commit, or the conflict stages and merge-state files.
+fn journal_entry(branch: &str, head: ObjectId, head_tree: ObjectId, tree: ObjectId) -> Update {
+    Update {
+        command: "sync".into(),
+        from: head_tree.to_string(),
+        to: tree.to_string(),
+        branch: branch.to_string(),
+        old: head.to_string(),
+        new: None,
+        stages: Vec::new(),
+        files: Vec::new(),
+    }
 }
 
 /// Carry out a journaled update: recorded first, so a wtc killed half-way is finished by the

@@ -19,25 +19,32 @@ struct World {
     bare: PathBuf,
     url: String,
     base: String,
+    /// The server behind `url`, if any: alive as long as the world.
+    _server: Option<Box<dyn std::any::Any>>,
 }
 
-fn world(serve: impl FnOnce(&TestEnv, &Path) -> String) -> (World, Option<Box<dyn std::any::Any>>) {
+/// A source repository, its bare copy `srv/shop.git`, and the URL `serve` gives for it
+/// (starting a server if it needs one).
+fn world(serve: impl FnOnce(&TestEnv, &Path) -> (String, Option<Box<dyn std::any::Any>>)) -> World {
     let env = TestEnv::new();
     let source = env.path("source");
     env.fixture("make_base.sh", &source);
     let base = env.rev(&source, "main");
     let servers = env.path("srv");
     let bare = bare_remote(&env, &source, &servers, "shop.git");
-    let url = serve(&env, &servers);
-    (
-        World {
-            env,
-            bare,
-            url,
-            base,
-        },
-        None,
-    )
+    let (url, server) = serve(&env, &servers);
+    World {
+        env,
+        bare,
+        url,
+        base,
+        _server: server,
+    }
+}
+
+/// The bare repository by path: no server.
+fn by_path(_: &TestEnv, srv: &Path) -> (String, Option<Box<dyn std::any::Any>>) {
+    (srv.join("shop.git").display().to_string(), None)
 }
 
 impl World {
@@ -150,41 +157,33 @@ fn reference_scenario(w: &World) {
 
 #[test]
 fn scenario_through_a_bare_repository_by_path() {
-    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let w = world(by_path);
     reference_scenario(&w);
 }
 
 #[test]
 fn scenario_through_git_daemon() {
-    let env_root = std::cell::RefCell::new(None);
-    let (w, _) = world(|_, srv| {
+    let w = world(|_, srv| {
         let d = GitDaemon::start(srv);
-        let url = d.url("shop.git");
-        *env_root.borrow_mut() = Some(d);
-        url
+        (d.url("shop.git"), Some(Box::new(d)))
     });
     reference_scenario(&w);
-    drop(env_root);
 }
 
 #[test]
 fn scenario_through_smart_http() {
-    let server = std::cell::RefCell::new(None);
-    let (w, _) = world(|_, srv| {
+    let w = world(|_, srv| {
         let s = HttpServer::start(srv, None);
-        let url = s.url("shop.git");
-        *server.borrow_mut() = Some(s);
-        url
+        (s.url("shop.git"), Some(Box::new(s)))
     });
     reference_scenario(&w);
-    drop(server);
 }
 
 /// Two clones `squash --push` at the same moment: exactly one integration lands; the other
 /// re-folds onto it (a second commit on top is fine only as a fast-forward) or fails clearly.
 #[test]
 fn racing_squash_push_overwrites_nothing() {
-    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let w = world(by_path);
     let env = &w.env;
     let lead = w.clone("lead");
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
@@ -314,7 +313,7 @@ fn remote_failures_are_clear_and_change_nothing() {
 /// no longer sees it and says so, without touching local work.
 #[test]
 fn a_lane_deleted_on_the_remote_is_noticed() {
-    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let w = world(by_path);
     let env = &w.env;
     let lead = w.clone("lead");
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
@@ -461,7 +460,7 @@ fn sixteen_agents_through_git_daemon() {
 /// gix (fetch) and git (push) spawn it exactly as they would spawn OpenSSH.
 #[test]
 fn scenario_through_ssh() {
-    let (w, _) = world(|env, srv| {
+    let w = world(|env, srv| {
         let bin = env.path("bin");
         std::fs::create_dir_all(&bin).expect("bin dir");
         let ssh = bin.join("ssh");
@@ -478,7 +477,10 @@ fn scenario_through_ssh() {
         let mut text = std::fs::read_to_string(&config).expect("global config");
         text.push_str(&format!("[core]\n\tsshCommand = {}\n", ssh.display()));
         std::fs::write(&config, text).expect("write global config");
-        format!("ssh://git@localhost{}", srv.join("shop.git").display())
+        (
+            format!("ssh://git@localhost{}", srv.join("shop.git").display()),
+            None,
+        )
     });
     reference_scenario(&w);
 }
@@ -487,7 +489,7 @@ fn scenario_through_ssh() {
 /// so clearly and change nothing locally; the save itself is kept, only publishing failed.
 #[test]
 fn an_unreachable_remote_mid_plan_changes_nothing() {
-    let (w, _) = world(|_, srv| srv.join("shop.git").display().to_string());
+    let w = world(by_path);
     let env = &w.env;
     let lead = w.clone("lead");
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
