@@ -1,3 +1,3 @@
 fn main() {
-    std::process::exit(wtc::commands::main());
+    std::process::exit(wtc::cli::main());
 }

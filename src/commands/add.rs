@@ -6,12 +6,12 @@ use anyhow::{Context as _, Result};
 use gix::refs::transaction::PreviousValue;
 
 use super::Ctx;
+use crate::commands::ui::Report;
 use crate::error::user;
-use crate::lane;
-use crate::names;
+use crate::git::refs;
+use crate::plan::lanes as lane;
+use crate::plan::names;
 use crate::plan::{self, LaneSpec};
-use crate::refs;
-use crate::ui::Report;
 
 /// Add a lane: branch wtc/PLAN/LANE at the plan's base, checked out in its own worktree.
 ///

@@ -3,11 +3,11 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::commands::ui::Report;
 use crate::error::user;
-use crate::lane;
+use crate::git::refs;
 use crate::plan;
-use crate::refs;
-use crate::ui::Report;
+use crate::plan::lanes as lane;
 
 /// Remove the plan's lane worktrees, lane branches and the plan itself.
 ///
@@ -57,9 +57,12 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         .as_deref()
         .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok());
     // Integrated from another clone: its commit is on the remote's target, fetch it to check.
-    if let (Some(i), Some(remote)) = (integrated, crate::remote::configured(&ws.repo, &p.name)) {
+    if let (Some(i), Some(remote)) = (
+        integrated,
+        crate::ops::publish::configured(&ws.repo, &p.name),
+    ) {
         if !ws.repo.has_object(i) {
-            crate::remote::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
+            crate::ops::publish::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
         }
     }
     for l in &p.lanes {
@@ -114,7 +117,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
             "archive plan",
         )?;
     }
-    if let Some(remote) = crate::remote::configured(&ws.repo, &p.name) {
+    if let Some(remote) = crate::ops::publish::configured(&ws.repo, &p.name) {
         unpublish(&ws.repo, &remote, &p.name)?;
     }
     refs::delete(&ws.repo, &plan::plan_ref(&p.name), stored.commit)?;
@@ -167,7 +170,7 @@ fn integration_covers(
 /// Delete the plan's published refs on the remote (each with a lease on the value this clone
 /// last saw), then the local tracking refs and the plan's remote setting.
 fn unpublish(repo: &gix::Repository, remote: &str, plan: &str) -> Result<()> {
-    use crate::remote::{self, PushUpdate};
+    use crate::ops::publish::{self as remote, PushUpdate};
     let published = remote::fetch(repo, remote, plan, None)?;
     let updates: Vec<PushUpdate> = published
         .iter()

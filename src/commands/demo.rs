@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context as _, Result};
 
 use super::Ctx;
-use crate::ui::{Report, Style, Ui};
+use crate::commands::ui::{Report, Style, Ui};
 
 /// Play the whole workflow on a throwaway repository.
 ///

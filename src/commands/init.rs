@@ -3,11 +3,11 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::commands::ui::Report;
 use crate::error::user;
-use crate::names;
+use crate::git::refs;
+use crate::plan::names;
 use crate::plan::{self, Plan};
-use crate::refs;
-use crate::ui::Report;
 
 /// Create a plan: a named piece of work that lanes will contribute to.
 ///
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
                 .to_string()
         }
     };
-    if crate::lane::parse_branch(&format!("refs/heads/{target}")).is_some() {
+    if crate::plan::lanes::parse_branch(&format!("refs/heads/{target}")).is_some() {
         return Err(user(format!(
             "'{target}' is a lane branch; a plan integrates into an ordinary branch"
         ))
@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
     let p = Plan::new(&args.plan, &target, base);
     if let Some(remote) = &args.remote {
         // The remote must not have this plan already; listing also proves it is reachable.
-        let published = crate::remote::list(repo, remote, &args.plan)?;
+        let published = crate::ops::publish::list(repo, remote, &args.plan)?;
         if published.contains_key(&plan::plan_ref(&args.plan)) {
             return Err(user(format!(
                 "the remote '{remote}' already has a plan '{}'",
@@ -77,14 +77,14 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
             ))
             .into());
         }
-        crate::remote::set_configured(repo, &args.plan, Some(remote))?;
+        crate::ops::publish::set_configured(repo, &args.plan, Some(remote))?;
     }
     let msg = format!("init: plan {} onto {target}", args.plan);
     let commit = match plan::store(repo, &p, None, &msg) {
         Ok(c) => c,
         Err(e) => {
             if args.remote.is_some() {
-                let _ = crate::remote::set_configured(repo, &args.plan, None);
+                let _ = crate::ops::publish::set_configured(repo, &args.plan, None);
             }
             return Err(e);
         }

@@ -6,15 +6,15 @@ use anyhow::{Context as _, Result};
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 
 use super::Ctx;
-use crate::checkout::{self, LockedIndex};
+use crate::commands::ui::Report;
 use crate::error::user;
-use crate::lane;
-use crate::names;
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
+use crate::ops::publish as remote;
 use crate::plan;
-use crate::refs;
-use crate::remote;
-use crate::ui::Report;
-use crate::workspace::Workspace;
+use crate::plan::lanes as lane;
+use crate::plan::names;
+use crate::worktree::checkout::{self, LockedIndex};
 
 /// In another clone: fetch a published plan and check out one of its lanes.
 ///

@@ -3,10 +3,10 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::commands::ui::Report;
 use crate::error::user;
-use crate::names;
 use crate::plan;
-use crate::ui::Report;
+use crate::plan::names;
 
 /// Remove a lane: its worktree, its branch and its place in the plan.
 ///
@@ -69,12 +69,12 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
         &format!("rm lane {}", args.lane),
     )?;
     super::remove_lane_checkout(&ws, &p.name, &args.lane, saved.is_some())?;
-    if let Some(remote) = crate::remote::configured(&ws.repo, &p.name) {
-        let tracking = crate::remote::tracking_lane(&remote, &p.name, &args.lane);
-        crate::remote::publish(
+    if let Some(remote) = crate::ops::publish::configured(&ws.repo, &p.name) {
+        let tracking = crate::ops::publish::tracking_lane(&remote, &p.name, &args.lane);
+        crate::ops::publish::publish(
             &ws.repo,
             &remote,
-            &crate::remote::published_lane(&p.name, &args.lane),
+            &crate::ops::publish::published_lane(&p.name, &args.lane),
             &tracking,
             None,
         )?;

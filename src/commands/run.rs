@@ -9,12 +9,12 @@ use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
+use crate::commands::ui::{Report, Style, Ui};
 use crate::error::{user, Kind, WtcError};
-use crate::lane;
+use crate::live::run::{self, LaneJob, LaneOutcome, LaneState, RunEvent, RunFile, RunOptions};
+use crate::ops::squash::{self, SquashOptions};
 use crate::plan;
-use crate::run::{self, LaneJob, LaneOutcome, LaneState, RunEvent, RunFile, RunOptions};
-use crate::squash::{self, SquashOptions};
-use crate::ui::{Report, Style, Ui};
+use crate::plan::lanes as lane;
 
 /// Run one command per lane, in dependency order, and land the result as ONE commit
 ///

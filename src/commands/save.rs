@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::refs;
-use crate::snapshot;
-use crate::ui::Report;
+use crate::commands::ui::Report;
+use crate::git::refs;
+use crate::worktree::snapshot;
 
 /// Commit the whole worktree as a WIP commit on this lane's branch.
 ///
@@ -44,7 +44,7 @@ fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) ->
     let _lock = ctx.guard(&ws, command)?;
     let saved = snapshot::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
     let published =
-        crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane).map_err(|e| {
+        crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane).map_err(|e| {
             let saved = saved
                 .commit
                 .map_or("nothing new was saved".to_string(), |c| {

@@ -3,8 +3,8 @@
 use anyhow::Result;
 
 use super::Ctx;
-use crate::squash::{self, SquashOptions};
-use crate::ui::Report;
+use crate::commands::ui::Report;
+use crate::ops::squash::{self, SquashOptions};
 
 /// Fold every lane onto the target branch's current tip and land ONE commit there.
 ///

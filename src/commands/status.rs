@@ -4,10 +4,10 @@ use anyhow::Result;
 use gix::bstr::ByteSlice;
 
 use super::Ctx;
-use crate::lane;
+use crate::commands::ui::{Report, Style};
+use crate::git::refs;
 use crate::plan;
-use crate::refs;
-use crate::ui::{Report, Style};
+use crate::plan::lanes as lane;
 
 /// Show where every lane stands.
 ///

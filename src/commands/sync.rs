@@ -3,9 +3,9 @@
 use anyhow::Result;
 
 use super::Ctx;
+use crate::commands::ui::Report;
 use crate::error::exit;
-use crate::sync::{self, SyncOptions, SyncResult};
-use crate::ui::Report;
+use crate::ops::sync::{self, SyncOptions, SyncResult};
 
 /// Merge every upstream lane into this lane.
 ///
@@ -36,7 +36,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     };
     let out = sync::sync(&ws.repo, &stored.plan, &lane, opts)?;
     if !args.dry_run {
-        crate::remote::publish_lane(&ws.repo, &stored.plan.name, &lane)
+        crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane)
             .map_err(|e| e.context("the sync is done here, but publishing the lane failed"))?;
     }
     let mut r = Report::new("sync");

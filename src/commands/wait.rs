@@ -6,11 +6,11 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::error::{user, Kind, WtcError};
-use crate::lane;
-use crate::names;
 use crate::plan;
+use crate::plan::lanes as lane;
+use crate::plan::names;
 
-use crate::ui::Report;
+use crate::commands::ui::Report;
 
 /// Wait until the given lanes are done (their tips carry `Wtc-State: done`).
 ///
@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         p.lanes.iter().map(|l| l.name.clone()).collect()
     };
     let start = Instant::now();
-    let remote = crate::remote::configured(&ws.repo, &p.name);
+    let remote = crate::ops::publish::configured(&ws.repo, &p.name);
     // Locally a look is a few ref reads: poll fast. Over a remote a look is a ref listing (no
     // pack): start at --interval and back off (x1.5, up to 8x) while nothing changes.
     let base_delay = if remote.is_some() {
@@ -97,13 +97,15 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         sleep_until(Instant::now() + delay, deadline)?;
         delay = (delay.mul_f64(1.5)).min(max_delay);
         if let Some(remote) = &remote {
-            let published = crate::remote::list(&ws.repo, remote, &p.name)?;
+            let published = crate::ops::publish::list(&ws.repo, remote, &p.name)?;
             let mut changed = false;
             for l in &wanted {
-                let tracked =
-                    crate::refs::peel(&ws.repo, &crate::remote::tracking_lane(remote, &p.name, l))?;
+                let tracked = crate::git::refs::peel(
+                    &ws.repo,
+                    &crate::ops::publish::tracking_lane(remote, &p.name, l),
+                )?;
                 if published
-                    .get(&crate::remote::published_lane(&p.name, l))
+                    .get(&crate::ops::publish::published_lane(&p.name, l))
                     .copied()
                     != tracked
                 {
@@ -111,7 +113,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
                 }
             }
             if changed {
-                crate::remote::refresh(&ws.repo, remote, &p.name)?;
+                crate::ops::publish::refresh(&ws.repo, remote, &p.name)?;
                 delay = base_delay;
             }
         }

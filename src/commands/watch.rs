@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Ctx;
+use crate::commands::ui::{Report, Style, Ui};
 use crate::error::{self, exit};
-use crate::sync::SyncResult;
-use crate::ui::{Report, Style, Ui};
-use crate::watch::{self, Event, FeedMode, Scope, Stop, WatchOptions};
+use crate::live::watch::{self, Event, FeedMode, Scope, Stop, WatchOptions};
+use crate::ops::sync::SyncResult;
 
 /// Keep this lane (or every lane) synced with its upstream lanes, live.
 ///

@@ -1,5 +1,5 @@
 //! Bounded fuzzing (proptest) of what wtc reads from other clones: `plan.toml`
-//! ([`wtc::plan::Plan::parse`]) and lane/plan names ([`wtc::names`]).
+//! ([`wtc::plan::Plan::parse`]) and lane/plan names ([`wtc::plan::names`]).
 //!
 //! Arbitrary bytes and structured near-valid TOML must never panic; whatever the parser
 //! accepts round-trips and obeys every rule. The verdicts of the name validators and of the
@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
-use wtc::names::{validate_lane, validate_plan};
+use wtc::plan::names::{validate_lane, validate_plan};
 use wtc::plan::Plan;
 
 /// DESIGN.md: `[a-z0-9][a-z0-9._-]{0,62}`, no `..`, no trailing `.lock`; and (git's rule for

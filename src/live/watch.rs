@@ -31,12 +31,12 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::error::{self, user, Kind};
-use crate::lane;
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
+use crate::ops::sync::{self, SyncOptions, SyncResult};
+use crate::plan::lanes as lane;
 use crate::plan::{self, StoredPlan};
-use crate::refs;
-use crate::snapshot;
-use crate::sync::{self, SyncOptions, SyncResult};
-use crate::workspace::Workspace;
+use crate::worktree::snapshot;
 
 /// How often refs are read when file-system events are unavailable (or `--poll`).
 pub const POLL_FALLBACK: Duration = Duration::from_millis(100);
@@ -512,7 +512,7 @@ impl LiveSync {
         remote_interval: Duration,
     ) -> Result<LiveSync> {
         let plan = plan::load(repo, plan_name)?;
-        let remote = crate::remote::configured(repo, plan_name).map(|name| RemotePoll {
+        let remote = crate::ops::publish::configured(repo, plan_name).map(|name| RemotePoll {
             name,
             base: remote_interval,
             delay: remote_interval,
@@ -707,13 +707,16 @@ impl LiveSync {
             return;
         }
         let moved = || -> Result<bool> {
-            let published = crate::remote::list(repo, &rp.name, &plan)?;
+            let published = crate::ops::publish::list(repo, &rp.name, &plan)?;
             let prefix = format!("refs/wtc/{plan}/");
             for (name, id) in &published {
                 let Some(rest) = name.strip_prefix(&prefix) else {
                     continue;
                 };
-                let tracking = format!("{}{rest}", crate::remote::tracking_prefix(&rp.name, &plan));
+                let tracking = format!(
+                    "{}{rest}",
+                    crate::ops::publish::tracking_prefix(&rp.name, &plan)
+                );
                 if refs::peel(repo, &tracking)? != Some(*id) {
                     return Ok(true);
                 }
@@ -722,7 +725,7 @@ impl LiveSync {
         };
         match moved().and_then(|m| {
             if m {
-                crate::remote::refresh(repo, &rp.name, &plan)?;
+                crate::ops::publish::refresh(repo, &rp.name, &plan)?;
             }
             Ok(m)
         }) {
@@ -868,7 +871,7 @@ fn publish(
     events: &mut Vec<Event>,
 ) {
     let Some(rp) = remote.as_mut() else { return };
-    if let Err(e) = crate::remote::publish_lane(repo, plan, lane_name) {
+    if let Err(e) = crate::ops::publish::publish_lane(repo, plan, lane_name) {
         rp.failed(&e.context(format!("publishing lane '{lane_name}'")), events);
     }
 }
@@ -884,13 +887,13 @@ fn inputs(plan: &plan::Plan, lane_name: &str, tips: &BTreeMap<String, Option<Obj
         .collect()
 }
 
-/// Take a lane worktree's `wtc.lock` (see [`crate::guard`]) for one sync or save, waiting a
+/// Take a lane worktree's `wtc.lock` (see [`crate::git::locks`]) for one sync or save, waiting a
 /// moment while another wtc (an agent's `wtc save`) works there. Held only for that
 /// operation, so the agent's own commands are never locked out for longer.
-pub fn op_lock(repo: &gix::Repository, command: &str) -> Result<crate::guard::OpLock> {
+pub fn op_lock(repo: &gix::Repository, command: &str) -> Result<crate::git::locks::OpLock> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match crate::guard::OpLock::acquire(repo.git_dir(), command) {
+        match crate::git::locks::OpLock::acquire(repo.git_dir(), command) {
             Ok((lock, _recovered)) => return Ok(lock),
             Err(_) if Instant::now() < deadline && !gix::interrupt::is_triggered() => {
                 std::thread::sleep(Duration::from_millis(10));

@@ -16,10 +16,10 @@ use gix::object::tree::EntryKind;
 use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 
-use crate::checkout::{index_mode, LockedIndex};
 use crate::error::user;
-use crate::lane;
-use crate::refs;
+use crate::git::refs;
+use crate::plan::lanes as lane;
+use crate::worktree::checkout::{index_mode, LockedIndex};
 
 /// A path `save` looked at: what is on disk now (`None`: deleted), with its stat data.
 type SavedPath = (BString, Option<(ObjectId, EntryKind, Stat)>);

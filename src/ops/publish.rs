@@ -17,7 +17,7 @@ use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 
 use crate::error::user;
-use crate::refs;
+use crate::git::refs;
 
 /// Which remote a plan uses on this machine: git config `wtc.<plan>.remote`.
 pub fn configured(repo: &gix::Repository, plan: &str) -> Option<String> {
@@ -398,7 +398,7 @@ pub fn publish_lane(repo: &gix::Repository, plan: &str, lane: &str) -> Result<Op
     let Some(remote) = configured(repo, plan) else {
         return Ok(None);
     };
-    let local = refs::peel(repo, &crate::lane::branch_ref(plan, lane))?;
+    let local = refs::peel(repo, &crate::plan::lanes::branch_ref(plan, lane))?;
     if local.is_some() {
         publish(
             repo,

@@ -11,9 +11,9 @@ use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use serde::Serialize;
 
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
 use crate::plan::Plan;
-use crate::refs;
-use crate::workspace::Workspace;
 
 /// The trailer that marks a handoff.
 pub const DONE_TRAILER: &str = "Wtc-State: done";
@@ -90,10 +90,13 @@ pub struct LaneStatus {
 /// from the published one wins: it is this clone's own unpublished work.
 pub fn tip(repo: &gix::Repository, plan: &str, lane: &str) -> Result<Option<ObjectId>> {
     let local = refs::peel(repo, &branch_ref(plan, lane))?;
-    let Some(remote) = crate::remote::configured(repo, plan) else {
+    let Some(remote) = crate::ops::publish::configured(repo, plan) else {
         return Ok(local);
     };
-    let tracked = refs::peel(repo, &crate::remote::tracking_lane(&remote, plan, lane))?;
+    let tracked = refs::peel(
+        repo,
+        &crate::ops::publish::tracking_lane(&remote, plan, lane),
+    )?;
     Ok(match (local, tracked) {
         (Some(l), Some(t)) if l != t && refs::is_ancestor(repo, l, t)? => Some(t),
         (Some(l), _) => Some(l),

@@ -6,6 +6,9 @@
 //! its validation (names, duplicates, unknown lanes, cycles) and the DAG order; the plan is data
 //! shared with other clones and never contains anything that could be executed.
 
+pub mod lanes;
+pub mod names;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context as _, Result};
@@ -15,8 +18,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{user, WtcError};
-use crate::names;
-use crate::refs;
+use crate::git::refs;
 
 /// The only `plan.toml` format version this build understands.
 pub const VERSION: u32 = 1;
@@ -353,8 +355,8 @@ pub fn store(
         ))
     })?;
     // In remote mode the plan is shared: publish it, or undo the local change.
-    if let Some(remote) = crate::remote::configured(repo, &plan.name) {
-        if let Err(e) = crate::remote::publish_plan(repo, &remote, &plan.name) {
+    if let Some(remote) = crate::ops::publish::configured(repo, &plan.name) {
+        if let Err(e) = crate::ops::publish::publish_plan(repo, &remote, &plan.name) {
             let undo = match previous {
                 Some(prev) => refs::cas(
                     repo,

@@ -12,14 +12,14 @@ use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use serde::Serialize;
 
-use crate::checkout::{self, LockedIndex, Obstacle};
 use crate::error::{user, Kind, WtcError};
-use crate::journal::{StagedEntry, Update};
-use crate::lane;
-use crate::merge::{self, Folded, Tip};
+use crate::git::refs;
+use crate::ops::merge::{self, Folded, Tip};
+use crate::plan::lanes as lane;
 use crate::plan::Plan;
-use crate::refs;
-use crate::snapshot;
+use crate::worktree::checkout::{self, LockedIndex, Obstacle};
+use crate::worktree::journal::{StagedEntry, Update};
+use crate::worktree::snapshot;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncOptions {
@@ -296,7 +296,9 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
             let commit = match lane::tip(repo, &plan.name, &up.name)? {
                 Some(c) => c,
                 // In remote mode a lane nobody has published yet has nothing to bring in.
-                None if crate::remote::configured(repo, &plan.name).is_some() => return Ok(None),
+                None if crate::ops::publish::configured(repo, &plan.name).is_some() => {
+                    return Ok(None)
+                }
                 None => {
                     return Err(
                         user(format!("upstream lane '{}' has no branch {b}", up.name))

@@ -25,14 +25,14 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::error::{user, WtcError};
-use crate::lane;
-use crate::names;
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
+use crate::live::watch::{self, Claim, Feed, LiveSync, PidLock, Scope};
+use crate::ops::sync::{self, SyncOptions, SyncResult};
+use crate::plan::lanes as lane;
+use crate::plan::names;
 use crate::plan::{self, LaneSpec, Plan};
-use crate::refs;
-use crate::snapshot;
-use crate::sync::{self, SyncOptions, SyncResult};
-use crate::watch::{self, Claim, Feed, LiveSync, PidLock, Scope};
-use crate::workspace::Workspace;
+use crate::worktree::snapshot;
 
 /// A run file larger than this is refused before it is parsed.
 const MAX_RUN_FILE_BYTES: u64 = 1024 * 1024;
@@ -844,7 +844,7 @@ fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
             .commit
             .expect("a done save always commits")
     };
-    crate::remote::publish_lane(&repo, plan, lane_name)?;
+    crate::ops::publish::publish_lane(&repo, plan, lane_name)?;
     Ok(commit.to_string())
 }
 

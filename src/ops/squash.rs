@@ -13,14 +13,14 @@ use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 use serde::Serialize;
 
-use crate::checkout::{self, LockedIndex};
 use crate::error::{user, Kind, WtcError};
-use crate::journal::Update;
-use crate::lane;
-use crate::merge::{self, Folded, Tip};
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
+use crate::ops::merge::{self, Folded, Tip};
+use crate::plan::lanes as lane;
 use crate::plan::{self, StoredPlan};
-use crate::refs;
-use crate::workspace::Workspace;
+use crate::worktree::checkout::{self, LockedIndex};
+use crate::worktree::journal::Update;
 
 #[derive(Debug, Clone, Default)]
 pub struct SquashOptions {
@@ -110,7 +110,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     };
 
     if opts.push {
-        let remote = crate::remote::configured(repo, &plan.name).ok_or_else(|| {
+        let remote = crate::ops::publish::configured(repo, &plan.name).ok_or_else(|| {
             user(format!("plan '{}' has no remote to push to", plan.name))
                 .hint("plans meet at a remote when created with `wtc init PLAN --remote NAME` (or joined)")
         })?;
@@ -130,16 +130,16 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             crate::error::check_interrupt()?;
             merge::persist_tree(&mut mem, repo, tree)?;
             let commit = repo.new_commit(message.clone(), tree, [onto])?.id;
-            let update = crate::remote::PushUpdate {
+            let update = crate::ops::publish::PushUpdate {
                 src: Some(commit),
                 dst: target_ref.clone(),
                 expected: Some(onto),
             };
-            match crate::remote::push(repo, &remote, &[update])? {
-                crate::remote::PushOutcome::Pushed => {
+            match crate::ops::publish::push(repo, &remote, &[update])? {
+                crate::ops::publish::PushOutcome::Pushed => {
                     refs::cas(
                         repo,
-                        &crate::remote::tracking_target(&remote, &plan.name),
+                        &crate::ops::publish::tracking_target(&remote, &plan.name),
                         PreviousValue::Any,
                         commit,
                         "pushed",
@@ -160,15 +160,15 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
                     }
                     break;
                 }
-                crate::remote::PushOutcome::Stale(_) if out.refolds == 0 => {
+                crate::ops::publish::PushOutcome::Stale(_) if out.refolds == 0 => {
                     out.refolds += 1;
                     onto = fetch_remote_target(repo, &remote, plan)?;
                 }
-                crate::remote::PushOutcome::Stale(_) => {
+                crate::ops::publish::PushOutcome::Stale(_) => {
                     return Err(user(format!(
                         "'{}' on {} moved twice while wtc integrated; nothing was overwritten",
                         plan.target,
-                        crate::remote::display_url(repo, &remote)
+                        crate::ops::publish::display_url(repo, &remote)
                     ))
                     .hint("run `wtc squash --push` again")
                     .into());
@@ -188,7 +188,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             // The target's tip already integrates exactly these lane tips: a squash that ran
             // before (perhaps killed after moving the target): finish what is left, if anything.
             if let Some(wt) = ws.worktree_of(&target_ref)?.filter(|w| w.exists) {
-                crate::journal::recover(&Workspace::open_worktree(&wt.path)?)?;
+                crate::worktree::journal::recover(&Workspace::open_worktree(&wt.path)?)?;
             }
             out.tree = target_tree.to_string();
             out.parent = match repo.find_commit(target_tip)?.parent_ids().next() {
@@ -329,11 +329,15 @@ fn fetch_remote_target(
     remote: &str,
     plan: &plan::Plan,
 ) -> Result<ObjectId> {
-    crate::remote::fetch(repo, remote, &plan.name, Some(&plan.target))?;
-    refs::peel(repo, &crate::remote::tracking_target(remote, &plan.name))?.ok_or_else(|| {
+    crate::ops::publish::fetch(repo, remote, &plan.name, Some(&plan.target))?;
+    refs::peel(
+        repo,
+        &crate::ops::publish::tracking_target(remote, &plan.name),
+    )?
+    .ok_or_else(|| {
         user(format!(
             "{} has no branch '{}'",
-            crate::remote::display_url(repo, remote),
+            crate::ops::publish::display_url(repo, remote),
             plan.target
         ))
         .into()

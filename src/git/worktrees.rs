@@ -10,8 +10,8 @@ use anyhow::Result;
 use gix::bstr::ByteSlice;
 
 use crate::error::user;
-use crate::lane;
 use crate::plan;
+use crate::plan::lanes as lane;
 
 /// An opened repository plus the worktree the command runs in.
 pub struct Workspace {
@@ -90,7 +90,7 @@ impl Workspace {
     /// only plan in the repository.
     pub fn resolve_plan(&self, explicit: Option<&str>) -> Result<String> {
         if let Some(p) = explicit {
-            crate::names::validate_plan(p)?;
+            crate::plan::names::validate_plan(p)?;
             return Ok(p.to_string());
         }
         if let Some((plan, _)) = self.current_lane()? {

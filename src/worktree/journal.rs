@@ -9,7 +9,7 @@
 //! So, before its first write, the updater records its intent in `<git-dir>/wtc-update`: both
 //! trees, the branch move, the conflict stages and the git-dir files to write. It then carries
 //! the intent out with [`Update::execute`] and removes the record once the index is committed.
-//! Whoever next locks that worktree's index ([`crate::checkout::LockedIndex::acquire`]) finds
+//! Whoever next locks that worktree's index ([`crate::worktree::checkout::LockedIndex::acquire`]) finds
 //! a leftover record and runs the very same [`Update::execute`]: every step is idempotent (a
 //! path already at B is no obstacle and is rewritten with the same bytes), so finishing yields
 //! exactly the state the dead process would have left (DESIGN.md invariant 3).
@@ -23,9 +23,9 @@ use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use crate::checkout::{self, Obstacle, PathChange};
 use crate::error::user;
-use crate::refs;
+use crate::git::refs;
+use crate::worktree::checkout::{self, Obstacle, PathChange};
 
 /// One worktree update, as recorded before its first write.
 #[derive(Debug, Clone, Serialize, Deserialize)]

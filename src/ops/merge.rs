@@ -11,7 +11,7 @@ use gix::bstr::ByteSlice;
 use gix::objs::Write as _;
 use gix::ObjectId;
 
-use crate::refs;
+use crate::git::refs;
 
 /// One lane tip to fold in.
 #[derive(Debug, Clone)]

@@ -243,9 +243,9 @@ pub struct LockedIndex {
 impl LockedIndex {
     /// Take `index.lock` (waiting briefly if git holds it), then read the index. An update
     /// that a killed wtc left half-done in this worktree is finished first
-    /// ([`crate::journal`]), so nobody ever builds on a half-updated worktree.
+    /// ([`crate::worktree::journal`]), so nobody ever builds on a half-updated worktree.
     pub fn acquire(repo: &gix::Repository) -> Result<Self> {
-        crate::journal::recover(repo)?;
+        crate::worktree::journal::recover(repo)?;
         Self::lock(repo)
     }
 
@@ -268,7 +268,7 @@ impl LockedIndex {
                 path.display()
             ))
         })?;
-        crate::guard::record(lock.lock_path());
+        crate::git::locks::record(lock.lock_path());
         crate::faults::point();
         // Like git, don't verify the index's trailing checksum on every read: hashing a 10 MB
         // index with collision-detecting SHA-1 was a third of a sync at 100k files.

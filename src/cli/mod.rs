@@ -1,0 +1,191 @@
+//! The command line: global flags, one subcommand per file in [`crate::commands`], dispatch,
+//! signals and the panic hook. [`render`] prints what a command returned.
+
+pub mod render;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::Ctx;
+use crate::error::exit;
+
+use crate::commands;
+use crate::commands::ui::{ColorChoice, Ui};
+
+/// Coordinate parallel agents on one git repository: every agent works in its own worktree on
+/// a scratch branch, its commits flow into the lanes that depend on it, and one squash lands
+/// ONE clean integration commit on the target branch.
+///
+/// A typical session:
+///
+///   wtc init marketing                      # in the main worktree, on `main`
+///   wtc add schema
+///   wtc add services --after schema
+///   cd ../repo.wtc/marketing/services
+///   wtc wait schema && wtc sync             # schema's files appear here
+///   wtc done                                # hand off
+///   wtc squash                              # back in the main worktree: one commit on main
+///
+/// Exit codes: 0 ok, 1 error, 2 usage, 3 conflicts, 4 wait timed out, 5 --verify failed,
+/// 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "wtc", version, verbatim_doc_comment, propagate_version = true)]
+pub struct Cli {
+    /// Run as if wtc was started in DIR.
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// The plan to work on (default: the plan of the lane you stand in, else the only plan).
+    #[arg(long, global = true, env = "WTC_PLAN", value_name = "NAME")]
+    pub plan: Option<String>,
+    /// Print one JSON document on stdout (`"version": 1`), errors included.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print only data and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Say more.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// When to colour the output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Init(commands::init::InitArgs),
+    Add(commands::add::AddArgs),
+    Rm(commands::rm::RmArgs),
+    Join(commands::join::JoinArgs),
+    Save(commands::save::SaveArgs),
+    Done(commands::save::DoneArgs),
+    Sync(commands::sync::SyncArgs),
+    Wait(commands::wait::WaitArgs),
+    Watch(commands::watch::WatchArgs),
+    Run(commands::run::RunArgs),
+    Status(commands::status::StatusArgs),
+    Graph(commands::status::GraphArgs),
+    Log(commands::status::LogArgs),
+    Squash(commands::squash::SquashArgs),
+    Clean(commands::clean::CleanArgs),
+    Demo(commands::demo::DemoArgs),
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Init(_) => "init",
+            Command::Add(_) => "add",
+            Command::Rm(_) => "rm",
+            Command::Join(_) => "join",
+            Command::Save(_) => "save",
+            Command::Done(_) => "done",
+            Command::Sync(_) => "sync",
+            Command::Wait(_) => "wait",
+            Command::Watch(_) => "watch",
+            Command::Run(_) => "run",
+            Command::Status(_) => "status",
+            Command::Graph(_) => "graph",
+            Command::Log(_) => "log",
+            Command::Squash(_) => "squash",
+            Command::Clean(_) => "clean",
+            Command::Demo(_) => "demo",
+        }
+    }
+}
+
+/// Parse the command line, run the command, print, and return the exit code.
+pub fn main() -> i32 {
+    install_panic_hook();
+    install_signal_handler();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, args.iter().any(|a| a == "--json")),
+    };
+    let ui = Ui::new(cli.json, cli.quiet, cli.verbose, cli.color);
+    let dir = match &cli.dir {
+        Some(d) => d.clone(),
+        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+    };
+    let ctx = Ctx {
+        dir,
+        plan: cli.plan.clone(),
+        ui,
+    };
+    let name = cli.command.name();
+    let result = match cli.command {
+        Command::Init(a) => commands::init::run(&ctx, a),
+        Command::Join(a) => commands::join::run(&ctx, a),
+        Command::Add(a) => commands::add::run(&ctx, a),
+        Command::Rm(a) => commands::rm::run(&ctx, a),
+        Command::Save(a) => commands::save::run_save(&ctx, a),
+        Command::Done(a) => commands::save::run_done(&ctx, a),
+        Command::Sync(a) => commands::sync::run(&ctx, a),
+        Command::Wait(a) => commands::wait::run(&ctx, a),
+        Command::Watch(a) => commands::watch::run(&ctx, a),
+        Command::Run(a) => commands::run::run(&ctx, a),
+        Command::Status(a) => commands::status::run_status(&ctx, a),
+        Command::Graph(a) => commands::status::run_graph(&ctx, a),
+        Command::Log(a) => commands::status::run_log(&ctx, a),
+        Command::Squash(a) => commands::squash::run(&ctx, a),
+        Command::Clean(a) => commands::clean::run(&ctx, a),
+        Command::Demo(a) => commands::demo::run(&ctx, a),
+    };
+    let code = match result {
+        Ok(report) => render::render(&ctx.ui, report),
+        Err(e) => render::render_error(&ctx.ui, name, &e),
+    };
+    if std::env::var_os("WTC_FAULT_COUNT").is_some() {
+        eprintln!("wtc-fault-points: {}", crate::faults::passed());
+    }
+    code
+}
+
+fn usage_error(e: clap::Error, json: bool) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !json {
+        let _ = e.print();
+        return e.exit_code();
+    }
+    let doc = serde_json::json!({
+        "version": 1,
+        "error": { "message": e.kind().to_string(), "detail": e.to_string(), "kind": "usage", "exit_code": exit::USAGE }
+    });
+    println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+    exit::USAGE
+}
+
+/// SIGINT/SIGTERM/SIGHUP: the first one sets gix's interrupt flag, which long waits and the
+/// points before any write check (exit 130, nothing half-written); a second one removes every
+/// lock file wtc holds and terminates at once, so no `index.lock` is left behind either way.
+fn install_signal_handler() {
+    // SAFETY: the handler only touches atomics and gix's signal-safe tempfile registry.
+    #[allow(unsafe_code)]
+    // The returned `Deregister` does nothing when dropped: the handler stays installed.
+    let _ = unsafe { gix::interrupt::init_handler(1, || {}) };
+}
+
+/// A panic is a bug: say so in one line, with where to report it, and exit 1.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("error: wtc hit an internal bug: {msg}{at}");
+        eprintln!(
+            "hint: please report it with the command you ran; set RUST_BACKTRACE=1 for details"
+        );
+        std::process::exit(exit::ERROR);
+    }));
+}

@@ -1,0 +1,111 @@
+//! What a command produced ([`Report`]) and how to talk ([`Ui`]): the data `cli::render`
+//! prints as human text or as one `--json` document.
+
+use std::io::IsTerminal;
+
+use serde_json::{Map, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// How to talk to the user.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ui {
+    pub json: bool,
+    pub quiet: bool,
+    pub verbose: bool,
+    pub color: bool,
+}
+
+impl Ui {
+    pub fn new(json: bool, quiet: bool, verbose: bool, color: ColorChoice) -> Self {
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            }
+        };
+        Ui {
+            json,
+            quiet,
+            verbose,
+            color,
+        }
+    }
+
+    /// Wrap `text` in an ANSI style when colour is on.
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        if !self.color {
+            return text.to_string();
+        }
+        let code = match style {
+            Style::Good => "32",
+            Style::Warn => "33",
+            Style::Bad => "31",
+            Style::Dim => "2",
+            Style::Bold => "1",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Style {
+    Good,
+    Warn,
+    Bad,
+    Dim,
+    Bold,
+}
+
+/// What a command produced.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub command: &'static str,
+    pub data: Map<String, Value>,
+    /// Human data lines for stdout.
+    pub stdout: Vec<String>,
+    /// Human messages for stderr (suppressed by `-q`).
+    pub stderr: Vec<String>,
+    pub exit: i32,
+    /// The command already printed its output as it went (`watch`: one line or one NDJSON
+    /// object per event), so rendering adds nothing.
+    pub streamed: bool,
+}
+
+impl Report {
+    pub fn new(command: &'static str) -> Self {
+        Report {
+            command,
+            ..Default::default()
+        }
+    }
+    pub fn set(&mut self, key: &str, value: impl serde::Serialize) -> &mut Self {
+        self.data.insert(
+            key.to_string(),
+            serde_json::to_value(value).expect("plain data serializes"),
+        );
+        self
+    }
+    /// Add every field of a serializable struct to the JSON document.
+    pub fn extend(&mut self, fields: &impl serde::Serialize) -> &mut Self {
+        if let Value::Object(map) = serde_json::to_value(fields).expect("plain data serializes") {
+            self.data.extend(map);
+        }
+        self
+    }
+    pub fn out(&mut self, line: impl Into<String>) -> &mut Self {
+        self.stdout.push(line.into());
+        self
+    }
+    pub fn note(&mut self, line: impl Into<String>) -> &mut Self {
+        self.stderr.push(line.into());
+        self
+    }
+}

@@ -1,0 +1,8 @@
+//! Git primitives: everything wtc asks of git that is not about plans or lanes.
+//!
+//! This layer knows refs, the index, commits, remotes and worktrees, and nothing of wtc's
+//! concepts: it never spells a `refs/wtc/` name (those live in [`crate::plan::refnames`]).
+
+pub mod locks;
+pub mod refs;
+pub mod worktrees;
