@@ -9,9 +9,8 @@ use super::Ctx;
 use crate::commands::ui::Report;
 use crate::error::user;
 use crate::git::refs;
-use crate::plan::lanes as lane;
 use crate::plan::names;
-use crate::plan::{self, LaneSpec};
+use crate::plan::LaneSpec;
 
 /// Add a lane: branch wtc/PLAN/LANE at the plan's base, checked out in its own worktree.
 ///
@@ -58,14 +57,14 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
             return Err(user("a lane cannot come after itself").into());
         }
     }
-    let branch = lane::branch_ref(&p.name, &args.lane);
+    let branch = crate::plan::refnames::lane_branch(&p.name, &args.lane);
     if refs::peel(repo, &branch)?.is_some() {
         return Err(user(format!(
             "the branch {branch} already exists but is not in the plan"
         ))
         .hint(format!(
             "delete it with `git branch -D {}` if it is stale",
-            lane::branch_short(&p.name, &args.lane)
+            crate::plan::refnames::lane_branch_short(&p.name, &args.lane)
         ))
         .into());
     }
@@ -141,7 +140,7 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     } else {
         format!("add lane {} after {}", args.lane, args.after.join(", "))
     };
-    if let Err(e) = plan::store(repo, &p, Some(stored.commit), &msg) {
+    if let Err(e) = crate::ops::publish::store_plan(repo, &p, Some(stored.commit), &msg) {
         if let Some(path) = &worktree {
             let _ = repo.remove_worktree(
                 path,
@@ -155,7 +154,10 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     let mut r = Report::new("add");
     r.set("plan", &p.name)
         .set("lane", &args.lane)
-        .set("branch", lane::branch_short(&p.name, &args.lane))
+        .set(
+            "branch",
+            crate::plan::refnames::lane_branch_short(&p.name, &args.lane),
+        )
         .set("after", &args.after)
         .set("start", start.to_string())
         .set("worktree", &worktree);
@@ -165,7 +167,7 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     r.note(format!(
         "added lane '{}' on {} at {}{}",
         args.lane,
-        lane::branch_short(&p.name, &args.lane),
+        crate::plan::refnames::lane_branch_short(&p.name, &args.lane),
         refs::short(start),
         if args.after.is_empty() {
             String::new()

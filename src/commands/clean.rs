@@ -8,6 +8,7 @@ use crate::error::user;
 use crate::git::refs;
 use crate::plan;
 use crate::plan::lanes as lane;
+use crate::plan::refnames::{self, trailers};
 
 /// Remove the plan's lane worktrees, lane branches and the plan itself.
 ///
@@ -28,7 +29,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     // Cleaning twice is not an error: with no plan left there is nothing to do.
     if ctx.plan.is_none() {
         let ws = ctx.workspace()?;
-        if ws.current_lane()?.is_none() && plan::list(&ws.repo)?.is_empty() {
+        if crate::plan::lanes::checked_out(&ws)?.is_none() && plan::list(&ws.repo)?.is_empty() {
             // Still take (and so recover) the worktree lock a killed clean may have left.
             let _lock = ctx.guard(&ws, "clean")?;
             let mut r = Report::new("clean");
@@ -41,7 +42,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
     let _lock = ctx.guard(&ws, "clean")?;
     let p = &stored.plan;
-    if let Some((plan_here, _)) = ws.current_lane()? {
+    if let Some((plan_here, _)) = crate::plan::lanes::checked_out(&ws)? {
         if plan_here == p.name {
             return Err(
                 user("cannot clean while standing in one of the plan's lane worktrees")
@@ -59,14 +60,14 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     // Integrated from another clone: its commit is on the remote's target, fetch it to check.
     if let (Some(i), Some(remote)) = (
         integrated,
-        crate::ops::publish::configured(&ws.repo, &p.name),
+        crate::plan::settings::remote_of(&ws.repo, &p.name),
     ) {
         if !ws.repo.has_object(i) {
             crate::ops::publish::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
         }
     }
     for l in &p.lanes {
-        if let Some(paths) = super::unsaved_work(&ws, &p.name, &l.name)? {
+        if let Some(paths) = crate::ops::lanes::unsaved_work(&ws, &p.name, &l.name)? {
             dirty.extend(paths.into_iter().map(|f| format!("{}: {f}", l.name)));
         }
         if let Some(tip) = lane::tip(&ws.repo, &p.name, &l.name)? {
@@ -101,9 +102,9 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     // every lane with unsaved or unintegrated work is archived, whatever --keep-archive says.
     let mut archived = Vec::new();
     for l in &p.lanes {
-        let saved = super::save_before_removal(&ws, &p.name, &l.name, "clean")?;
+        let saved = crate::ops::lanes::save_before_removal(&ws, &p.name, &l.name, "clean")?;
         let archive = args.keep_archive || saved.is_some() || unintegrated.contains(&l.name);
-        super::remove_lane_checkout(&ws, &p.name, &l.name, archive)?;
+        crate::ops::lanes::remove_lane_checkout(&ws, &p.name, &l.name, archive)?;
         if archive {
             archived.push(l.name.clone());
         }
@@ -111,16 +112,20 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     if !archived.is_empty() {
         refs::cas(
             &ws.repo,
-            &format!("refs/wtc/archive/{}/plan", p.name),
+            &refnames::archive_plan(&p.name),
             gix::refs::transaction::PreviousValue::Any,
             stored.commit,
             "archive plan",
         )?;
     }
-    if let Some(remote) = crate::ops::publish::configured(&ws.repo, &p.name) {
-        unpublish(&ws.repo, &remote, &p.name)?;
+    if let Some(remote) = crate::plan::settings::remote_of(&ws.repo, &p.name) {
+        crate::ops::publish::unpublish_plan(&ws.repo, &remote, &p.name)?;
     }
-    refs::delete(&ws.repo, &plan::plan_ref(&p.name), stored.commit)?;
+    refs::delete(
+        &ws.repo,
+        &crate::plan::refnames::plan_ref(&p.name),
+        stored.commit,
+    )?;
     let mut r = Report::new("clean");
     let names: Vec<&str> = p.lanes.iter().map(|l| l.name.as_str()).collect();
     r.set("plan", &p.name)
@@ -133,9 +138,9 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
     ));
     if !archived.is_empty() {
         r.note(format!(
-            "kept the tips of {} under refs/wtc/archive/{}/ (unsaved changes were saved there first)",
+            "kept the tips of {} under {} (unsaved changes were saved there first)",
             archived.join(", "),
-            p.name
+            refnames::archive_prefix(&p.name)
         ));
     }
     Ok(r)
@@ -148,56 +153,13 @@ fn integration_covers(
     lane_name: &str,
     tip: gix::ObjectId,
 ) -> Result<bool> {
-    use gix::bstr::ByteSlice;
     let Ok(commit) = repo.find_commit(integration) else {
         return Ok(false);
     };
-    let msg = commit.message_raw()?.to_str_lossy().into_owned();
-    for line in msg.lines() {
-        let Some(rest) = line.strip_prefix(&format!("{}: {lane_name} ", lane::LANE_TRAILER_KEY))
-        else {
-            continue;
-        };
-        if let Ok(recorded) = gix::ObjectId::from_hex(rest.trim().as_bytes()) {
-            if refs::is_ancestor(repo, tip, recorded)? {
-                return Ok(true);
-            }
+    for (lane, recorded) in trailers::lanes_of(commit.message_raw()?) {
+        if lane == lane_name && refs::is_ancestor(repo, tip, recorded)? {
+            return Ok(true);
         }
     }
     Ok(false)
-}
-
-/// Delete the plan's published refs on the remote (each with a lease on the value this clone
-/// last saw), then the local tracking refs and the plan's remote setting.
-fn unpublish(repo: &gix::Repository, remote: &str, plan: &str) -> Result<()> {
-    use crate::ops::publish::{self as remote, PushUpdate};
-    let published = remote::fetch(repo, remote, plan, None)?;
-    let updates: Vec<PushUpdate> = published
-        .iter()
-        .map(|(name, id)| PushUpdate {
-            src: None,
-            dst: name.clone(),
-            expected: Some(*id),
-        })
-        .collect();
-    if let remote::PushOutcome::Stale(refs) = remote::push(repo, remote, &updates)? {
-        return Err(user(format!(
-            "{} changed on the remote while cleaning; nothing was removed there",
-            refs.join(", ")
-        ))
-        .hint("run `wtc clean` again")
-        .into());
-    }
-    let prefix = remote::tracking_prefix(remote, plan);
-    let mut tracking = Vec::new();
-    for r in repo.references()?.prefixed(prefix.as_str())? {
-        let r = r.map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(id) = r.target().try_id() {
-            tracking.push((r.name().as_bstr().to_string(), id.to_owned()));
-        }
-    }
-    for (name, id) in tracking {
-        refs::delete(repo, &name, id)?;
-    }
-    remote::set_configured(repo, plan, None)
 }

@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
     let ws = ctx.workspace()?;
     let repo = &ws.repo;
     let target = match args.target {
-        Some(t) => t.strip_prefix("refs/heads/").unwrap_or(&t).to_string(),
+        Some(t) => crate::plan::refnames::short_branch(&t).to_string(),
         None => {
             let head = ws.head_branch()?.ok_or_else(|| {
                 user("HEAD is detached, so there is no branch to integrate into")
@@ -42,14 +42,14 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
                 .to_string()
         }
     };
-    if crate::plan::lanes::parse_branch(&format!("refs/heads/{target}")).is_some() {
+    if crate::plan::refnames::is_lane_branch(&target) {
         return Err(user(format!(
             "'{target}' is a lane branch; a plan integrates into an ordinary branch"
         ))
         .hint("run `wtc init` from the main worktree, or pass --target BRANCH")
         .into());
     }
-    let target_ref = format!("refs/heads/{target}");
+    let target_ref = crate::plan::refnames::branch(&target);
     if gix::refs::FullName::try_from(target_ref.as_str()).is_err() {
         return Err(user(format!("'{target}' is not a valid branch name")).into());
     }
@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
         user(format!("the target branch '{target}' has no commits yet"))
             .hint("make a first commit on it, then run `wtc init` again")
     })?;
-    if plan::load_from(repo, &plan::plan_ref(&args.plan))?.is_some() {
+    if plan::load_from(repo, &crate::plan::refnames::plan_ref(&args.plan))?.is_some() {
         return Err(user(format!("plan '{}' already exists", args.plan))
             .hint("`wtc status --plan NAME` shows it; pick another name for a new plan")
             .into());
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
     if let Some(remote) = &args.remote {
         // The remote must not have this plan already; listing also proves it is reachable.
         let published = crate::ops::publish::list(repo, remote, &args.plan)?;
-        if published.contains_key(&plan::plan_ref(&args.plan)) {
+        if published.contains_key(&crate::plan::refnames::plan_ref(&args.plan)) {
             return Err(user(format!(
                 "the remote '{remote}' already has a plan '{}'",
                 args.plan
@@ -77,14 +77,14 @@ pub fn run(ctx: &Ctx, args: InitArgs) -> Result<Report> {
             ))
             .into());
         }
-        crate::ops::publish::set_configured(repo, &args.plan, Some(remote))?;
+        crate::plan::settings::set_remote(repo, &args.plan, Some(remote))?;
     }
     let msg = format!("init: plan {} onto {target}", args.plan);
-    let commit = match plan::store(repo, &p, None, &msg) {
+    let commit = match crate::ops::publish::store_plan(repo, &p, None, &msg) {
         Ok(c) => c,
         Err(e) => {
             if args.remote.is_some() {
-                let _ = crate::ops::publish::set_configured(repo, &args.plan, None);
+                let _ = crate::plan::settings::set_remote(repo, &args.plan, None);
             }
             return Err(e);
         }

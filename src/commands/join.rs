@@ -12,7 +12,6 @@ use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::publish as remote;
 use crate::plan;
-use crate::plan::lanes as lane;
 use crate::plan::names;
 use crate::worktree::checkout::{self, LockedIndex};
 
@@ -50,7 +49,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
         Some(r) => r.clone(),
         None => default_remote(repo)?,
     };
-    if let Some(existing) = remote::configured(repo, &args.plan) {
+    if let Some(existing) = crate::plan::settings::remote_of(repo, &args.plan) {
         if existing != remote_name {
             return Err(user(format!(
                 "plan '{}' already meets at remote '{existing}' in this clone",
@@ -60,10 +59,10 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
         }
     }
     let published = remote::fetch(repo, &remote_name, &args.plan, None)?;
-    if !published.contains_key(&plan::plan_ref(&args.plan)) {
+    if !published.contains_key(&crate::plan::refnames::plan_ref(&args.plan)) {
         return Err(user(format!(
             "{} has no plan '{}'",
-            remote::display_url(repo, &remote_name),
+            crate::git::remote::display_url(repo, &remote_name),
             args.plan
         ))
         .hint(format!(
@@ -72,12 +71,15 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
         ))
         .into());
     }
-    let tracked_plan = refs::peel(repo, &remote::tracking_plan(&remote_name, &args.plan))?
-        .context("the fetched plan ref is missing")?;
+    let tracked_plan = refs::peel(
+        repo,
+        &crate::plan::refnames::tracking_plan(&remote_name, &args.plan),
+    )?
+    .context("the fetched plan ref is missing")?;
     let p = plan::read_plan_commit(repo, tracked_plan)?;
     plan::check_name(&p, &args.plan)?;
     let Some(lane_name) = args.lane.clone() else {
-        remote::set_configured(repo, &args.plan, Some(&remote_name))?;
+        crate::plan::settings::set_remote(repo, &args.plan, Some(&remote_name))?;
         remote::adopt_plan(repo, &remote_name, &args.plan)?;
         let mut r = Report::new("join");
         r.set("plan", &args.plan)
@@ -93,7 +95,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     let base = p.base_id();
     let start = refs::peel(
         repo,
-        &remote::tracking_lane(&remote_name, &args.plan, &lane_name),
+        &crate::plan::refnames::tracking_lane(&remote_name, &args.plan, &lane_name),
     )?
     .unwrap_or(base);
     if !repo.has_object(start) {
@@ -108,9 +110,9 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
         .into());
     }
     // Everything checked: from here on we write.
-    remote::set_configured(repo, &args.plan, Some(&remote_name))?;
+    crate::plan::settings::set_remote(repo, &args.plan, Some(&remote_name))?;
     remote::adopt_plan(repo, &remote_name, &args.plan)?;
-    let branch = lane::branch_ref(&args.plan, &lane_name);
+    let branch = crate::plan::refnames::lane_branch(&args.plan, &lane_name);
     let local = refs::peel(repo, &branch)?;
     let tip = match local {
         None => {
@@ -131,7 +133,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
         Some(_) => {
             return Err(user(format!(
                 "the local branch {} and the published lane diverged",
-                lane::branch_short(&args.plan, &lane_name)
+                crate::plan::refnames::lane_branch_short(&args.plan, &lane_name)
             ))
             .hint("merge them by hand (git merge), then `wtc save`")
             .into())
@@ -166,7 +168,10 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
     let mut r = Report::new("join");
     r.set("plan", &args.plan)
         .set("lane", &lane_name)
-        .set("branch", lane::branch_short(&args.plan, &lane_name))
+        .set(
+            "branch",
+            crate::plan::refnames::lane_branch_short(&args.plan, &lane_name),
+        )
         .set("worktree", &worktree)
         .set("start", tip.to_string())
         .set("remote", &remote_name);

@@ -5,7 +5,6 @@ use anyhow::Result;
 use super::Ctx;
 use crate::commands::ui::Report;
 use crate::error::user;
-use crate::plan;
 use crate::plan::names;
 
 /// Remove a lane: its worktree, its branch and its place in the plan.
@@ -38,7 +37,7 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
         .hint("remove those lanes first")
         .into());
     }
-    if let Some(paths) = super::unsaved_work(&ws, &p.name, &args.lane)? {
+    if let Some(paths) = crate::ops::lanes::unsaved_work(&ws, &p.name, &args.lane)? {
         if !args.force {
             return Err(user(format!(
                 "lane '{}' has unsaved changes in its worktree",
@@ -49,7 +48,7 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
             .into());
         }
     }
-    if let Some((_, here)) = ws.current_lane()? {
+    if let Some((_, here)) = crate::plan::lanes::checked_out(&ws)? {
         if here == args.lane {
             return Err(user("cannot remove the lane whose worktree you stand in")
                 .hint("run `wtc rm` from the main worktree (or pass -C DIR)")
@@ -57,29 +56,29 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
         }
     }
     let saved = if args.force {
-        super::save_before_removal(&ws, &p.name, &args.lane, "rm")?
+        crate::ops::lanes::save_before_removal(&ws, &p.name, &args.lane, "rm")?
     } else {
         None
     };
     p.lanes.retain(|l| l.name != args.lane);
-    plan::store(
+    crate::ops::publish::store_plan(
         &ws.repo,
         &p,
         Some(stored.commit),
         &format!("rm lane {}", args.lane),
     )?;
-    super::remove_lane_checkout(&ws, &p.name, &args.lane, saved.is_some())?;
-    if let Some(remote) = crate::ops::publish::configured(&ws.repo, &p.name) {
-        let tracking = crate::ops::publish::tracking_lane(&remote, &p.name, &args.lane);
+    crate::ops::lanes::remove_lane_checkout(&ws, &p.name, &args.lane, saved.is_some())?;
+    if let Some(remote) = crate::plan::settings::remote_of(&ws.repo, &p.name) {
+        let tracking = crate::plan::refnames::tracking_lane(&remote, &p.name, &args.lane);
         crate::ops::publish::publish(
             &ws.repo,
             &remote,
-            &crate::ops::publish::published_lane(&p.name, &args.lane),
+            &crate::plan::refnames::published_lane(&p.name, &args.lane),
             &tracking,
             None,
         )?;
     }
-    let archived = saved.map(|_| format!("refs/wtc/archive/{}/{}", p.name, args.lane));
+    let archived = saved.map(|_| crate::plan::refnames::archive_lane(&p.name, &args.lane));
     let mut r = Report::new("rm");
     r.set("plan", &p.name)
         .set("lane", &args.lane)

@@ -14,7 +14,6 @@ use crate::error::{user, Kind, WtcError};
 use crate::live::run::{self, LaneJob, LaneOutcome, LaneState, RunEvent, RunFile, RunOptions};
 use crate::ops::squash::{self, SquashOptions};
 use crate::plan;
-use crate::plan::lanes as lane;
 
 /// Run one command per lane, in dependency order, and land the result as ONE commit
 ///
@@ -79,7 +78,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
 
     let mut jobs = Vec::new();
     for l in file.order() {
-        let branch = lane::branch_ref(&plan_name, &l.name);
+        let branch = crate::plan::refnames::lane_branch(&plan_name, &l.name);
         let worktree = match ws.worktree_of(&branch)? {
             Some(w) if w.exists => w.path,
             _ => {
@@ -172,7 +171,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
 fn prepare(ctx: &Ctx, file: &RunFile) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     let ws = ctx.workspace()?;
-    if plan::load_from(&ws.repo, &plan::plan_ref(&file.plan))?.is_none() {
+    if plan::load_from(&ws.repo, &crate::plan::refnames::plan_ref(&file.plan))?.is_none() {
         let r = super::init::run(
             ctx,
             super::init::InitArgs {
@@ -185,7 +184,7 @@ fn prepare(ctx: &Ctx, file: &RunFile) -> Result<Vec<String>> {
     }
     let (_, stored) = ctx.plan()?;
     if let Some(t) = &file.target {
-        let t = t.strip_prefix("refs/heads/").unwrap_or(t);
+        let t = crate::plan::refnames::short_branch(t);
         if t != stored.plan.target {
             return Err(user(format!(
                 "plan '{}' integrates into '{}', but the run file says target = \"{t}\"",

@@ -5,7 +5,6 @@ use anyhow::Result;
 use super::Ctx;
 use crate::commands::ui::Report;
 use crate::git::refs;
-use crate::worktree::snapshot;
 
 /// Commit the whole worktree as a WIP commit on this lane's branch.
 ///
@@ -42,7 +41,7 @@ fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) ->
     // Saving is local: an unreachable remote must not stop it (publishing then reports it).
     let (ws, stored, lane, branch) = ctx.lane_with(false)?;
     let _lock = ctx.guard(&ws, command)?;
-    let saved = snapshot::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
+    let saved = crate::ops::save::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
     let published =
         crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane).map_err(|e| {
             let saved = saved

@@ -6,7 +6,6 @@ use gix::bstr::ByteSlice;
 use super::Ctx;
 use crate::commands::ui::{Report, Style};
 use crate::git::refs;
-use crate::plan;
 use crate::plan::lanes as lane;
 
 /// Show where every lane stands.
@@ -38,7 +37,7 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
         .set("base", &p.base)
         .set("integrated", &p.integrated)
         .set("lanes", &lanes);
-    let target_tip = refs::peel(&ws.repo, &format!("refs/heads/{}", p.target))?;
+    let target_tip = refs::peel(&ws.repo, &crate::plan::refnames::branch(&p.target))?;
     r.out(format!(
         "plan {} -> {} (base {}{})",
         ctx.ui.paint(Style::Bold, &p.name),
@@ -141,6 +140,6 @@ pub fn run_log(ctx: &Ctx, args: LogArgs) -> Result<Report> {
         ));
     }
     r.set("plan", &stored.plan.name).set("entries", entries);
-    let _ = plan::plan_ref(&stored.plan.name);
+    let _ = crate::plan::refnames::plan_ref(&stored.plan.name);
     Ok(r)
 }

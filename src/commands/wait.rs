@@ -46,7 +46,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
             p.require_lane(l)?;
         }
         args.lanes.clone()
-    } else if let Some((_, here)) = ws.current_lane()? {
+    } else if let Some((_, here)) = crate::plan::lanes::checked_out(&ws)? {
         p.upstream_closure(&here)
             .into_iter()
             .map(|l| l.name.clone())
@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
         p.lanes.iter().map(|l| l.name.clone()).collect()
     };
     let start = Instant::now();
-    let remote = crate::ops::publish::configured(&ws.repo, &p.name);
+    let remote = crate::plan::settings::remote_of(&ws.repo, &p.name);
     // Locally a look is a few ref reads: poll fast. Over a remote a look is a ref listing (no
     // pack): start at --interval and back off (x1.5, up to 8x) while nothing changes.
     let base_delay = if remote.is_some() {
@@ -102,10 +102,10 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
             for l in &wanted {
                 let tracked = crate::git::refs::peel(
                     &ws.repo,
-                    &crate::ops::publish::tracking_lane(remote, &p.name, l),
+                    &crate::plan::refnames::tracking_lane(remote, &p.name, l),
                 )?;
                 if published
-                    .get(&crate::ops::publish::published_lane(&p.name, l))
+                    .get(&crate::plan::refnames::published_lane(&p.name, l))
                     .copied()
                     != tracked
                 {
@@ -118,7 +118,7 @@ pub fn run(ctx: &Ctx, args: WaitArgs) -> Result<Report> {
             }
         }
         // A lane may be added or removed while we wait: re-read the plan.
-        if let Some(fresh) = plan::load_from(&ws.repo, &plan::plan_ref(&p.name))? {
+        if let Some(fresh) = plan::load_from(&ws.repo, &crate::plan::refnames::plan_ref(&p.name))? {
             for l in &wanted {
                 if fresh.plan.lane(l).is_none() {
                     return Err(user(format!(

@@ -51,7 +51,7 @@ pub fn run(ctx: &Ctx, args: WatchArgs) -> Result<Report> {
     let scope = if args.all {
         Scope::All
     } else {
-        let lane = ws.require_current_lane(&plan).map_err(|e| {
+        let lane = super::context::require_current_lane(&ws, &plan).map_err(|e| {
             e.context("`wtc watch` runs in a lane worktree (or with --all for every lane)")
         })?;
         Scope::Lanes([lane].into())

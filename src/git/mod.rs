@@ -5,4 +5,5 @@
 
 pub mod locks;
 pub mod refs;
+pub mod remote;
 pub mod worktrees;

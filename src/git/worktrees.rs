@@ -1,8 +1,8 @@
-//! Where we stand: the repository, its worktrees, and which plan and lane a directory belongs to.
+//! Where we stand: the repository and its worktrees.
 //!
 //! Every command starts by opening a [`Workspace`] at `-C DIR` (or the current directory). It
-//! refuses bare repositories (lanes need working trees) and answers "which lane is this?" from
-//! the branch checked out in the worktree, so agents never have to name their own lane.
+//! refuses bare repositories (lanes need working trees) and lists the registered worktrees
+//! with the branch each has checked out, so callers can tell which lane a worktree is.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +10,6 @@ use anyhow::Result;
 use gix::bstr::ByteSlice;
 
 use crate::error::user;
-use crate::plan;
-use crate::plan::lanes as lane;
 
 /// An opened repository plus the worktree the command runs in.
 pub struct Workspace {
@@ -79,50 +77,6 @@ impl Workspace {
             .repo
             .head_name()?
             .map(|n| n.as_bstr().to_str_lossy().into_owned()))
-    }
-
-    /// `(plan, lane)` when this worktree has a lane branch checked out.
-    pub fn current_lane(&self) -> Result<Option<(String, String)>> {
-        Ok(self.head_branch()?.and_then(|b| lane::parse_branch(&b)))
-    }
-
-    /// Which plan a command is about: `--plan`/`WTC_PLAN`, else the lane we stand in, else the
-    /// only plan in the repository.
-    pub fn resolve_plan(&self, explicit: Option<&str>) -> Result<String> {
-        if let Some(p) = explicit {
-            crate::plan::names::validate_plan(p)?;
-            return Ok(p.to_string());
-        }
-        if let Some((plan, _)) = self.current_lane()? {
-            return Ok(plan);
-        }
-        let plans = plan::list(&self.repo)?;
-        match plans.as_slice() {
-            [one] => Ok(one.clone()),
-            [] => Err(user("there is no plan in this repository")
-                .hint("create one with `wtc init PLAN`")
-                .into()),
-            many => Err(user(format!("several plans exist: {}", many.join(", ")))
-                .hint("say which with --plan NAME (or WTC_PLAN=NAME)")
-                .into()),
-        }
-    }
-
-    /// The lane this worktree works on, or a clear error.
-    pub fn require_current_lane(&self, plan: &str) -> Result<String> {
-        match self.current_lane()? {
-            Some((p, l)) if p == plan => Ok(l),
-            Some((p, l)) => Err(user(format!(
-                "this worktree is lane '{l}' of plan '{p}', not of plan '{plan}'"
-            ))
-            .into()),
-            None => Err(user(format!(
-                "{} is not a lane worktree",
-                self.workdir().display()
-            ))
-            .hint("run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR")
-            .into()),
-        }
     }
 
     /// Every registered worktree, the main one first.

@@ -822,7 +822,10 @@ fn downstream_closure(lanes: &BTreeMap<String, LaneRun>, lane_name: &str) -> BTr
 
 /// The lane's tip, if the lane is already handed off.
 fn lane_is_done(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Result<Option<String>> {
-    match refs::peel(repo, &lane::branch_ref(&plan.name, lane_name))? {
+    match refs::peel(
+        repo,
+        &crate::plan::refnames::lane_branch(&plan.name, lane_name),
+    )? {
         Some(tip) if lane::is_done(repo, plan, lane_name, tip)? => Ok(Some(tip.to_string())),
         _ => Ok(None),
     }
@@ -832,7 +835,7 @@ fn lane_is_done(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Result<
 fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
     let repo = Workspace::open_worktree(worktree)?;
     let _lock = watch::op_lock(&repo, "run")?;
-    let branch = lane::branch_ref(plan, lane_name);
+    let branch = crate::plan::refnames::lane_branch(plan, lane_name);
     let tip = refs::peel(&repo, &branch)?
         .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
     let stored = plan::load(&repo, plan)?;
@@ -840,7 +843,7 @@ fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
     let commit = if settled && lane::is_done(&repo, &stored.plan, lane_name, tip)? {
         tip
     } else {
-        snapshot::save(&repo, &branch, lane_name, None, true)?
+        crate::ops::save::save(&repo, &branch, lane_name, None, true)?
             .commit
             .expect("a done save always commits")
     };

@@ -298,12 +298,12 @@ impl Feed {
         let refs_floor = common.join("refs");
         let anchors = vec![
             Anchor {
-                want: common.join("refs/heads/wtc").join(plan),
+                want: common.join(crate::plan::refnames::lane_branch_dir(plan)),
                 floor: refs_floor.clone(),
                 current: None,
             },
             Anchor {
-                want: common.join("refs/wtc").join(plan),
+                want: common.join(crate::plan::refnames::plan_ref_dir(plan)),
                 floor: refs_floor,
                 current: None,
             },
@@ -512,7 +512,7 @@ impl LiveSync {
         remote_interval: Duration,
     ) -> Result<LiveSync> {
         let plan = plan::load(repo, plan_name)?;
-        let remote = crate::ops::publish::configured(repo, plan_name).map(|name| RemotePoll {
+        let remote = crate::plan::settings::remote_of(repo, plan_name).map(|name| RemotePoll {
             name,
             base: remote_interval,
             delay: remote_interval,
@@ -566,7 +566,10 @@ impl LiveSync {
         let repo = self.repo.to_thread_local();
         let mut events = Vec::new();
         self.poll_remote(&repo, &mut events);
-        let plan_tip = refs::peel(&repo, &plan::plan_ref(&self.plan.plan.name))?;
+        let plan_tip = refs::peel(
+            &repo,
+            &crate::plan::refnames::plan_ref(&self.plan.plan.name),
+        )?;
         if plan_tip != Some(self.plan.commit) {
             self.plan = plan::load(&repo, &self.plan.plan.name)?;
             self.reconcile = true;
@@ -642,7 +645,10 @@ impl LiveSync {
                 }
             }
             // Our own write moved this lane's tip: read it back so it does not look like news.
-            let own = refs::peel(&repo, &lane::branch_ref(&plan.name, &spec.name))?;
+            let own = refs::peel(
+                &repo,
+                &crate::plan::refnames::lane_branch(&plan.name, &spec.name),
+            )?;
             tips.insert(spec.name.clone(), own);
             slot.settled = Some(self::inputs(plan, &spec.name, &tips));
         }
@@ -656,15 +662,15 @@ impl LiveSync {
         };
         let started = Instant::now();
         let repo = slot.repo.to_thread_local();
-        let branch = lane::branch_ref(&self.plan.plan.name, lane_name);
-        let attempt = || -> Result<Option<snapshot::Saved>> {
+        let branch = crate::plan::refnames::lane_branch(&self.plan.plan.name, lane_name);
+        let attempt = || -> Result<Option<crate::ops::save::Saved>> {
             if !snapshot::is_dirty(&repo)? {
                 return Ok(None);
             }
             let _lock = op_lock(&repo, "watch --autosave")?;
             error::check_interrupt()?;
             let msg = format!("wip: {lane_name} (autosaved by wtc watch)");
-            Ok(Some(snapshot::save(
+            Ok(Some(crate::ops::save::save(
                 &repo,
                 &branch,
                 lane_name,
@@ -674,7 +680,7 @@ impl LiveSync {
         };
         let mut events = Vec::new();
         match attempt() {
-            Ok(Some(snapshot::Saved {
+            Ok(Some(crate::ops::save::Saved {
                 commit: Some(c),
                 paths,
                 ..
@@ -708,15 +714,12 @@ impl LiveSync {
         }
         let moved = || -> Result<bool> {
             let published = crate::ops::publish::list(repo, &rp.name, &plan)?;
-            let prefix = format!("refs/wtc/{plan}/");
             for (name, id) in &published {
-                let Some(rest) = name.strip_prefix(&prefix) else {
+                let Some(tracking) =
+                    crate::plan::refnames::tracking_of_published(&rp.name, &plan, name)
+                else {
                     continue;
                 };
-                let tracking = format!(
-                    "{}{rest}",
-                    crate::ops::publish::tracking_prefix(&rp.name, &plan)
-                );
                 if refs::peel(repo, &tracking)? != Some(*id) {
                     return Ok(true);
                 }
@@ -758,7 +761,7 @@ impl LiveSync {
         let ws = Workspace { repo: repo.clone() };
         let worktrees = ws.worktrees()?;
         let worktree_of = |lane: &str| {
-            let branch = lane::branch_ref(&plan.name, lane);
+            let branch = crate::plan::refnames::lane_branch(&plan.name, lane);
             worktrees
                 .iter()
                 .find(|w| w.branch.as_deref() == Some(branch.as_str()) && w.exists)

@@ -18,6 +18,7 @@ use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::merge::{self, Folded, Tip};
 use crate::plan::lanes as lane;
+use crate::plan::refnames::{self, trailers};
 use crate::plan::{self, StoredPlan};
 use crate::worktree::checkout::{self, LockedIndex};
 use crate::worktree::journal::Update;
@@ -67,7 +68,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     let mut tips = Vec::new();
     let mut not_done = Vec::new();
     for spec in &order {
-        let b = lane::branch_ref(&plan.name, &spec.name);
+        let b = crate::plan::refnames::lane_branch(&plan.name, &spec.name);
         let tip = lane::tip(repo, &plan.name, &spec.name)?.ok_or_else(|| {
             user(format!("lane '{}' has no branch {b}", spec.name))
                 .hint("recreate it or `wtc rm` it")
@@ -85,7 +86,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             .hint("run `wtc done` in each, wait with `wtc wait --all`, or integrate as they are with --unfinished")
             .into());
     }
-    let target_ref = format!("refs/heads/{}", plan.target);
+    let target_ref = refnames::branch(&plan.target);
     let local_target = refs::peel(repo, &target_ref)?;
     let message = integration_message(repo, plan, &tips, opts.message.as_deref())?;
     let lanes_out = tips
@@ -110,7 +111,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
     };
 
     if opts.push {
-        let remote = crate::ops::publish::configured(repo, &plan.name).ok_or_else(|| {
+        let remote = crate::plan::settings::remote_of(repo, &plan.name).ok_or_else(|| {
             user(format!("plan '{}' has no remote to push to", plan.name))
                 .hint("plans meet at a remote when created with `wtc init PLAN --remote NAME` (or joined)")
         })?;
@@ -130,16 +131,16 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             crate::error::check_interrupt()?;
             merge::persist_tree(&mut mem, repo, tree)?;
             let commit = repo.new_commit(message.clone(), tree, [onto])?.id;
-            let update = crate::ops::publish::PushUpdate {
+            let update = crate::git::remote::PushUpdate {
                 src: Some(commit),
                 dst: target_ref.clone(),
                 expected: Some(onto),
             };
-            match crate::ops::publish::push(repo, &remote, &[update])? {
-                crate::ops::publish::PushOutcome::Pushed => {
+            match crate::git::remote::push(repo, &remote, &[update])? {
+                crate::git::remote::PushOutcome::Pushed => {
                     refs::cas(
                         repo,
-                        &crate::ops::publish::tracking_target(&remote, &plan.name),
+                        &crate::plan::refnames::tracking_target(&remote, &plan.name),
                         PreviousValue::Any,
                         commit,
                         "pushed",
@@ -160,15 +161,15 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
                     }
                     break;
                 }
-                crate::ops::publish::PushOutcome::Stale(_) if out.refolds == 0 => {
+                crate::git::remote::PushOutcome::Stale(_) if out.refolds == 0 => {
                     out.refolds += 1;
                     onto = fetch_remote_target(repo, &remote, plan)?;
                 }
-                crate::ops::publish::PushOutcome::Stale(_) => {
+                crate::git::remote::PushOutcome::Stale(_) => {
                     return Err(user(format!(
                         "'{}' on {} moved twice while wtc integrated; nothing was overwritten",
                         plan.target,
-                        crate::ops::publish::display_url(repo, &remote)
+                        crate::git::remote::display_url(repo, &remote)
                     ))
                     .hint("run `wtc squash --push` again")
                     .into());
@@ -237,7 +238,7 @@ fn record_integration(
 ) -> Result<Squashed> {
     let mut updated = stored.plan.clone();
     updated.integrated = Some(commit.to_string());
-    plan::store(
+    crate::ops::publish::store_plan(
         repo,
         &updated,
         Some(stored.commit),
@@ -256,20 +257,15 @@ fn landed_integration(
     tips: &[Tip],
     target_tip: ObjectId,
 ) -> Result<bool> {
-    use gix::bstr::ByteSlice;
     let commit = repo.find_commit(target_tip)?;
-    let message = commit.message_raw()?.to_str_lossy().into_owned();
-    let lines: Vec<&str> = message.lines().map(str::trim).collect();
-    let has = |line: String| lines.contains(&line.as_str());
-    Ok(has(format!("Wtc-Plan: {}", plan.name))
-        && tips.iter().all(|t| {
-            has(format!(
-                "{}: {} {}",
-                lane::LANE_TRAILER_KEY,
-                t.lane,
-                t.commit
-            ))
-        }))
+    let message = commit.message_raw()?;
+    if trailers::plan_of(message).as_deref() != Some(plan.name.as_str()) {
+        return Ok(false);
+    }
+    let recorded = trailers::lanes_of(message);
+    Ok(tips
+        .iter()
+        .all(|t| recorded.iter().any(|(l, c)| *l == t.lane && *c == t.commit)))
 }
 
 /// Fold every lane tip onto `onto` in memory; a conflict is an error that writes nothing.
@@ -332,12 +328,12 @@ fn fetch_remote_target(
     crate::ops::publish::fetch(repo, remote, &plan.name, Some(&plan.target))?;
     refs::peel(
         repo,
-        &crate::ops::publish::tracking_target(remote, &plan.name),
+        &crate::plan::refnames::tracking_target(remote, &plan.name),
     )?
     .ok_or_else(|| {
         user(format!(
             "{} has no branch '{}'",
-            crate::ops::publish::display_url(repo, remote),
+            crate::git::remote::display_url(repo, remote),
             plan.target
         ))
         .into()
@@ -372,7 +368,7 @@ fn prepare_target_checkout(
     if !obstacles.is_empty() {
         return Err(user(format!(
             "the checked-out '{}' at {} has local changes where the integration writes; nothing was written",
-            target_ref.trim_start_matches("refs/heads/"),
+            refnames::short_branch(target_ref),
             wt.path.display()
         ))
         .hint("commit or stash them there, then squash again")
@@ -481,14 +477,11 @@ fn integration_message(
     if any {
         msg.push('\n');
     }
-    msg.push_str(&format!("Wtc-Plan: {}\n", plan.name));
+    msg.push_str(&trailers::plan_line(&plan.name));
+    msg.push('\n');
     for t in tips {
-        msg.push_str(&format!(
-            "{}: {} {}\n",
-            lane::LANE_TRAILER_KEY,
-            t.lane,
-            t.commit
-        ));
+        msg.push_str(&trailers::lane_line(&t.lane, t.commit));
+        msg.push('\n');
     }
     Ok(msg)
 }

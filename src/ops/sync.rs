@@ -63,7 +63,7 @@ pub fn sync(
     lane_name: &str,
     opts: SyncOptions,
 ) -> Result<Synced> {
-    let branch = lane::branch_ref(&plan.name, lane_name);
+    let branch = crate::plan::refnames::lane_branch(&plan.name, lane_name);
     let mut head = refs::peel(repo, &branch)?
         .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
     let mut out = Synced {
@@ -106,7 +106,7 @@ pub fn sync(
     // One status pass: `save` finds the changed paths itself and commits nothing when clean.
     if opts.autosave && !opts.dry_run || !snapshot::merge_heads(repo)?.is_empty() {
         let msg = format!("wip: {lane_name} (autosave before sync)");
-        let saved = snapshot::save(repo, &branch, lane_name, Some(&msg), false)?;
+        let saved = crate::ops::save::save(repo, &branch, lane_name, Some(&msg), false)?;
         if let Some(c) = saved.commit {
             head = c;
             out.autosaved = Some(c.to_string());
@@ -292,11 +292,11 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
     plan.upstream_closure(lane_name)
         .into_iter()
         .map(|up| {
-            let b = lane::branch_ref(&plan.name, &up.name);
+            let b = crate::plan::refnames::lane_branch(&plan.name, &up.name);
             let commit = match lane::tip(repo, &plan.name, &up.name)? {
                 Some(c) => c,
                 // In remote mode a lane nobody has published yet has nothing to bring in.
-                None if crate::ops::publish::configured(repo, &plan.name).is_some() => {
+                None if crate::plan::settings::remote_of(repo, &plan.name).is_some() => {
                     return Ok(None)
                 }
                 None => {

@@ -13,41 +13,12 @@ use serde::Serialize;
 
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
-use crate::plan::Plan;
-
-/// The trailer that marks a handoff.
-pub const DONE_TRAILER: &str = "Wtc-State: done";
-/// The trailer key squash uses to record each lane's tip.
-pub const LANE_TRAILER_KEY: &str = "Wtc-Lane";
-
-/// `refs/heads/wtc/<plan>/<lane>`
-pub fn branch_ref(plan: &str, lane: &str) -> String {
-    format!("refs/heads/{}", branch_short(plan, lane))
-}
-
-/// `wtc/<plan>/<lane>`, as users type it.
-pub fn branch_short(plan: &str, lane: &str) -> String {
-    format!("wtc/{plan}/{lane}")
-}
-
-/// The `(plan, lane)` a full branch name belongs to.
-pub fn parse_branch(full: &str) -> Option<(String, String)> {
-    let rest = full.strip_prefix("refs/heads/wtc/")?;
-    let (plan, lane) = rest.split_once('/')?;
-    (!lane.contains('/')).then(|| (plan.to_string(), lane.to_string()))
-}
-
-/// Does a commit message carry the handoff trailer (in its last paragraph)?
-pub fn message_is_done(message: &[u8]) -> bool {
-    let text = message.to_str_lossy();
-    let last_paragraph = text.trim_end().rsplit("\n\n").next().unwrap_or("");
-    last_paragraph.lines().any(|l| l.trim() == DONE_TRAILER)
-}
+use crate::plan::{refnames, Plan};
 
 /// Is the lane's tip a handoff?
 pub fn tip_is_done(repo: &gix::Repository, tip: ObjectId) -> Result<bool> {
     let commit = repo.find_commit(tip)?;
-    Ok(message_is_done(commit.message_raw()?))
+    Ok(refnames::trailers::is_done(commit.message_raw()?))
 }
 
 /// Is `lane` handed off? Its tip carries the trailer AND is its own: after a fast-forward sync
@@ -89,13 +60,13 @@ pub struct LaneStatus {
 /// copy fetched from the remote, whichever contains the other. A local branch that diverged
 /// from the published one wins: it is this clone's own unpublished work.
 pub fn tip(repo: &gix::Repository, plan: &str, lane: &str) -> Result<Option<ObjectId>> {
-    let local = refs::peel(repo, &branch_ref(plan, lane))?;
-    let Some(remote) = crate::ops::publish::configured(repo, plan) else {
+    let local = refs::peel(repo, &refnames::lane_branch(plan, lane))?;
+    let Some(remote) = crate::plan::settings::remote_of(repo, plan) else {
         return Ok(local);
     };
     let tracked = refs::peel(
         repo,
-        &crate::ops::publish::tracking_lane(&remote, plan, lane),
+        &crate::plan::refnames::tracking_lane(&remote, plan, lane),
     )?;
     Ok(match (local, tracked) {
         (Some(l), Some(t)) if l != t && refs::is_ancestor(repo, l, t)? => Some(t),
@@ -120,7 +91,7 @@ pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStatus>> {
     let base = plan.base_id();
     let mut out = Vec::new();
     for spec in plan.topo_order()? {
-        let branch = branch_ref(&plan.name, &spec.name);
+        let branch = refnames::lane_branch(&plan.name, &spec.name);
         let tip = tips[&spec.name];
         let wt = worktrees
             .iter()
@@ -147,7 +118,7 @@ pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStatus>> {
         out.push(LaneStatus {
             name: spec.name.clone(),
             after: spec.after.clone(),
-            branch: branch_short(&plan.name, &spec.name),
+            branch: refnames::lane_branch_short(&plan.name, &spec.name),
             tip: tip.map(|t| t.to_string()),
             state,
             worktree: wt.map(|w| w.path.clone()),
@@ -191,27 +162,9 @@ pub fn subjects(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId]) -> R
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trailer_detection() {
-        assert!(message_is_done(b"done: schema\n\nWtc-State: done\n"));
-        assert!(message_is_done(
-            b"x\n\nsome body\n\nWtc-Lane: a\nWtc-State: done"
-        ));
-        assert!(!message_is_done(b"Wtc-State: done\n\nlater paragraph\n"));
-        assert!(!message_is_done(b"wip\n"));
-    }
-
-    #[test]
-    fn branch_names() {
-        assert_eq!(
-            parse_branch("refs/heads/wtc/p/l"),
-            Some(("p".into(), "l".into()))
-        );
-        assert_eq!(parse_branch("refs/heads/main"), None);
-        assert_eq!(parse_branch("refs/heads/wtc/p/l/x"), None);
-    }
+/// `(plan, lane)` when the worktree of `ws` has a lane branch checked out.
+pub fn checked_out(ws: &Workspace) -> Result<Option<(String, String)>> {
+    Ok(ws
+        .head_branch()?
+        .and_then(|b| refnames::parse_lane_branch(&b)))
 }

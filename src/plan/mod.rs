@@ -8,17 +8,19 @@
 
 pub mod lanes;
 pub mod names;
+pub mod refnames;
+pub mod settings;
+pub mod store;
+
+pub use store::{check_name, list, load, load_from, read_plan_commit, store, StoredPlan};
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use anyhow::{Context as _, Result};
 use gix::bstr::ByteSlice;
-use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{user, WtcError};
-use crate::git::refs;
 
 /// The only `plan.toml` format version this build understands.
 pub const VERSION: u32 = 1;
@@ -105,7 +107,7 @@ impl Plan {
         // A name the user typed was checked before it got here: a bad one in a stored plan is
         // bad data (exit 1), and the message says where it came from.
         names::validate_plan(&self.name).map_err(|e| bad_plan(&e.message))?;
-        if gix::refs::FullName::try_from(format!("refs/heads/{}", self.target)).is_err()
+        if gix::refs::FullName::try_from(refnames::branch(&self.target)).is_err()
             || self.target.is_empty()
         {
             return Err(bad_plan(&format!(
@@ -252,143 +254,10 @@ fn toml_error(e: &toml::de::Error, text: &str) -> WtcError {
     bad_plan(&format!("TOML parse error{at}: {message}"))
 }
 
-fn bad_plan(why: &str) -> WtcError {
+pub(crate) fn bad_plan(why: &str) -> WtcError {
     user(format!("invalid plan: {why}"))
         // Not `wtc log`: it reads the same broken plan. Plain git always works.
         .hint("the plan is the commit chain at refs/wtc/<plan>/plan: `git log -p refs/wtc/<plan>/plan` shows its history, `git update-ref refs/wtc/<plan>/plan <good commit>` restores one")
-}
-
-/// The ref that holds a plan's commit chain.
-pub fn plan_ref(plan: &str) -> String {
-    format!("refs/wtc/{plan}/plan")
-}
-
-/// A plan as read from its ref, with the commit it came from (the CAS token for updates).
-#[derive(Debug, Clone)]
-pub struct StoredPlan {
-    pub plan: Plan,
-    pub commit: ObjectId,
-}
-
-/// Read the plan `name` from `ref_name` (the local plan ref unless given).
-pub fn load_from(repo: &gix::Repository, ref_name: &str) -> Result<Option<StoredPlan>> {
-    let Some(commit) = refs::peel(repo, ref_name)? else {
-        return Ok(None);
-    };
-    let plan = read_plan_commit(repo, commit)?;
-    // `refs/wtc/<plan>/plan`, `refs/wtc/remotes/<remote>/<plan>/plan`, ...
-    if let Some(name) = ref_name
-        .strip_suffix("/plan")
-        .and_then(|r| r.rsplit('/').next())
-    {
-        check_name(&plan, name)?;
-    }
-    Ok(Some(StoredPlan { plan, commit }))
-}
-
-/// A plan.toml must name the plan whose ref holds it: otherwise every lane branch and ref
-/// wtc derives from the name would belong to another plan.
-pub fn check_name(plan: &Plan, expected: &str) -> Result<(), WtcError> {
-    if plan.name != expected {
-        return Err(bad_plan(&format!(
-            "the plan.toml of plan '{expected}' names plan '{}'",
-            plan.name
-        )));
-    }
-    Ok(())
-}
-
-/// Parse the plan.toml inside a plan commit.
-pub fn read_plan_commit(repo: &gix::Repository, commit: ObjectId) -> Result<Plan> {
-    let tree = repo.find_commit(commit)?.tree()?;
-    let entry = tree
-        .find_entry("plan.toml")
-        .ok_or_else(|| user(format!("plan commit {commit} has no plan.toml")))?;
-    let header = repo.find_header(entry.oid())?;
-    if header.size() > MAX_PLAN_BYTES as u64 {
-        return Err(user(format!(
-            "plan.toml in {commit} claims {} bytes, more than the {MAX_PLAN_BYTES} wtc accepts",
-            header.size()
-        ))
-        .into());
-    }
-    let blob = repo.find_blob(entry.oid())?;
-    Ok(Plan::parse(&blob.data)?)
-}
-
-/// Load the local plan `name`, or a clear error.
-pub fn load(repo: &gix::Repository, name: &str) -> Result<StoredPlan> {
-    load_from(repo, &plan_ref(name))?.ok_or_else(|| {
-        user(format!("there is no plan '{name}' in this repository"))
-            .hint(format!(
-                "create it with `wtc init {name}`; `wtc status` lists existing plans"
-            ))
-            .into()
-    })
-}
-
-/// Write `plan` as a new commit on its ref. `previous` is the commit it was derived from (None
-/// for a new plan); a lost race is an error, never an overwrite.
-pub fn store(
-    repo: &gix::Repository,
-    plan: &Plan,
-    previous: Option<ObjectId>,
-    message: &str,
-) -> Result<ObjectId> {
-    plan.validate()?;
-    let blob = repo.write_blob(plan.to_toml().as_bytes())?.detach();
-    let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
-    editor.upsert("plan.toml", gix::object::tree::EntryKind::Blob, blob)?;
-    let tree = editor.write()?.detach();
-    let commit = repo
-        .new_commit(message, tree, previous)
-        .context("writing the plan commit")?
-        .id;
-    let expected = match previous {
-        Some(prev) => PreviousValue::MustExistAndMatch(prev.into()),
-        None => PreviousValue::MustNotExist,
-    };
-    refs::cas(repo, &plan_ref(&plan.name), expected, commit, message).map_err(|e| {
-        e.context(format!(
-            "the plan '{}' changed while this command ran; run it again",
-            plan.name
-        ))
-    })?;
-    // In remote mode the plan is shared: publish it, or undo the local change.
-    if let Some(remote) = crate::ops::publish::configured(repo, &plan.name) {
-        if let Err(e) = crate::ops::publish::publish_plan(repo, &remote, &plan.name) {
-            let undo = match previous {
-                Some(prev) => refs::cas(
-                    repo,
-                    &plan_ref(&plan.name),
-                    PreviousValue::MustExistAndMatch(commit.into()),
-                    prev,
-                    "undo: publishing failed",
-                ),
-                None => refs::delete(repo, &plan_ref(&plan.name), commit),
-            };
-            undo.context("publishing the plan failed and so did undoing the local change")?;
-            return Err(e);
-        }
-    }
-    Ok(commit)
-}
-
-/// All plan names with a local plan ref.
-pub fn list(repo: &gix::Repository) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    let platform = repo.references()?;
-    for r in platform.prefixed("refs/wtc/")? {
-        let r = r.map_err(|e| anyhow::anyhow!("{e}"))?;
-        let name = r.name().as_bstr().to_str_lossy().into_owned();
-        let rest = &name["refs/wtc/".len()..];
-        if let Some(plan) = rest.strip_suffix("/plan") {
-            if !plan.contains('/') && !names::RESERVED_PLAN_NAMES.contains(&plan) {
-                out.push(plan.to_string());
-            }
-        }
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

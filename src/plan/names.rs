@@ -12,9 +12,9 @@ pub const RESERVED_PLAN_NAMES: &[&str] = &["remotes", "archive"];
 /// Check a lane name; the error says exactly what is wrong.
 ///
 /// ```
-/// assert!(wtc::names::validate_lane("schema").is_ok());
-/// assert!(wtc::names::validate_lane("Bad Name").is_err());
-/// assert!(wtc::names::validate_lane("x.lock").is_err());
+/// assert!(wtc::plan::names::validate_lane("schema").is_ok());
+/// assert!(wtc::plan::names::validate_lane("Bad Name").is_err());
+/// assert!(wtc::plan::names::validate_lane("x.lock").is_err());
 /// ```
 pub fn validate_lane(name: &str) -> Result<(), WtcError> {
     validate(name, "lane")

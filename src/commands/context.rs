@@ -1,0 +1,141 @@
+//! What every command gets: where it runs, which plan and lane it is about, how to talk.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use super::Ui;
+use crate::error::user;
+use crate::git::worktrees::Workspace;
+use crate::plan::{self, lanes, StoredPlan};
+
+/// What every command gets: where it runs, which plan was asked for, how to talk.
+pub struct Ctx {
+    pub dir: PathBuf,
+    pub plan: Option<String>,
+    pub ui: Ui,
+}
+
+impl Ctx {
+    pub fn workspace(&self) -> Result<Workspace> {
+        Workspace::discover(&self.dir)
+    }
+
+    /// The workspace and the plan this command is about.
+    pub fn plan(&self) -> Result<(Workspace, StoredPlan)> {
+        self.plan_with(true)
+    }
+
+    /// Like [`Ctx::plan`]; with `fetch_required = false` an unreachable remote is tolerated
+    /// (the local copy of the plan is used), for commands that can do their local part
+    /// offline, like `save`.
+    pub fn plan_with(&self, fetch_required: bool) -> Result<(Workspace, StoredPlan)> {
+        let ws = self.workspace()?;
+        let name = resolve_plan(&ws, self.plan.as_deref())?;
+        if let Some(remote) = crate::plan::settings::remote_of(&ws.repo, &name) {
+            if let Err(e) = crate::ops::publish::refresh(&ws.repo, &remote, &name) {
+                if fetch_required
+                    || plan::load_from(&ws.repo, &crate::plan::refnames::plan_ref(&name))?.is_none()
+                {
+                    return Err(e);
+                }
+            }
+        }
+        let stored = plan::load(&ws.repo, &name)?;
+        Ok((ws, stored))
+    }
+}
+
+impl Ctx {
+    /// The lane worktree we stand in: workspace, plan, lane name and its branch.
+    pub fn lane(&self) -> Result<(Workspace, StoredPlan, String, String)> {
+        self.lane_with(true)
+    }
+
+    /// The lane we stand in; see [`Ctx::plan_with`] for `fetch_required`.
+    pub fn lane_with(
+        &self,
+        fetch_required: bool,
+    ) -> Result<(Workspace, StoredPlan, String, String)> {
+        let (ws, stored) = self.plan_with(fetch_required)?;
+        let lane = require_current_lane(&ws, &stored.plan.name)?;
+        stored.plan.require_lane(&lane)?;
+        let branch = crate::plan::refnames::lane_branch(&stored.plan.name, &lane);
+        Ok((ws, stored, lane, branch))
+    }
+}
+
+impl Ctx {
+    /// Take the worktree's `wtc.lock` for a command that writes (one wtc at a time per
+    /// worktree). A lock left by a wtc that died is recovered, and the user is told.
+    pub fn guard(&self, ws: &Workspace, command: &str) -> Result<crate::git::locks::OpLock> {
+        let (lock, recovered) = crate::git::locks::OpLock::acquire(ws.repo.git_dir(), command)?;
+        if let Some(r) = recovered {
+            if !self.ui.json && !self.ui.quiet {
+                let removed: Vec<String> =
+                    r.removed.iter().map(|p| p.display().to_string()).collect();
+                eprintln!(
+                    "note: recovered after an interrupted `wtc {}` (pid {}){}",
+                    r.command,
+                    r.pid,
+                    if removed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": removed its stale {}", removed.join(", "))
+                    }
+                );
+            }
+        }
+        // An update a killed wtc left half-done in this worktree is finished before anything
+        // else looks at the worktree.
+        if let Some(f) = crate::worktree::journal::recover(&ws.repo)? {
+            if !self.ui.json && !self.ui.quiet {
+                eprintln!(
+                    "note: {} the worktree update of an interrupted `wtc {}` ({} is consistent again)",
+                    if f.completed_now { "finished" } else { "found complete" },
+                    f.command,
+                    f.branch
+                );
+            }
+        }
+        Ok(lock)
+    }
+}
+
+/// Which plan a command is about: `--plan`/`WTC_PLAN`, else the lane we stand in, else the
+/// only plan in the repository.
+pub fn resolve_plan(ws: &Workspace, explicit: Option<&str>) -> Result<String> {
+    if let Some(p) = explicit {
+        crate::plan::names::validate_plan(p)?;
+        return Ok(p.to_string());
+    }
+    if let Some((plan, _)) = lanes::checked_out(ws)? {
+        return Ok(plan);
+    }
+    let plans = plan::list(&ws.repo)?;
+    match plans.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(user("there is no plan in this repository")
+            .hint("create one with `wtc init PLAN`")
+            .into()),
+        many => Err(user(format!("several plans exist: {}", many.join(", ")))
+            .hint("say which with --plan NAME (or WTC_PLAN=NAME)")
+            .into()),
+    }
+}
+
+/// The lane this worktree works on, or a clear error.
+pub fn require_current_lane(ws: &Workspace, plan: &str) -> Result<String> {
+    match lanes::checked_out(ws)? {
+        Some((p, l)) if p == plan => Ok(l),
+        Some((p, l)) => Err(user(format!(
+            "this worktree is lane '{l}' of plan '{p}', not of plan '{plan}'"
+        ))
+        .into()),
+        None => Err(
+            user(format!("{} is not a lane worktree", ws.workdir().display()))
+                .hint("run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR")
+                .into(),
+        ),
+    }
+}

@@ -1,0 +1,293 @@
+//! Remotes: fetch through gix, push through the `git` binary, listing without a download.
+//!
+//! gix 0.90 cannot push (its crate-status lists push as missing), so [`push`] runs
+//! `git push --atomic --porcelain --force-with-lease=<ref>:<expected>`: every update carries
+//! an explicit lease and never overwrites someone else's work. URLs with credentials are
+//! redacted in every message ([`redact`]). This module knows nothing of wtc's ref layout:
+//! callers pass refspecs and prefixes ([`crate::plan::refnames`] spells them).
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use anyhow::{Context as _, Result};
+use gix::bstr::ByteSlice;
+use gix::ObjectId;
+
+use crate::error::user;
+
+/// Replace `user:password@` (or `token@`) in every URL inside `text` by `***@`.
+pub fn redact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The fetch URL of `remote`, redacted, for messages.
+pub fn display_url(repo: &gix::Repository, remote: &str) -> String {
+    repo.find_remote(remote)
+        .ok()
+        .and_then(|r| {
+            r.url(gix::remote::Direction::Fetch)
+                .map(|u| u.to_bstring().to_string())
+        })
+        .map(|u| redact(&u))
+        .unwrap_or_else(|| remote.to_string())
+}
+
+fn remote_error(
+    repo: &gix::Repository,
+    remote: &str,
+    what: &str,
+    err: gix::Error,
+) -> anyhow::Error {
+    let url = display_url(repo, remote);
+    // gix nests the real reason (refused connection, unknown host, 401) a few sources deep.
+    let mut reasons: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !text.is_empty() && !reasons.iter().any(|r| r.contains(&text)) {
+            reasons.push(text);
+        }
+        cur = e.source();
+    }
+    user(format!("{what} {url} failed: {}", redact(&reasons.join(": "))))
+        .hint(format!(
+            "check that the remote '{remote}' is reachable and that you may read it (`git ls-remote {remote}`)"
+        ))
+        .into()
+}
+
+fn find_remote<'r>(repo: &'r gix::Repository, remote: &str) -> Result<gix::Remote<'r>> {
+    repo.find_remote(remote).map_err(|_| {
+        user(format!(
+            "there is no remote named '{remote}' in this repository"
+        ))
+        .hint("add it with `git remote add NAME URL`, or pass --remote NAME")
+        .into()
+    })
+}
+
+/// Fetch `refspecs` from `remote` (objects and the refs they map to, forced). Returns the
+/// remote's refs whose names start with `prefix`, as the listing said.
+pub fn fetch(
+    repo: &gix::Repository,
+    remote: &str,
+    refspecs: &[String],
+    prefix: &str,
+) -> Result<BTreeMap<String, ObjectId>> {
+    let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
+    r.replace_refspecs(
+        refspecs.iter().map(String::as_str),
+        gix::remote::Direction::Fetch,
+    )?;
+    let conn = r
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
+    let outcome = conn
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|e| remote_error(repo, remote, "fetching from", e))?
+        .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
+        .map_err(|e| remote_error(repo, remote, "fetching from", e))?;
+    Ok(remote_refs(&outcome.ref_map, prefix))
+}
+
+/// The remote's refs matching `refspec` whose names start with `prefix`, listed without
+/// downloading any objects (what `wait` polls).
+pub fn list(
+    repo: &gix::Repository,
+    remote: &str,
+    refspec: &str,
+    prefix: &str,
+) -> Result<BTreeMap<String, ObjectId>> {
+    let map = ref_map(repo, remote, &[refspec])?;
+    Ok(remote_refs(&map, prefix))
+}
+
+/// The remote's refs matching `specs`, from the protocol's ref listing alone (no pack).
+fn ref_map(
+    repo: &gix::Repository,
+    remote: &str,
+    specs: &[&str],
+) -> Result<gix::remote::fetch::RefMap> {
+    let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
+    r.replace_refspecs(specs.iter().copied(), gix::remote::Direction::Fetch)?;
+    let conn = r
+        .connect(gix::remote::Direction::Fetch)
+        .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
+    let (map, _) = conn
+        .ref_map(gix::progress::Discard, Default::default())
+        .map_err(|e| remote_error(repo, remote, "listing refs of", e))?;
+    Ok(map)
+}
+
+/// The remote's current values of exactly these refs (absent ones are missing from the map).
+fn values<'a>(
+    repo: &gix::Repository,
+    remote: &str,
+    names: impl Iterator<Item = &'a str>,
+) -> Result<BTreeMap<String, ObjectId>> {
+    let names: Vec<&str> = names.collect();
+    let map = ref_map(repo, remote, &names)?;
+    Ok(remote_refs(&map, "refs/")
+        .into_iter()
+        .filter(|(n, _)| names.contains(&n.as_str()))
+        .collect())
+}
+
+fn remote_refs(map: &gix::remote::fetch::RefMap, prefix: &str) -> BTreeMap<String, ObjectId> {
+    map.remote_refs
+        .iter()
+        .filter_map(|r| {
+            let (name, target, peeled) = r.unpack();
+            let id = peeled.or(target)?.to_owned();
+            let name = name.to_str_lossy().into_owned();
+            name.starts_with(prefix).then_some((name, id))
+        })
+        .collect()
+}
+
+/// One ref update for [`push`]: set `dst` to `src` (or delete it), if and only if the remote
+/// still has `expected` there (`None`: it must not exist).
+#[derive(Debug, Clone)]
+pub struct PushUpdate {
+    pub src: Option<ObjectId>,
+    pub dst: String,
+    pub expected: Option<ObjectId>,
+}
+
+/// Why a push did not land.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed,
+    /// The remote's value was not what we expected: someone else moved it.
+    Stale(Vec<String>),
+}
+
+/// Push `updates` atomically through `git push`, each with an explicit lease. gix 0.90 has
+/// no push (its crate-status lists it as missing), so this is the one place wtc shells out.
+pub fn push(repo: &gix::Repository, remote: &str, updates: &[PushUpdate]) -> Result<PushOutcome> {
+    if updates.is_empty() {
+        return Ok(PushOutcome::Pushed);
+    }
+    let workdir = repo.workdir().unwrap_or(repo.git_dir());
+    let mut cmd = Command::new("git");
+    cmd.arg("-C").arg(workdir);
+    cmd.args(["push", "--atomic", "--porcelain", "--no-verify", "--quiet"]);
+    for u in updates {
+        let expected = u.expected.map(|e| e.to_string()).unwrap_or_default();
+        cmd.arg(format!("--force-with-lease={}:{expected}", u.dst));
+    }
+    cmd.arg(remote);
+    for u in updates {
+        match u.src {
+            Some(src) => cmd.arg(format!("{src}:{}", u.dst)),
+            None => cmd.arg(format!(":{}", u.dst)),
+        };
+    }
+    cmd.env("GIT_TERMINAL_PROMPT", "0");
+    crate::faults::point();
+    let out = cmd
+        .output()
+        .context("running `git push` (is git installed?)")?;
+    crate::faults::point();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = redact(&String::from_utf8_lossy(&out.stderr));
+    if out.status.success() {
+        return Ok(PushOutcome::Pushed);
+    }
+    // Porcelain lines: "<flag>\t<from>:<to>\t<summary>"; '!' marks a rejected ref.
+    let mut stale = Vec::new();
+    for line in stdout.lines() {
+        let parts: Vec<&str> = line.split('\t').collect();
+        // "stale info": the lease failed before sending; "cannot lock ref ... expected":
+        // another push won the race on the server; both mean the remote moved.
+        let moved = [
+            "stale info",
+            "cannot lock ref",
+            "fetch first",
+            "non-fast-forward",
+        ];
+        if parts.len() >= 3 && parts[0] == "!" && moved.iter().any(|m| parts[2].contains(m)) {
+            stale.push(parts[1].split(':').nth(1).unwrap_or(parts[1]).to_string());
+        }
+    }
+    if !stale.is_empty() {
+        return Ok(PushOutcome::Stale(stale));
+    }
+    // Servers word a lost race differently ("atomic transaction failed", ...): ask the
+    // remote what it has now; any ref that is not what we leased on has moved.
+    if let Ok(now) = values(repo, remote, updates.iter().map(|u| u.dst.as_str())) {
+        let moved: Vec<String> = updates
+            .iter()
+            .filter(|u| now.get(&u.dst).copied() != u.expected)
+            .map(|u| u.dst.clone())
+            .collect();
+        if !moved.is_empty() {
+            return Ok(PushOutcome::Stale(moved));
+        }
+    }
+    let rejected: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with('!'))
+        .map(|l| redact(l.trim_start_matches('!').trim()))
+        .collect();
+    let why = if rejected.is_empty() {
+        stderr
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or("git push failed")
+            .to_string()
+    } else {
+        rejected.join("; ")
+    };
+    Err(user(format!(
+        "publishing to {} failed: {why}",
+        display_url(repo, remote)
+    ))
+    .hint(format!(
+        "check that you may push to '{remote}'; nothing on the remote was overwritten"
+    ))
+    .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            redact("https://user:tok3n@host.example/r.git"),
+            "https://***@host.example/r.git"
+        );
+        assert_eq!(
+            redact("fetch from 'http://tok@h:8080/x' failed"),
+            "fetch from 'http://***@h:8080/x' failed"
+        );
+        assert_eq!(
+            redact("git://h/x and ssh://me@h/y"),
+            "git://h/x and ssh://***@h/y"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(redact("/a/path/repo.git"), "/a/path/repo.git");
+    }
+}
