@@ -31,7 +31,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         let ws = ctx.workspace()?;
         if crate::plan::lanes::checked_out(&ws)?.is_none() && plan::list(&ws.repo)?.is_empty() {
             // Still take (and so recover) the worktree lock a killed clean may have left.
-            let _lock = ctx.guard(&ws, "clean")?;
+            let _op = ctx.operation(&ws, "clean")?;
             let mut r = Report::new("clean");
             r.set("plan", None::<String>)
                 .set("removed", Vec::<String>::new());
@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         }
     }
     let (ws, stored) = ctx.plan()?;
-    let _lock = ctx.guard(&ws, "clean")?;
+    let _op = ctx.operation(&ws, "clean")?;
     let p = &stored.plan;
     if let Some((plan_here, _)) = crate::plan::lanes::checked_out(&ws)? {
         if plan_here == p.name {

@@ -8,6 +8,7 @@ use super::Ui;
 use crate::error::user;
 use crate::git::worktrees::Workspace;
 use crate::plan::{self, lanes, StoredPlan};
+use crate::worktree::operation::Operation;
 
 /// What every command gets: where it runs, which plan was asked for, how to talk.
 pub struct Ctx {
@@ -66,39 +67,17 @@ impl Ctx {
 }
 
 impl Ctx {
-    /// Take the worktree's `wtc.lock` for a command that writes (one wtc at a time per
-    /// worktree). A lock left by a wtc that died is recovered, and the user is told.
-    pub fn guard(&self, ws: &Workspace, command: &str) -> Result<crate::git::locks::OpLock> {
-        let (lock, recovered) = crate::git::locks::OpLock::acquire(ws.repo.git_dir(), command)?;
-        if let Some(r) = recovered {
-            if !self.ui.json && !self.ui.quiet {
-                let removed: Vec<String> =
-                    r.removed.iter().map(|p| p.display().to_string()).collect();
-                eprintln!(
-                    "note: recovered after an interrupted `wtc {}` (pid {}){}",
-                    r.command,
-                    r.pid,
-                    if removed.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": removed its stale {}", removed.join(", "))
-                    }
-                );
+    /// Begin the one locked operation of a command that writes in the worktree `ws` stands
+    /// in: `wtc.lock` is taken (one wtc at a time per worktree), and what a wtc that died
+    /// there left behind is recovered first; the user is told what was recovered.
+    pub fn operation(&self, ws: &Workspace, command: &str) -> Result<Operation> {
+        let op = Operation::begin(&ws.repo, command)?;
+        if !self.ui.json && !self.ui.quiet {
+            for note in op.notes() {
+                eprintln!("{note}");
             }
         }
-        // An update a killed wtc left half-done in this worktree is finished before anything
-        // else looks at the worktree.
-        if let Some(f) = crate::worktree::journal::recover(&ws.repo)? {
-            if !self.ui.json && !self.ui.quiet {
-                eprintln!(
-                    "note: {} the worktree update of an interrupted `wtc {}` ({} is consistent again)",
-                    if f.completed_now { "finished" } else { "found complete" },
-                    f.command,
-                    f.branch
-                );
-            }
-        }
-        Ok(lock)
+        Ok(op)
     }
 }
 

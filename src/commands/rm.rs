@@ -24,7 +24,7 @@ pub struct RmArgs {
 pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
     names::validate_lane(&args.lane)?;
     let (ws, stored) = ctx.plan()?;
-    let _lock = ctx.guard(&ws, "rm")?;
+    let _op = ctx.operation(&ws, "rm")?;
     let mut p = stored.plan.clone();
     p.require_lane(&args.lane)?;
     let downstream = p.direct_downstream(&args.lane);

@@ -149,8 +149,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
         return Ok(r);
     }
     let (ws, stored) = sub.plan()?;
-    let _guard = ctx.guard(&ws, "run")?;
-    let out = squash::squash(&ws, &stored, &SquashOptions::default())?;
+    let op = ctx.operation(&ws, "run")?;
+    let out = squash::squash(&op, &ws, &stored, &SquashOptions::default())?;
     r.set("squash", &out);
     if let Some(c) = &out.commit {
         r.out(c.clone());

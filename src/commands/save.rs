@@ -40,8 +40,8 @@ pub fn run_done(ctx: &Ctx, args: DoneArgs) -> Result<Report> {
 fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) -> Result<Report> {
     // Saving is local: an unreachable remote must not stop it (publishing then reports it).
     let (ws, stored, lane, branch) = ctx.lane_with(false)?;
-    let _lock = ctx.guard(&ws, command)?;
-    let saved = crate::ops::save::save(&ws.repo, &branch, &lane, message.as_deref(), done)?;
+    let op = ctx.operation(&ws, command)?;
+    let saved = crate::ops::save::save(&op, &ws.repo, &branch, &lane, message.as_deref(), done)?;
     let published =
         crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane).map_err(|e| {
             let saved = saved

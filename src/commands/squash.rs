@@ -34,7 +34,7 @@ pub struct SquashArgs {
 
 pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
-    let _lock = ctx.guard(&ws, "squash")?;
+    let op = ctx.operation(&ws, "squash")?;
     let opts = SquashOptions {
         message: args.message,
         verify: args.verify,
@@ -42,7 +42,7 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
         unfinished: args.unfinished,
         push: args.push,
     };
-    let out = squash::squash(&ws, &stored, &opts)?;
+    let out = squash::squash(&op, &ws, &stored, &opts)?;
     let mut r = Report::new("squash");
     r.set("plan", &stored.plan.name);
     r.extend(&out);

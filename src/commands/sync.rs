@@ -28,13 +28,13 @@ pub struct SyncArgs {
 
 pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     let (ws, stored, lane, _) = ctx.lane()?;
-    let _lock = ctx.guard(&ws, "sync")?;
+    let op = ctx.operation(&ws, "sync")?;
     let opts = SyncOptions {
         autosave: !args.no_autosave,
         dry_run: args.dry_run,
         hold_conflicts: false,
     };
-    let out = sync::sync(&ws.repo, &stored.plan, &lane, opts)?;
+    let out = sync::sync(&op, &ws.repo, &stored.plan, &lane, opts)?;
     if !args.dry_run {
         crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane)
             .map_err(|e| e.context("the sync is done here, but publishing the lane failed"))?;

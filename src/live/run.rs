@@ -505,8 +505,8 @@ impl Scheduler {
                 dry_run: false,
                 hold_conflicts: true,
             };
-            let synced = watch::op_lock(&repo, "run")
-                .and_then(|_lock| sync::sync(&repo, &stored.plan, &lane_name, opts));
+            let synced = watch::hold(&repo, "run")
+                .and_then(|op| sync::sync(&op, &repo, &stored.plan, &lane_name, opts));
             match synced {
                 Ok(s) if s.result == SyncResult::Conflict => Ok(Err(format!(
                     "syncing {} into it would conflict in {}; nothing was changed (run `wtc sync` in {} to resolve by hand)",
@@ -834,7 +834,7 @@ fn lane_is_done(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Result<
 /// What `wtc done` does, unless the command already handed off with nothing left to save.
 fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
     let repo = Workspace::open_worktree(worktree)?;
-    let _lock = watch::op_lock(&repo, "run")?;
+    let op = watch::hold(&repo, "run")?;
     let branch = crate::plan::refnames::lane_branch(plan, lane_name);
     let tip = refs::peel(&repo, &branch)?
         .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
@@ -843,7 +843,7 @@ fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
     let commit = if settled && lane::is_done(&repo, &stored.plan, lane_name, tip)? {
         tip
     } else {
-        crate::ops::save::save(&repo, &branch, lane_name, None, true)?
+        crate::ops::save::save(&op, &repo, &branch, lane_name, None, true)?
             .commit
             .expect("a done save always commits")
     };

@@ -36,6 +36,7 @@ use crate::git::worktrees::Workspace;
 use crate::ops::sync::{self, SyncOptions, SyncResult};
 use crate::plan::lanes as lane;
 use crate::plan::{self, StoredPlan};
+use crate::worktree::operation::Operation;
 use crate::worktree::snapshot;
 
 /// How often refs are read when file-system events are unavailable (or `--poll`).
@@ -595,8 +596,8 @@ impl LiveSync {
                 dry_run: false,
                 hold_conflicts: true,
             };
-            let synced = op_lock(&lane_repo, "watch")
-                .and_then(|_lock| sync::sync(&lane_repo, plan, &spec.name, opts));
+            let synced = hold(&lane_repo, "watch")
+                .and_then(|op| sync::sync(&op, &lane_repo, plan, &spec.name, opts));
             match synced {
                 Ok(s) if s.result == SyncResult::Conflict => {
                     slot.held = true;
@@ -667,10 +668,11 @@ impl LiveSync {
             if !snapshot::is_dirty(&repo)? {
                 return Ok(None);
             }
-            let _lock = op_lock(&repo, "watch --autosave")?;
+            let op = hold(&repo, "watch --autosave")?;
             error::check_interrupt()?;
             let msg = format!("wip: {lane_name} (autosaved by wtc watch)");
             Ok(Some(crate::ops::save::save(
+                &op,
                 &repo,
                 &branch,
                 lane_name,
@@ -890,14 +892,14 @@ fn inputs(plan: &plan::Plan, lane_name: &str, tips: &BTreeMap<String, Option<Obj
         .collect()
 }
 
-/// Take a lane worktree's `wtc.lock` (see [`crate::git::locks`]) for one sync or save, waiting a
-/// moment while another wtc (an agent's `wtc save`) works there. Held only for that
-/// operation, so the agent's own commands are never locked out for longer.
-pub fn op_lock(repo: &gix::Repository, command: &str) -> Result<crate::git::locks::OpLock> {
+/// Begin the locked operation (see [`crate::worktree::operation`]) of one sync or save in a
+/// lane worktree, waiting a moment while another wtc (an agent's `wtc save`) works there.
+/// Held only for that operation, so the agent's own commands are never locked out for longer.
+pub fn hold(repo: &gix::Repository, command: &str) -> Result<Operation> {
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
-        match crate::git::locks::OpLock::acquire(repo.git_dir(), command) {
-            Ok((lock, _recovered)) => return Ok(lock),
+        match Operation::begin(repo, command) {
+            Ok(op) => return Ok(op),
             Err(_) if Instant::now() < deadline && !gix::interrupt::is_triggered() => {
                 std::thread::sleep(Duration::from_millis(10));
             }

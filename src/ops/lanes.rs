@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::git::worktrees::Workspace;
+use crate::worktree::operation::Operation;
 
 /// Remove a lane's worktree (if any) and branch. The caller checked for unsaved work.
 pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: bool) -> Result<()> {
@@ -68,7 +69,8 @@ pub fn save_before_removal(
     // `save` commits nothing (and leaves the index alone) when the worktree is clean.
     let msg = format!("wip: {lane} (saved by wtc {command} --force)");
     let branch = crate::plan::refnames::lane_branch(plan, lane);
-    Ok(crate::ops::save::save(&repo, &branch, lane, Some(&msg), false)?.commit)
+    let op = Operation::begin(&repo, command)?;
+    Ok(crate::ops::save::save(&op, &repo, &branch, lane, Some(&msg), false)?.commit)
 }
 
 /// Unsaved work in a lane's worktree: `Some(paths)` when dirty, `None` when clean or absent.
@@ -76,7 +78,7 @@ pub fn unsaved_work(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<Vec
     let Some(repo) = lane_worktree(ws, plan, lane)? else {
         return Ok(None);
     };
-    let dirty = crate::worktree::snapshot::dirty_paths(&repo)?;
+    let dirty = crate::worktree::snapshot::dirty_paths(&repo, None)?;
     Ok((!dirty.is_empty()).then(|| dirty.iter().map(|p| p.to_string()).collect()))
 }
 

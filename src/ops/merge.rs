@@ -126,9 +126,15 @@ pub fn fold<'m>(
             .tree_merge
             .tree
             .write(|t| mem.write_object(t).map(|id| id.detach()))?;
-        current = mem
-            .new_commit(format!("fold {}", tip.lane), tree, [current, tip.commit])?
-            .id;
+        current = crate::git::commit::write(
+            mem,
+            crate::git::commit::NewCommit {
+                purpose: crate::git::commit::Purpose::Scratch,
+                message: format!("fold {}", tip.lane),
+                tree,
+                parents: vec![current, tip.commit],
+            },
+        )?;
         fast_forward = false;
     }
     let tree = mem.find_commit(current)?.tree_id()?.detach();

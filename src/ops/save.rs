@@ -6,24 +6,20 @@
 //! updated for the same paths so `git status` is clean afterwards. A pending merge (MERGE_HEAD,
 //! all conflicts resolved) is completed by the save, exactly like `git commit` would.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-
-use anyhow::{Context as _, Result};
-use gix::bstr::{BString, ByteSlice};
-use gix::index::entry::{Flags, Stat};
+use anyhow::Result;
+use gix::bstr::ByteSlice;
 use gix::object::tree::EntryKind;
 use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 
 use crate::error::user;
+use crate::git::commit::{self, NewCommit, Purpose};
+use crate::git::index::Row;
 use crate::git::refs;
 use crate::plan::refnames;
-use crate::worktree::checkout::{index_mode, LockedIndex};
+use crate::worktree::entry::{Files, Store};
+use crate::worktree::operation::Operation;
 use crate::worktree::snapshot::{clear_merge_state, dirty_paths, merge_heads};
-
-/// A path `save` looked at: what is on disk now (`None`: deleted), with its stat data.
-type SavedPath = (BString, Option<(ObjectId, EntryKind, Stat)>);
 
 /// What `save` did.
 #[derive(Debug, Clone)]
@@ -53,17 +49,19 @@ pub fn message(lane_name: &str, user_message: Option<&str>, done: bool, npaths: 
     }
 }
 
-/// Commit the whole worktree of `repo` (a lane worktree on `branch`) as one WIP commit.
+/// Commit the whole worktree of `repo` (a lane worktree on `branch`) as one WIP commit, in
+/// one read-modify-write phase of `op`'s index.
 ///
 /// With `done`, a commit is made even when nothing changed, to carry the handoff trailer.
 pub fn save(
+    op: &Operation,
     repo: &gix::Repository,
     branch: &str,
     lane_name: &str,
     user_message: Option<&str>,
     done: bool,
 ) -> Result<Saved> {
-    let mut locked = LockedIndex::acquire(repo)?;
+    let mut locked = op.lock_index(repo)?;
     let conflicted = locked.conflicted_paths();
     if !conflicted.is_empty() {
         return Err(user(format!("{} path(s) still have merge conflicts", conflicted.len()))
@@ -89,56 +87,62 @@ pub fn save(
         .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     let merge_heads = merge_heads(repo)?;
-    let paths = dirty_paths(repo)?;
+    let paths = dirty_paths(repo, Some(&locked.file))?;
 
-    let (mut pipeline, _) = repo.filter_pipeline(None)?;
-    let mut editor = repo.edit_tree(head_tree)?;
-    let workdir = repo.workdir().context("a worktree is needed")?.to_owned();
-    let mut entries: Vec<SavedPath> = Vec::new();
+    let mut files = Files::new(repo)?;
+    let mut rows: Vec<Row> = Vec::new();
     for path in &paths {
-        // Stat before reading: if the file changes while we hash it, git sees a newer mtime
-        // and reports it as modified instead of silently calling it clean.
-        let abs: PathBuf = workdir.join(gix::path::from_bstr(path.as_bstr())?);
-        let stat = gix::index::fs::Metadata::from_path_no_follow(&abs)
-            .ok()
-            .and_then(|md| Stat::from_fs(&md).ok())
-            .unwrap_or_default();
-        let found = pipeline.worktree_file_to_object(path.as_bstr(), &locked.file)?;
+        let found = files.read(path.as_bstr(), locked.state(), Store::Write)?;
         crate::faults::point();
         match found {
-            Some((_, EntryKind::Commit, _)) => {} // nested repositories are not ours to save
-            Some((id, kind, _)) => entries.push((path.clone(), Some((id, kind, stat)))),
-            None => entries.push((path.clone(), None)),
+            // Nested repositories are not ours to save.
+            Some(d) if d.leaf.kind == EntryKind::Commit => {}
+            Some(d) => rows.push(Row {
+                path: path.clone(),
+                entry: Some((d.leaf.id, d.leaf.kind, d.stat)),
+            }),
+            None => rows.push(Row {
+                path: path.clone(),
+                entry: None,
+            }),
         }
     }
+    let mut editor = repo.edit_tree(head_tree)?;
     // Removals first, so a file can turn into a directory in the same save.
-    for (path, _) in entries.iter().filter(|(_, e)| e.is_none()) {
-        editor.remove(path.as_bstr())?;
+    for row in rows.iter().filter(|r| r.entry.is_none()) {
+        editor.remove(row.path.as_bstr())?;
     }
-    for (path, e) in &entries {
-        if let Some((id, kind, _)) = e {
-            editor.upsert(path.as_bstr(), *kind, *id)?;
+    for row in &rows {
+        if let Some((id, kind, _)) = row.entry {
+            editor.upsert(row.path.as_bstr(), kind, id)?;
         }
     }
     let tree = editor.write()?.detach();
-    let saved_paths: Vec<String> = entries
+    let saved_paths: Vec<String> = rows
         .iter()
-        .map(|(p, _)| p.to_str_lossy().into_owned())
+        .map(|r| r.path.to_str_lossy().into_owned())
         .collect();
 
     crate::error::check_interrupt()?;
     let commit = if tree == head_tree && merge_heads.is_empty() && !done {
         None
     } else {
-        let msg = message(lane_name, user_message, done, saved_paths.len());
         let parents: Vec<ObjectId> = std::iter::once(head)
             .chain(merge_heads.iter().copied())
             .collect();
-        Some(repo.new_commit(msg, tree, parents)?.id)
+        Some(commit::write(
+            repo,
+            NewCommit {
+                purpose: Purpose::Save,
+                message: message(lane_name, user_message, done, saved_paths.len()),
+                tree,
+                parents,
+            },
+        )?)
     };
 
     // The index follows the worktree for every saved path, with fresh stat data.
-    update_index_entries(&mut locked.file, &entries);
+    locked.rows().set(&rows);
     if let Some(c) = commit {
         refs::cas(
             repo,
@@ -148,7 +152,7 @@ pub fn save(
             "save",
         )?;
     }
-    if entries.is_empty() && commit.is_none() {
+    if rows.is_empty() && commit.is_none() {
         drop(locked); // nothing changed: leave the index file alone
     } else {
         locked.commit()?;
@@ -161,33 +165,4 @@ pub fn save(
         paths: saved_paths,
         previous: head,
     })
-}
-
-/// Replace the index entries of `entries`' paths (all stages) by what is on disk now.
-fn update_index_entries(index: &mut gix::index::State, entries: &[SavedPath]) {
-    let touched: BTreeSet<&[u8]> = entries.iter().map(|(p, _)| p.as_slice()).collect();
-    index.remove_entries(|_, path, _| touched.contains(path.as_bytes()));
-    // A file that became a directory: its old entry is gone above; entries under a path that
-    // became a file are removed here.
-    let files: Vec<&BString> = entries
-        .iter()
-        .filter(|(_, e)| e.is_some())
-        .map(|(p, _)| p)
-        .collect();
-    index.remove_entries(|_, path, _| {
-        files.iter().any(|f| {
-            path.len() > f.len() && path.starts_with(f.as_slice()) && path[f.len()] == b'/'
-        })
-    });
-    for (path, e) in entries {
-        let Some((id, kind, stat)) = e else { continue };
-        index.dangerously_push_entry(
-            *stat,
-            *id,
-            Flags::empty(),
-            index_mode(*kind),
-            path.as_bstr(),
-        );
-    }
-    index.sort_entries();
 }

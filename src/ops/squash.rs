@@ -14,14 +14,17 @@ use gix::ObjectId;
 use serde::Serialize;
 
 use crate::error::{user, Kind, WtcError};
+use crate::git::commit::{self, NewCommit, Purpose};
+use crate::git::index::LockedIndex;
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::merge::{self, Folded, Tip};
 use crate::plan::lanes as lane;
 use crate::plan::refnames::{self, trailers};
 use crate::plan::{self, StoredPlan};
-use crate::worktree::checkout::{self, LockedIndex};
-use crate::worktree::journal::Update;
+use crate::worktree::entry;
+use crate::worktree::operation::Operation;
+use crate::worktree::transition::{Prepared, Transition};
 
 #[derive(Debug, Clone, Default)]
 pub struct SquashOptions {
@@ -58,7 +61,14 @@ pub struct Squashed {
     pub already_integrated: bool,
 }
 
-pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Result<Squashed> {
+/// Land the plan's lanes as ONE integration commit. `op` holds the worktree `ws` stands in;
+/// a target checked out in another worktree is held there for the update.
+pub fn squash(
+    op: &Operation,
+    ws: &Workspace,
+    stored: &StoredPlan,
+    opts: &SquashOptions,
+) -> Result<Squashed> {
     let repo = &ws.repo;
     let plan = &stored.plan;
     let order = plan.topo_order()?;
@@ -130,7 +140,7 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             }
             crate::error::check_interrupt()?;
             merge::persist_tree(&mut mem, repo, tree)?;
-            let commit = repo.new_commit(message.clone(), tree, [onto])?.id;
+            let commit = integration_commit(repo, &message, tree, onto)?;
             let update = crate::git::remote::PushUpdate {
                 src: Some(commit),
                 dst: target_ref.clone(),
@@ -151,11 +161,16 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
                     if let Some(local) = local_target {
                         if refs::is_ancestor(repo, local, commit)? {
                             let local_tree = repo.find_commit(local)?.tree_id()?.detach();
-                            if let Ok(tc) =
-                                prepare_target_checkout(ws, &target_ref, repo, local_tree, tree)
-                            {
+                            let transition = Transition::of_branch(
+                                "squash",
+                                &target_ref,
+                                local,
+                                local_tree,
+                                tree,
+                            );
+                            if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition) {
                                 out.worktree_updated =
-                                    finish_target(tc, repo, &target_ref, local, commit)?;
+                                    finish_target(tc, repo, transition, local, commit)?;
                             }
                         }
                     }
@@ -189,7 +204,11 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
             // The target's tip already integrates exactly these lane tips: a squash that ran
             // before (perhaps killed after moving the target): finish what is left, if anything.
             if let Some(wt) = ws.worktree_of(&target_ref)?.filter(|w| w.exists) {
-                crate::worktree::journal::recover(&Workspace::open_worktree(&wt.path)?)?;
+                // Holding the target's worktree finishes a transition a killed squash left there.
+                let target_repo = Workspace::open_worktree(&wt.path)?;
+                if !same_worktree(&target_repo, repo) {
+                    Operation::begin(&target_repo, "squash")?;
+                }
             }
             out.tree = target_tree.to_string();
             out.parent = match repo.find_commit(target_tip)?.parent_ids().next() {
@@ -214,14 +233,16 @@ pub fn squash(ws: &Workspace, stored: &StoredPlan, opts: &SquashOptions) -> Resu
         out.tree = tree.to_string();
         out.parent = target_tip.to_string();
         // A checked-out target must take the new tree without losing anything: check first.
-        let tc = prepare_target_checkout(ws, &target_ref, &mem, target_tree, tree)?;
+        let transition =
+            Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree);
+        let tc = prepare_target_checkout(op, ws, &mem, &transition)?;
         if opts.dry_run {
             return Ok(out);
         }
         crate::error::check_interrupt()?;
         merge::persist_tree(&mut mem, repo, tree)?;
-        let commit = repo.new_commit(message, tree, [target_tip])?.id;
-        out.worktree_updated = finish_target(tc, repo, &target_ref, target_tip, commit)?;
+        let commit = integration_commit(repo, &message, tree, target_tip)?;
+        out.worktree_updated = finish_target(tc, repo, transition, target_tip, commit)?;
         out.commit = Some(commit.to_string());
     }
     let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
@@ -340,86 +361,97 @@ fn fetch_remote_target(
     })
 }
 
-/// The checked-out target worktree, locked and checked to take `from_tree -> to_tree`
-/// without touching local changes (`None` when the target is not checked out anywhere).
+/// Write the integration commit: `message`, `tree`, one parent (the target's tip).
+fn integration_commit(
+    repo: &gix::Repository,
+    message: &str,
+    tree: ObjectId,
+    parent: ObjectId,
+) -> Result<ObjectId> {
+    commit::write(
+        repo,
+        NewCommit {
+            purpose: Purpose::Integration,
+            message: message.to_string(),
+            tree,
+            parents: vec![parent],
+        },
+    )
+}
+
+/// Do two repositories open the same worktree (one `wtc.lock`)?
+fn same_worktree(a: &gix::Repository, b: &gix::Repository) -> bool {
+    let canon = |r: &gix::Repository| std::fs::canonicalize(r.git_dir()).ok();
+    canon(a) == canon(b)
+}
+
+/// The checked-out target worktree, held, its index locked, and checked to take the
+/// transition without touching local changes (`None` when the target is not checked out).
 struct TargetCheckout {
     repo: gix::Repository,
+    /// Held when the target is checked out in another worktree than the one we stand in.
+    _op: Option<Operation>,
     locked: LockedIndex,
-    changes: Vec<checkout::PathChange>,
-    from_tree: ObjectId,
-    to_tree: ObjectId,
+    prepared: Prepared,
 }
 
 fn prepare_target_checkout(
+    op: &Operation,
     ws: &Workspace,
-    target_ref: &str,
     objects: &gix::Repository,
-    from_tree: ObjectId,
-    to_tree: ObjectId,
+    transition: &Transition,
 ) -> Result<Option<TargetCheckout>> {
-    let Some(wt) = ws.worktree_of(target_ref)?.filter(|w| w.exists) else {
+    let Some(wt) = ws.worktree_of(transition.branch())?.filter(|w| w.exists) else {
         return Ok(None);
     };
     let repo = Workspace::open_worktree(&wt.path)?;
-    let locked = LockedIndex::acquire(&repo)?;
-    let changes = checkout::diff_trees(objects, from_tree, to_tree)?;
-    // Judging obstacles only hashes files on disk: no object of the fold is needed.
-    let obstacles = checkout::Worktree::new(&repo)?.obstacles(&changes, locked.state())?;
-    if !obstacles.is_empty() {
+    let target_op = if same_worktree(&repo, &ws.repo) {
+        None
+    } else {
+        Some(Operation::begin(&repo, "squash")?)
+    };
+    let locked = target_op.as_ref().unwrap_or(op).lock_index(&repo)?;
+    let prepared = transition.prepare(objects, &repo, locked.state())?;
+    if !prepared.obstacles.is_empty() {
         return Err(user(format!(
             "the checked-out '{}' at {} has local changes where the integration writes; nothing was written",
-            refnames::short_branch(target_ref),
+            refnames::short_branch(transition.branch()),
             wt.path.display()
         ))
         .hint("commit or stash them there, then squash again")
-        .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
+        .paths(prepared.obstacles.iter().map(|o| o.path().to_string()).collect())
         .into());
     }
     Ok(Some(TargetCheckout {
         repo,
+        _op: target_op,
         locked,
-        changes,
-        from_tree,
-        to_tree,
+        prepared,
     }))
 }
 
-/// Move the target from `from` to `commit` by CAS, updating its checked-out worktree.
+/// Move the target to `commit` by CAS, updating its checked-out worktree with it.
 fn finish_target(
     tc: Option<TargetCheckout>,
     repo: &gix::Repository,
-    target_ref: &str,
+    transition: Transition,
     from: ObjectId,
     commit: ObjectId,
 ) -> Result<Option<PathBuf>> {
-    let expected = PreviousValue::MustExistAndMatch(from.into());
+    let transition = transition.moving_to(commit);
     match tc {
-        Some(TargetCheckout {
-            repo: r,
-            mut locked,
-            changes,
-            from_tree,
-            to_tree,
-        }) => {
-            // Recorded first, so a wtc killed half-way is finished by the next one.
-            let update = Update {
-                command: "squash".into(),
-                from: from_tree.to_string(),
-                to: to_tree.to_string(),
-                branch: target_ref.to_string(),
-                old: from.to_string(),
-                new: Some(commit.to_string()),
-                stages: Vec::new(),
-                files: Vec::new(),
-            };
-            update.begin(&r)?;
-            update.execute(&r, &changes, &mut locked.file)?;
-            locked.commit()?;
-            Update::end(&r)?;
-            Ok(r.workdir().map(|p| p.to_owned()))
+        Some(tc) => {
+            transition.apply(&tc.repo, &tc.prepared.changes, tc.locked)?;
+            Ok(tc.repo.workdir().map(|p| p.to_owned()))
         }
         None => {
-            refs::cas(repo, target_ref, expected, commit, "squash")?;
+            refs::cas(
+                repo,
+                transition.branch(),
+                PreviousValue::MustExistAndMatch(from.into()),
+                commit,
+                "squash",
+            )?;
             Ok(None)
         }
     }
@@ -489,7 +521,7 @@ fn integration_message(
 /// Run `cmd` in a temporary directory holding `tree` (which may exist only in memory).
 fn verify(mem: &gix::Repository, tree: ObjectId, cmd: &str) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("wtc-verify-").tempdir()?;
-    checkout::export_tree(mem, tree, dir.path())?;
+    entry::export_tree(mem, tree, dir.path())?;
     let status = std::process::Command::new("sh")
         .arg("-c")
         .arg(cmd)

@@ -13,13 +13,16 @@ use gix::ObjectId;
 use serde::Serialize;
 
 use crate::error::{user, Kind, WtcError};
+use crate::git::commit::{self, NewCommit, Purpose};
+use crate::git::index::LockedIndex;
 use crate::git::refs;
 use crate::ops::merge::{self, Folded, Tip};
 use crate::plan::lanes as lane;
 use crate::plan::Plan;
-use crate::worktree::checkout::{self, LockedIndex, Obstacle};
-use crate::worktree::journal::{StagedEntry, Update};
+use crate::worktree::obstacles::Obstacle;
+use crate::worktree::operation::Operation;
 use crate::worktree::snapshot;
+use crate::worktree::transition::{Prepared, StagedEntry, Transition};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncOptions {
@@ -56,8 +59,10 @@ pub struct Synced {
     pub dry_run: bool,
 }
 
-/// Sync lane `lane_name` of `plan`, whose worktree is `repo`.
+/// Sync lane `lane_name` of `plan`, whose worktree is `repo`, inside the locked operation
+/// `op`: an autosave phase, the fold in memory (no lock), then one transition phase.
 pub fn sync(
+    op: &Operation,
     repo: &gix::Repository,
     plan: &Plan,
     lane_name: &str,
@@ -78,7 +83,7 @@ pub fn sync(
 
     // An unfinished merge comes first: it is the user's work in progress.
     if !snapshot::merge_heads(repo)?.is_empty() {
-        let conflicted = LockedIndex::acquire(repo)?.conflicted_paths();
+        let conflicted = op.lock_index(repo)?.conflicted_paths();
         if !conflicted.is_empty() {
             return Err(WtcError::new(Kind::Conflict, "the last sync stopped on conflicts that are not resolved yet")
                 .hint("edit the files to resolve the markers, then `git commit -a` (or `wtc save`), then sync again")
@@ -106,7 +111,7 @@ pub fn sync(
     // One status pass: `save` finds the changed paths itself and commits nothing when clean.
     if opts.autosave && !opts.dry_run || !snapshot::merge_heads(repo)?.is_empty() {
         let msg = format!("wip: {lane_name} (autosave before sync)");
-        let saved = crate::ops::save::save(repo, &branch, lane_name, Some(&msg), false)?;
+        let saved = crate::ops::save::save(op, repo, &branch, lane_name, Some(&msg), false)?;
         if let Some(c) = saved.commit {
             head = c;
             out.autosaved = Some(c.to_string());
@@ -169,7 +174,8 @@ pub fn sync(
             } else {
                 SyncResult::Merged
             };
-            let (locked, changes) = prepare_update(repo, &mem, &branch, head, head_tree, tree)?;
+            let transition = Transition::of_branch("sync", &branch, head, head_tree, tree);
+            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head)?;
             if opts.dry_run {
                 return Ok(out);
             }
@@ -185,14 +191,19 @@ pub fn sync(
                             .map(|t| t.commit),
                     )
                     .collect();
-                let msg = format!("sync: merge {} into {lane_name}\n", out.merged.join(", "));
-                repo.new_commit(msg, tree, parents)?.id
+                commit::write(
+                    repo,
+                    NewCommit {
+                        purpose: Purpose::SyncMerge,
+                        message: format!("sync: merge {} into {lane_name}", out.merged.join(", ")),
+                        tree,
+                        parents,
+                    },
+                )?
             };
-            let update = Update {
-                new: Some(new_commit.to_string()),
-                ..journal_entry(&branch, head, head_tree, tree)
-            };
-            run_update(repo, &update, &changes, locked)?;
+            transition
+                .moving_to(new_commit)
+                .apply(repo, &prepared.changes, locked)?;
             out.commit = Some(new_commit.to_string());
             Ok(out)
         }
@@ -208,7 +219,8 @@ pub fn sync(
             if opts.dry_run || opts.hold_conflicts {
                 return Ok(out);
             }
-            let (locked, changes) = prepare_update(repo, &mem, &branch, head, head_tree, tree)?;
+            let transition = Transition::of_branch("sync", &branch, head, head_tree, tree);
+            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head)?;
             crate::error::check_interrupt()?;
             merge::persist_all(&mut mem, repo)?;
             // The index had no conflicts before (checked above): its conflicts are the stages.
@@ -220,16 +232,16 @@ pub fn sync(
             if !staged.is_empty() {
                 out.conflicts = staged.into_iter().collect();
             }
-            let update = Update {
+            let transition = Transition {
                 stages: stages
                     .entries
                     .iter()
                     .map(|(p, stage, mode, id)| StagedEntry::new(p, *stage, *mode, *id))
                     .collect(),
                 files: merge_state_files(&merged, lane_name, &out.conflicts),
-                ..journal_entry(&branch, head, head_tree, tree)
+                ..transition
             };
-            run_update(repo, &update, &changes, locked)?;
+            transition.apply(repo, &prepared.changes, locked)?;
             Ok(out)
         }
     }
@@ -319,53 +331,22 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
         .collect()
 }
 
-/// Lock the index, check that the branch did not move, and compute the worktree changes from
-/// `head_tree` to `tree`; any local change in their way refuses the sync with nothing written.
+/// The transition phase begins: lock the index, check that the branch did not move, plan
+/// the transition and refuse it (nothing written) if local changes stand in its way.
 fn prepare_update(
+    op: &Operation,
     repo: &gix::Repository,
     mem: &gix::Repository,
-    branch: &str,
+    transition: &Transition,
     head: ObjectId,
-    head_tree: ObjectId,
-    tree: ObjectId,
-) -> Result<(LockedIndex, Vec<checkout::PathChange>)> {
-    let locked = LockedIndex::acquire(repo)?;
-    ensure_head_unchanged(repo, branch, head)?;
-    let changes = checkout::diff_trees(mem, head_tree, tree)?;
-    let obstacles = checkout::Worktree::new(mem)?.obstacles(&changes, locked.state())?;
-    if !obstacles.is_empty() {
-        return Err(overlap_error(&obstacles));
+) -> Result<(LockedIndex, Prepared)> {
+    let locked = op.lock_index(repo)?;
+    ensure_head_unchanged(repo, transition.branch(), head)?;
+    let prepared = transition.prepare(mem, repo, locked.state())?;
+    if !prepared.obstacles.is_empty() {
+        return Err(overlap_error(&prepared.obstacles));
     }
-    Ok((locked, changes))
-}
-
-/// The journal record of a sync moving `branch` from `head` (tree `head_tree`) to `tree`;
-/// callers fill in the new commit, or the conflict stages and merge-state files.
-fn journal_entry(branch: &str, head: ObjectId, head_tree: ObjectId, tree: ObjectId) -> Update {
-    Update {
-        command: "sync".into(),
-        from: head_tree.to_string(),
-        to: tree.to_string(),
-        branch: branch.to_string(),
-        old: head.to_string(),
-        new: None,
-        stages: Vec::new(),
-        files: Vec::new(),
-    }
-}
-
-/// Carry out a journaled update: recorded first, so a wtc killed half-way is finished by the
-/// next one; the journal entry goes once the index is written.
-fn run_update(
-    repo: &gix::Repository,
-    update: &Update,
-    changes: &[checkout::PathChange],
-    mut locked: LockedIndex,
-) -> Result<()> {
-    update.begin(repo)?;
-    update.execute(repo, changes, &mut locked.file)?;
-    locked.commit()?;
-    Update::end(repo)
+    Ok((locked, prepared))
 }
 
 fn ensure_head_unchanged(repo: &gix::Repository, branch: &str, expected: ObjectId) -> Result<()> {

@@ -85,10 +85,16 @@ pub fn store(
     let mut editor = repo.edit_tree(ObjectId::empty_tree(repo.object_hash()))?;
     editor.upsert("plan.toml", gix::object::tree::EntryKind::Blob, blob)?;
     let tree = editor.write()?.detach();
-    let commit = repo
-        .new_commit(message, tree, previous)
-        .context("writing the plan commit")?
-        .id;
+    let commit = crate::git::commit::write(
+        repo,
+        crate::git::commit::NewCommit {
+            purpose: crate::git::commit::Purpose::Plan,
+            message: message.to_string(),
+            tree,
+            parents: previous.into_iter().collect(),
+        },
+    )
+    .context("writing the plan commit")?;
     let expected = match previous {
         Some(prev) => PreviousValue::MustExistAndMatch(prev.into()),
         None => PreviousValue::MustNotExist,

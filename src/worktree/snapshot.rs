@@ -8,12 +8,21 @@ use gix::bstr::BString;
 use gix::ObjectId;
 
 /// Paths where the worktree or index differ from HEAD, untracked files included, ignored
-/// files and nested repositories excluded.
-pub fn dirty_paths(repo: &gix::Repository) -> Result<Vec<BString>> {
+/// files and nested repositories excluded. `index`: the index the caller already read (under
+/// `index.lock`), so status judges the same index the caller will write; `None` reads it.
+pub fn dirty_paths(
+    repo: &gix::Repository,
+    index: Option<&gix::index::File>,
+) -> Result<Vec<BString>> {
     use gix::status::index_worktree::Item as IW;
     use gix::status::Item;
-    let iter = repo
-        .status(gix::progress::Discard)?
+    let mut platform = repo.status(gix::progress::Discard)?;
+    if let Some(index) = index {
+        platform = platform.index(gix::worktree::IndexPersistedOrInMemory::InMemory(
+            index.clone(),
+        ));
+    }
+    let iter = platform
         .untracked_files(gix::status::UntrackedFiles::Files)
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
@@ -45,7 +54,7 @@ pub fn dirty_paths(repo: &gix::Repository) -> Result<Vec<BString>> {
 
 /// Does the worktree hold anything `save` would commit?
 pub fn is_dirty(repo: &gix::Repository) -> Result<bool> {
-    Ok(!dirty_paths(repo)?.is_empty())
+    Ok(!dirty_paths(repo, None)?.is_empty())
 }
 
 /// The commits named in MERGE_HEAD, if a merge is in progress in this worktree.

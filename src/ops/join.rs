@@ -1,0 +1,226 @@
+//! `join`: in another clone, fetch a published plan and check out one of its lanes, in a new
+//! linked worktree or in place (one worktree transition, like sync's).
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use gix::refs::transaction::PreviousValue;
+use serde::Serialize;
+
+use crate::error::user;
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
+use crate::ops::publish as remote;
+use crate::plan::{self, refnames};
+use crate::worktree::operation::Operation;
+use crate::worktree::transition::{head_target, HeadMove, Transition};
+
+/// What to join.
+#[derive(Debug, Clone)]
+pub struct JoinOptions {
+    pub plan: String,
+    /// `None`: only follow the plan (to wait for lanes and squash them).
+    pub lane: Option<String>,
+    /// The remote to meet at (default: `origin`, or the only remote).
+    pub remote: Option<String>,
+    /// Check the lane out in a new linked worktree here instead of in place (absolute).
+    pub path: Option<PathBuf>,
+}
+
+/// What `join` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Joined {
+    pub plan: String,
+    pub lane: Option<String>,
+    pub branch: Option<String>,
+    pub worktree: Option<PathBuf>,
+    pub start: Option<String>,
+    pub remote: String,
+}
+
+/// Join `opts.plan` (and check out `opts.lane`) in the clone `ws` stands in, inside the
+/// locked operation `op` of its worktree.
+pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined> {
+    let args = opts;
+    let repo = &ws.repo;
+    let remote_name = match &args.remote {
+        Some(r) => r.clone(),
+        None => default_remote(repo)?,
+    };
+    if let Some(existing) = crate::plan::settings::remote_of(repo, &args.plan) {
+        if existing != remote_name {
+            return Err(user(format!(
+                "plan '{}' already meets at remote '{existing}' in this clone",
+                args.plan
+            ))
+            .into());
+        }
+    }
+    let published = remote::fetch(repo, &remote_name, &args.plan, None)?;
+    if !published.contains_key(&refnames::plan_ref(&args.plan)) {
+        return Err(user(format!(
+            "{} has no plan '{}'",
+            crate::git::remote::display_url(repo, &remote_name),
+            args.plan
+        ))
+        .hint(format!(
+            "publish it from the coordinating clone with `wtc init {} --remote {remote_name}`",
+            args.plan
+        ))
+        .into());
+    }
+    let tracked_plan = refs::peel(repo, &refnames::tracking_plan(&remote_name, &args.plan))?
+        .context("the fetched plan ref is missing")?;
+    let p = plan::read_plan_commit(repo, tracked_plan)?;
+    plan::check_name(&p, &args.plan)?;
+    let Some(lane_name) = args.lane.clone() else {
+        crate::plan::settings::set_remote(repo, &args.plan, Some(&remote_name))?;
+        remote::adopt_plan(repo, &remote_name, &args.plan)?;
+        return Ok(Joined {
+            plan: args.plan.clone(),
+            lane: None,
+            branch: None,
+            worktree: None,
+            start: None,
+            remote: remote_name,
+        });
+    };
+    p.require_lane(&lane_name)?;
+    let base = p.base_id();
+    let start = refs::peel(
+        repo,
+        &refnames::tracking_lane(&remote_name, &args.plan, &lane_name),
+    )?
+    .unwrap_or(base);
+    if !repo.has_object(start) {
+        return Err(user(format!(
+            "this clone does not have the plan's base commit {}",
+            refs::short(base)
+        ))
+        .hint(format!(
+            "fetch the target branch first: `git fetch {remote_name} {}`",
+            p.target
+        ))
+        .into());
+    }
+    // Everything checked: from here on we write.
+    crate::plan::settings::set_remote(repo, &args.plan, Some(&remote_name))?;
+    remote::adopt_plan(repo, &remote_name, &args.plan)?;
+    let branch = refnames::lane_branch(&args.plan, &lane_name);
+    let local = refs::peel(repo, &branch)?;
+    let tip = match local {
+        None => {
+            refs::cas(repo, &branch, PreviousValue::MustNotExist, start, "join")?;
+            start
+        }
+        Some(l) if l == start || refs::is_ancestor(repo, start, l)? => l,
+        Some(l) if refs::is_ancestor(repo, l, start)? => {
+            refs::cas(
+                repo,
+                &branch,
+                PreviousValue::MustExistAndMatch(l.into()),
+                start,
+                "join",
+            )?;
+            start
+        }
+        Some(_) => {
+            return Err(user(format!(
+                "the local branch {} and the published lane diverged",
+                refnames::lane_branch_short(&args.plan, &lane_name)
+            ))
+            .hint("merge them by hand (git merge), then `wtc save`")
+            .into())
+        }
+    };
+    let worktree = match &args.path {
+        Some(path) => {
+            let path = path.clone();
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let name: gix::refs::FullName = branch.as_str().try_into()?;
+            let interrupt = std::sync::atomic::AtomicBool::new(false);
+            repo.add_worktree(
+                &path,
+                gix::worktree::add::Head::Attached(name),
+                gix::progress::Discard,
+                &interrupt,
+            )
+            .with_context(|| format!("creating the worktree at {}", path.display()))?;
+            path
+        }
+        None => {
+            switch_in_place(op, ws, &branch, tip)?;
+            ws.workdir().to_owned()
+        }
+    };
+    Ok(Joined {
+        plan: args.plan.clone(),
+        branch: Some(refnames::lane_branch_short(&args.plan, &lane_name)),
+        lane: Some(lane_name),
+        worktree: Some(worktree),
+        start: Some(tip.to_string()),
+        remote: remote_name,
+    })
+}
+
+fn default_remote(repo: &gix::Repository) -> Result<String> {
+    let names: Vec<String> = repo.remote_names().iter().map(|n| n.to_string()).collect();
+    if names.iter().any(|n| n == "origin") {
+        return Ok("origin".into());
+    }
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(user("this repository has no remote to meet at")
+            .hint("add one with `git remote add origin URL`")
+            .into()),
+        _ => Err(user(format!("several remotes exist: {}", names.join(", ")))
+            .hint("say which with --remote NAME")
+            .into()),
+    }
+}
+
+/// Check `branch` (at `tip`) out in the worktree we stand in: one transition from HEAD's
+/// tree to the lane's, touching only what differs, refused if local changes stand there;
+/// HEAD is attached to the branch last (a kill half-way is finished by the next command).
+fn switch_in_place(op: &Operation, ws: &Workspace, branch: &str, tip: gix::ObjectId) -> Result<()> {
+    let repo = &ws.repo;
+    if ws.head_branch()?.as_deref() == Some(branch) {
+        return Ok(());
+    }
+    let locked = op.lock_index(repo)?;
+    let from = match repo.head_id() {
+        Ok(id) => repo.find_commit(id.detach())?.tree_id()?.detach(),
+        Err(_) => gix::ObjectId::empty_tree(repo.object_hash()),
+    };
+    let to = repo.find_commit(tip)?.tree_id()?.detach();
+    let transition = Transition {
+        command: "join".into(),
+        from: from.to_string(),
+        to: to.to_string(),
+        head: HeadMove::Attach {
+            branch: branch.to_string(),
+            previous: head_target(repo).unwrap_or_default(),
+        },
+        stages: Vec::new(),
+        files: Vec::new(),
+    };
+    let prepared = transition.prepare(repo, repo, locked.state())?;
+    if !prepared.obstacles.is_empty() {
+        return Err(
+            user("local changes stand where the lane differs; nothing was changed")
+                .hint("commit or stash them, or join with --path DIR to use a new worktree")
+                .paths(
+                    prepared
+                        .obstacles
+                        .iter()
+                        .map(|o| o.path().to_string())
+                        .collect(),
+                )
+                .into(),
+        );
+    }
+    crate::error::check_interrupt()?;
+    transition.apply(repo, &prepared.changes, locked)
+}

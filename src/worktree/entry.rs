@@ -1,0 +1,334 @@
+//! One leaf at a time: what is on disk at a path (hashed through the clean filters, as
+//! `git add` would store it) and writing one leaf (through the smudge filters, by temp file
+//! and rename, never through a symlinked directory).
+//!
+//! [`Files`] is the one reader and writer of worktree files: the snapshot (`save`), the
+//! obstacle check and the transition all use it, so filters, symlinks and exec bits are
+//! handled the same way everywhere.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use gix::bstr::{BStr, ByteSlice};
+use gix::index::entry::{Stage, Stat};
+use gix::object::tree::EntryKind;
+use gix::ObjectId;
+
+use super::diff::{self, Leaf};
+use super::validate;
+use crate::error::user;
+use crate::git::index::kind_of_mode;
+
+/// Whether reading a file also stores its blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    /// Only compute the id (judging obstacles writes nothing).
+    HashOnly,
+    /// Write the blob into the object database (a snapshot that will be committed).
+    Write,
+}
+
+/// What is on disk at a path, as git would record it.
+#[derive(Debug, Clone, Copy)]
+pub struct OnDisk {
+    pub leaf: Leaf,
+    /// Stat data taken BEFORE the content was read: if the file changes while it is hashed,
+    /// git sees a newer mtime and re-examines it instead of calling it clean.
+    pub stat: Stat,
+}
+
+/// Reads and writes the files of one worktree.
+pub struct Files<'r> {
+    /// The repository whose objects are read (may be an in-memory clone of the worktree's).
+    pub repo: &'r gix::Repository,
+    pub root: PathBuf,
+    pipeline: gix::filter::Pipeline<'r>,
+    stat_opts: gix::index::entry::stat::Options,
+}
+
+impl<'r> Files<'r> {
+    /// The files of `repo`'s worktree.
+    pub fn new(repo: &'r gix::Repository) -> Result<Self> {
+        let root = repo.workdir().context("a worktree is needed")?.to_owned();
+        Self::at(repo, root)
+    }
+
+    /// The files under `root`, with `repo`'s objects, filters and attributes.
+    pub fn at(repo: &'r gix::Repository, root: PathBuf) -> Result<Self> {
+        let (pipeline, _) = repo.filter_pipeline(None)?;
+        Ok(Files {
+            repo,
+            root,
+            pipeline,
+            stat_opts: repo.stat_options()?,
+        })
+    }
+
+    pub fn abs(&self, path: &BStr) -> Result<PathBuf> {
+        Ok(self.root.join(gix::path::from_bstr(path)?))
+    }
+
+    /// The leaf on disk at `path` as `git add` would store it (through the clean filters),
+    /// with its stat data. `None` when nothing trackable is there (missing, a plain
+    /// directory, a socket). A directory holding a repository is a gitlink (`Commit`) at its
+    /// HEAD.
+    pub fn read(
+        &mut self,
+        path: &BStr,
+        index: &gix::index::State,
+        store: Store,
+    ) -> Result<Option<OnDisk>> {
+        let abs = self.abs(path)?;
+        let md = match gix::index::fs::Metadata::from_path_no_follow(&abs) {
+            Ok(md) => md,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", abs.display())),
+        };
+        let stat = Stat::from_fs(&md).unwrap_or_default();
+        let std_md = std::fs::symlink_metadata(&abs)
+            .with_context(|| format!("reading {}", abs.display()))?;
+        let (bytes, kind) = if std_md.file_type().is_symlink() {
+            let target = std::fs::read_link(&abs)?;
+            (
+                gix::path::into_bstr(target)?.into_owned().into(),
+                EntryKind::Link,
+            )
+        } else if std_md.is_file() {
+            let kind = if gix::fs::is_executable(&std_md) {
+                EntryKind::BlobExecutable
+            } else {
+                EntryKind::Blob
+            };
+            (self.clean(path, &abs, index)?, kind)
+        } else if std_md.is_dir() {
+            return Ok(nested_repo_head(&abs).map(|id| OnDisk {
+                leaf: Leaf {
+                    id,
+                    kind: EntryKind::Commit,
+                },
+                stat,
+            }));
+        } else {
+            return Ok(None);
+        };
+        let id = match store {
+            Store::HashOnly => {
+                gix::objs::compute_hash(self.repo.object_hash(), gix::object::Kind::Blob, &bytes)?
+            }
+            Store::Write => self.repo.write_blob(&bytes)?.detach(),
+        };
+        Ok(Some(OnDisk {
+            leaf: Leaf { id, kind },
+            stat,
+        }))
+    }
+
+    /// The file's content as git would store it (clean filters applied).
+    fn clean(&mut self, path: &BStr, abs: &Path, index: &gix::index::State) -> Result<Vec<u8>> {
+        use gix::filter::plumbing::pipeline::convert::ToGitOutcome;
+        let file =
+            std::fs::File::open(abs).with_context(|| format!("reading {}", abs.display()))?;
+        let rela = gix::path::from_bstr(path)?;
+        let mut data = Vec::new();
+        match self.pipeline.convert_to_git(file, &rela, index)? {
+            ToGitOutcome::Unchanged(mut f) => {
+                f.read_to_end(&mut data)?;
+            }
+            ToGitOutcome::Buffer(buf) => data.extend_from_slice(buf),
+            ToGitOutcome::Process(mut r) => {
+                r.read_to_end(&mut data)?;
+            }
+        }
+        Ok(data)
+    }
+
+    /// Does the worktree file at `path` still hold exactly `expected`? Uses the index stat
+    /// data when it proves nothing changed, and hashes the file otherwise.
+    pub fn holds(
+        &mut self,
+        path: &BStr,
+        expected: Leaf,
+        index: &gix::index::State,
+    ) -> Result<bool> {
+        if expected.kind == EntryKind::Commit {
+            return Ok(true); // submodules are never written or judged by wtc
+        }
+        if let Some(entry) = index.entry_by_path_and_stage(path, Stage::Unconflicted) {
+            if entry.id == expected.id && kind_of_mode(entry.mode) == Some(expected.kind) {
+                let abs = self.abs(path)?;
+                if let Ok(md) = gix::index::fs::Metadata::from_path_no_follow(&abs) {
+                    if let Ok(stat) = Stat::from_fs(&md) {
+                        // Stat data does not record the mode: a `chmod +x` keeps mtime and
+                        // size, so the kind on disk is checked too (a local chmod is work).
+                        if entry.stat.matches(&stat, self.stat_opts)
+                            && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
+                            && disk_kind(&abs) == Some(expected.kind)
+                        {
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(self.leaf_on_disk(path, index)? == Some(expected))
+    }
+
+    /// The leaf on disk at `path` (hashed only, nothing written).
+    pub fn leaf_on_disk(&mut self, path: &BStr, index: &gix::index::State) -> Result<Option<Leaf>> {
+        Ok(self
+            .read(path, index, Store::HashOnly)?
+            .map(|d| d.leaf)
+            .filter(|l| l.kind != EntryKind::Commit))
+    }
+
+    /// Write one leaf through the filter pipeline and return its fresh stat data.
+    pub fn write_leaf(&mut self, path: &BStr, leaf: Leaf) -> Result<Stat> {
+        let abs = self.abs(path)?;
+        self.ensure_parent_dirs(path)?;
+        match leaf.kind {
+            EntryKind::Commit => {
+                std::fs::create_dir_all(&abs).ok();
+                return Ok(Stat::default());
+            }
+            EntryKind::Link => {
+                let blob = self.repo.find_blob(leaf.id)?;
+                let target = gix::path::from_byte_slice(&blob.data)?.to_owned();
+                if let Ok(md) = std::fs::symlink_metadata(&abs) {
+                    if md.is_dir() {
+                        remove_empty_dir_tree(&abs)
+                            .with_context(|| format!("{} is in the way", abs.display()))?;
+                    } else {
+                        std::fs::remove_file(&abs)?;
+                    }
+                }
+                std::os::unix::fs::symlink(&target, &abs)
+                    .with_context(|| format!("creating symlink {}", abs.display()))?;
+            }
+            EntryKind::Blob | EntryKind::BlobExecutable => {
+                let blob = self.repo.find_blob(leaf.id)?;
+                let data = blob.data.clone();
+                let mut bytes = Vec::new();
+                {
+                    let out = self
+                        .pipeline
+                        .convert_to_worktree(&data, path, Default::default())?;
+                    match out.as_bytes() {
+                        Some(b) => bytes.extend_from_slice(b),
+                        None => bail!(
+                            "the filter for {path} delayed its output, which wtc does not support"
+                        ),
+                    }
+                }
+                if let Ok(md) = std::fs::symlink_metadata(&abs) {
+                    if md.is_dir() {
+                        remove_empty_dir_tree(&abs).with_context(|| {
+                            format!("{} is a directory in the way", abs.display())
+                        })?;
+                    }
+                }
+                let parent = abs.parent().expect("inside the worktree");
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".wtc-tmp-")
+                    .tempfile_in(parent)
+                    .with_context(|| format!("creating a file in {}", parent.display()))?;
+                use std::io::Write;
+                tmp.write_all(&bytes)?;
+                use std::os::unix::fs::PermissionsExt;
+                let mode = if leaf.kind == EntryKind::BlobExecutable {
+                    0o755
+                } else {
+                    0o644
+                };
+                tmp.as_file()
+                    .set_permissions(std::fs::Permissions::from_mode(mode))?;
+                tmp.persist(&abs)
+                    .with_context(|| format!("writing {}", abs.display()))?;
+            }
+            EntryKind::Tree => unreachable!("trees are never leaves"),
+        }
+        let md = gix::index::fs::Metadata::from_path_no_follow(&abs)?;
+        Ok(Stat::from_fs(&md)?)
+    }
+
+    /// Create the directories above `path`, refusing to go through a symlink or a file.
+    fn ensure_parent_dirs(&self, path: &BStr) -> Result<()> {
+        let comps: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
+        let mut dir = self.root.clone();
+        for comp in &comps[..comps.len() - 1] {
+            dir.push(gix::path::from_byte_slice(comp)?);
+            match std::fs::symlink_metadata(&dir) {
+                Ok(md) if md.is_dir() => {}
+                Ok(_) => {
+                    return Err(user(format!(
+                        "refusing to write {path}: {} is not a directory (a symlink or a file)",
+                        dir.display()
+                    ))
+                    .into())
+                }
+                Err(_) => std::fs::create_dir(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The HEAD commit of a repository whose worktree is the directory `abs`, if it is one.
+fn nested_repo_head(abs: &Path) -> Option<ObjectId> {
+    if !abs.join(".git").exists() {
+        return None;
+    }
+    let repo = gix::open(abs).ok()?;
+    repo.head_id().ok().map(|id| id.detach())
+}
+
+/// Remove a directory that holds nothing but (possibly nested) empty directories: what is
+/// left where tracked files were deleted. Anything else in it is an error, never deleted
+/// (the obstacle check already proved that every file in there was deleted by the update).
+pub fn remove_empty_dir_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            remove_empty_dir_tree(&entry.path())?;
+        }
+    }
+    std::fs::remove_dir(dir)
+}
+
+/// What kind of leaf is on disk at `abs`, judged by its metadata alone.
+pub fn disk_kind(abs: &Path) -> Option<EntryKind> {
+    let md = std::fs::symlink_metadata(abs).ok()?;
+    if md.file_type().is_symlink() {
+        Some(EntryKind::Link)
+    } else if md.is_file() {
+        Some(if gix::fs::is_executable(&md) {
+            EntryKind::BlobExecutable
+        } else {
+            EntryKind::Blob
+        })
+    } else {
+        None
+    }
+}
+
+pub fn not_found(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    )
+}
+
+/// Write every file of `tree` into the empty directory `dir` (used by `squash --verify`, on a
+/// tree that may exist only in memory).
+pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result<()> {
+    let changes = diff::diff_trees(repo, ObjectId::empty_tree(repo.object_hash()), tree)?;
+    validate::validate_new_paths(&changes)?;
+    let mut files = Files::at(repo, dir.to_owned())?;
+    for c in &changes {
+        if let Some(new) = c.new {
+            files.write_leaf(c.path.as_bstr(), new)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,585 @@
+//! The one way wtc moves a worktree (and its index, and the ref checked out there) from
+//! tree A to tree B: sync, squash's checked-out target and join in place all use it.
+//!
+//! gix 0.90 can check out a tree into an empty directory, but it has no "move this worktree
+//! from A to B" (git's `read-tree -m -u`): its checkout overwrites blindly and never deletes.
+//! So this is ours, built on gix primitives, in four steps:
+//!
+//! 1. **plan** ([`Transition::prepare`]): diff A -> B, leaves only;
+//! 2. **check**: validate every incoming path (invariant 4) and find every local change that
+//!    stands where B writes ([`Obstacle`]s: nothing is touched; the caller autosaves or refuses);
+//! 3. **journal**: record the transition in `<git-dir>/wtc-update` before the first write, so
+//!    a wtc killed half-way is finished by the next one ([`super::journal`]);
+//! 4. **apply** ([`Transition::apply`]): with `index.lock` held for the read-modify-write,
+//!    delete removed files, write changed ones (temp file + rename), replace only the changed
+//!    index rows (then the conflict stages), write the git-dir files (MERGE_HEAD...), move the
+//!    ref by compare-and-swap, commit the index, drop the journal record.
+//!
+//! Every step of apply is idempotent (a path already at B is rewritten with the same bytes),
+//! which is what lets recovery run the very same code over a half-done transition.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context as _, Result};
+use gix::bstr::{BString, ByteSlice};
+use gix::index::entry::{Mode, Stage};
+use gix::object::tree::EntryKind;
+use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
+use gix::ObjectId;
+use serde::{Deserialize, Serialize};
+
+use super::diff::{self, PathChange};
+use super::entry::Files;
+use super::journal;
+use super::obstacles::Obstacle;
+use crate::git::index::{LockedIndex, Row, StageRow};
+use crate::git::refs;
+
+/// How the ref checked out in the worktree moves with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum HeadMove {
+    /// HEAD stays attached to `branch`, which moves from `old` to `new` by compare-and-swap
+    /// (`new: None`: it stays, as in a sync that stopped on conflicts).
+    Branch {
+        branch: String,
+        old: String,
+        new: Option<String>,
+    },
+    /// HEAD is attached to `branch` (which already points at the new tree's commit) once the
+    /// files are there: `join` checking a lane out in place. `previous` is what HEAD was
+    /// (a branch name, or a commit id when detached).
+    Attach { branch: String, previous: String },
+}
+
+/// One move of a worktree from tree A to tree B, as recorded before its first write.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transition {
+    /// The command that started it (`sync`, `squash`, `join`), for messages.
+    pub command: String,
+    /// The tree the worktree and index are at.
+    pub from: String,
+    /// The tree they are moving to.
+    pub to: String,
+    pub head: HeadMove,
+    /// Conflict stages replacing the stage-0 entries of their paths.
+    #[serde(default)]
+    pub stages: Vec<StagedEntry>,
+    /// Files written into the git dir last, in order (MERGE_MSG, MERGE_MODE, MERGE_HEAD).
+    #[serde(default)]
+    pub files: Vec<(String, String)>,
+}
+
+/// An index entry at stage 1, 2 or 3, as the journal records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StagedEntry {
+    /// Path bytes (tree paths need not be UTF-8).
+    pub path: Vec<u8>,
+    pub stage: u32,
+    pub mode: u32,
+    pub id: String,
+}
+
+impl StagedEntry {
+    pub fn new(path: &[u8], stage: Stage, mode: Mode, id: ObjectId) -> Self {
+        StagedEntry {
+            path: path.to_vec(),
+            stage: stage as u32,
+            mode: mode.bits(),
+            id: id.to_string(),
+        }
+    }
+
+    fn row(&self) -> Result<StageRow> {
+        let stage = match self.stage {
+            1 => Stage::Base,
+            2 => Stage::Ours,
+            3 => Stage::Theirs,
+            n => anyhow::bail!("the update record holds an invalid stage {n}"),
+        };
+        let mode = Mode::from_bits(self.mode)
+            .with_context(|| format!("the update record holds an invalid mode {:o}", self.mode))?;
+        Ok(StageRow {
+            path: BString::from(self.path.clone()),
+            stage,
+            mode,
+            id: oid(&self.id)?,
+        })
+    }
+}
+
+/// What [`Transition::prepare`] found: the leaf changes A -> B and what stands in their way.
+pub struct Prepared {
+    pub changes: Vec<PathChange>,
+    pub obstacles: Vec<Obstacle>,
+}
+
+pub(crate) fn oid(hex: &str) -> Result<ObjectId> {
+    ObjectId::from_hex(hex.as_bytes()).with_context(|| format!("{hex:?} is not an object id"))
+}
+
+impl Transition {
+    /// A transition of `branch` from `old` (tree `from`) to tree `to`; the new commit is
+    /// named later ([`Transition::moving_to`]), once it is written.
+    pub fn of_branch(
+        command: &str,
+        branch: &str,
+        old: ObjectId,
+        from: ObjectId,
+        to: ObjectId,
+    ) -> Self {
+        Transition {
+            command: command.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+            head: HeadMove::Branch {
+                branch: branch.to_string(),
+                old: old.to_string(),
+                new: None,
+            },
+            stages: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// The branch moves to `new` (a `Branch` transition).
+    pub fn moving_to(mut self, new: ObjectId) -> Self {
+        if let HeadMove::Branch { new: n, .. } = &mut self.head {
+            *n = Some(new.to_string());
+        }
+        self
+    }
+
+    pub fn from_tree(&self) -> Result<ObjectId> {
+        oid(&self.from)
+    }
+
+    pub fn to_tree(&self) -> Result<ObjectId> {
+        oid(&self.to)
+    }
+
+    /// The branch the transition is about.
+    pub fn branch(&self) -> &str {
+        match &self.head {
+            HeadMove::Branch { branch, .. } | HeadMove::Attach { branch, .. } => branch,
+        }
+    }
+
+    /// Steps 1 and 2: the changes A -> B (read from `objects`, which may hold B only in
+    /// memory) and the local work in `worktree` that stands where they write (judged against
+    /// `index`). Incoming paths are validated first: a hostile tree is an error here.
+    pub fn prepare(
+        &self,
+        objects: &gix::Repository,
+        worktree: &gix::Repository,
+        index: &gix::index::State,
+    ) -> Result<Prepared> {
+        let changes = diff::diff_trees(objects, self.from_tree()?, self.to_tree()?)?;
+        // Judging obstacles only hashes files on disk: only `objects` has B's blobs, but no
+        // blob is read here; the worktree's own filters and attributes apply.
+        let root = worktree
+            .workdir()
+            .context("a worktree is needed")?
+            .to_owned();
+        let obstacles = Files::at(objects, root)?.obstacles(&changes, index)?;
+        Ok(Prepared { changes, obstacles })
+    }
+
+    /// Steps 3 and 4: record the transition, carry it out on `repo`'s worktree and the index
+    /// held in `locked`, commit the index and drop the record. B's objects must be in
+    /// `repo`'s object database by now.
+    pub fn apply(
+        &self,
+        repo: &gix::Repository,
+        changes: &[PathChange],
+        mut locked: LockedIndex,
+    ) -> Result<()> {
+        journal::begin(repo, self)?;
+        self.execute(repo, changes, &mut locked)?;
+        locked.commit()?;
+        journal::end(repo)
+    }
+
+    /// Carry the transition out (idempotent: running it again over a partly or fully done
+    /// transition gives the same result): write B's files, replace the index rows of changed
+    /// paths (then the conflict stages), write the git-dir files, move the ref.
+    pub(crate) fn execute(
+        &self,
+        repo: &gix::Repository,
+        changes: &[PathChange],
+        locked: &mut LockedIndex,
+    ) -> Result<()> {
+        let rows = write_files(&mut Files::new(repo)?, changes)?;
+        let stages: Vec<StageRow> = self
+            .stages
+            .iter()
+            .map(StagedEntry::row)
+            .collect::<Result<_>>()?;
+        {
+            let mut editor = locked.rows();
+            editor.set(&rows);
+            editor.set_stages(&stages);
+        }
+        for (name, content) in &self.files {
+            let path = repo.git_dir().join(name);
+            std::fs::write(&path, content)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
+        self.move_head(repo)
+    }
+
+    /// Move the ref: CAS the branch, or attach HEAD to it.
+    fn move_head(&self, repo: &gix::Repository) -> Result<()> {
+        match &self.head {
+            HeadMove::Branch { branch, old, new } => {
+                let Some(new) = new.as_deref().map(oid).transpose()? else {
+                    return Ok(());
+                };
+                if refs::peel(repo, branch)? != Some(new) {
+                    refs::cas(
+                        repo,
+                        branch,
+                        PreviousValue::MustExistAndMatch(oid(old)?.into()),
+                        new,
+                        &self.command,
+                    )?;
+                }
+                Ok(())
+            }
+            HeadMove::Attach { branch, .. } => {
+                if head_target(repo).as_deref() == Some(branch.as_str()) {
+                    return Ok(());
+                }
+                let name: gix::refs::FullName = branch.as_str().try_into()?;
+                crate::faults::point();
+                repo.edit_reference(RefEdit {
+                    change: Change::Update {
+                        log: LogChange {
+                            mode: RefLog::AndReference,
+                            force_create_reflog: false,
+                            message: format!("wtc: {} {branch}", self.command).into(),
+                        },
+                        expected: PreviousValue::Any,
+                        new: gix::refs::Target::Symbolic(name),
+                    },
+                    name: "HEAD".try_into()?,
+                    deref: false,
+                })?;
+                crate::faults::point();
+                Ok(())
+            }
+        }
+    }
+
+    /// Does `index` already hold B for every changed path (and the stages)? Then the index
+    /// was committed and only the journal record is left.
+    pub(crate) fn index_is_final(&self, changes: &[PathChange], index: &gix::index::State) -> bool {
+        let staged: BTreeSet<&[u8]> = self.stages.iter().map(|s| s.path.as_slice()).collect();
+        let leaves_final = changes
+            .iter()
+            .filter(|c| !staged.contains(c.path.as_bytes()))
+            .all(|c| {
+                let entry = index.entry_by_path_and_stage(c.path.as_bstr(), Stage::Unconflicted);
+                match (entry, c.new) {
+                    (None, None) => true,
+                    (Some(e), Some(n)) => {
+                        e.id == n.id && e.mode == crate::git::index::index_mode(n.kind)
+                    }
+                    _ => false,
+                }
+            });
+        let stages_final = self.stages.iter().all(|s| {
+            s.row().is_ok_and(|r| {
+                index
+                    .entry_by_path_and_stage(r.path.as_bstr(), r.stage)
+                    .is_some_and(|e| e.id == r.id)
+            })
+        });
+        leaves_final && stages_final
+    }
+}
+
+/// What HEAD is in `repo`: the branch it is attached to, or the commit it is detached at.
+pub fn head_target(repo: &gix::Repository) -> Option<String> {
+    match repo.head_name().ok().flatten() {
+        Some(name) => Some(name.as_bstr().to_str_lossy().into_owned()),
+        None => repo.head_id().ok().map(|id| id.to_string()),
+    }
+}
+
+/// Write the files of `changes` (deletions first, deepest first, so files can become
+/// directories and back) and return the index rows they leave.
+fn write_files(files: &mut Files<'_>, changes: &[PathChange]) -> Result<Vec<Row>> {
+    let mut dirs_to_prune = BTreeSet::new();
+    for c in changes.iter().rev().filter(|c| c.old.is_some()) {
+        let abs = files.abs(c.path.as_bstr())?;
+        if c.new.is_some() && c.old.map(|o| o.kind) != Some(EntryKind::Link) {
+            continue; // overwritten in place below (by rename), not deleted
+        }
+        match std::fs::symlink_metadata(&abs) {
+            Ok(md) if md.is_dir() => {} // submodule dirs or dirs now holding other files stay
+            Ok(_) => {
+                std::fs::remove_file(&abs)
+                    .with_context(|| format!("deleting {}", abs.display()))?;
+                crate::faults::point();
+            }
+            Err(_) => {}
+        }
+        if let Some(parent) = abs.parent() {
+            dirs_to_prune.insert(parent.to_owned());
+        }
+    }
+    for dir in dirs_to_prune.iter().rev() {
+        let mut d = dir.clone();
+        while d != files.root && d.starts_with(&files.root) {
+            if std::fs::remove_dir(&d).is_err() {
+                break;
+            }
+            d.pop();
+        }
+    }
+    let mut rows = Vec::with_capacity(changes.len());
+    for c in changes {
+        let entry = match c.new {
+            Some(new) => {
+                let stat = files.write_leaf(c.path.as_bstr(), new)?;
+                crate::faults::point();
+                Some((new.id, new.kind, stat))
+            }
+            None => None,
+        };
+        rows.push(Row {
+            path: c.path.clone(),
+            entry,
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The transition on real repositories made with git: file <-> directory and symlink
+    //! transitions, obstacles, and that the index matches what git expects afterwards.
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "T")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "T")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn write(p: &Path, s: &str) {
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, s).unwrap();
+    }
+
+    /// A repo with tree A checked out and tree B committed on another branch.
+    fn setup(a: &dyn Fn(&Path), b: &dyn Fn(&Path)) -> (tempfile::TempDir, ObjectId, ObjectId) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        git(d, &["init", "-q", "-b", "a"]);
+        a(d);
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-qm", "a", "--allow-empty"]);
+        let ta = git(d, &["rev-parse", "HEAD^{tree}"]);
+        git(d, &["checkout", "-q", "-b", "b"]);
+        git(d, &["rm", "-rq", "--cached", "."]);
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_name() != ".git" {
+                let p = e.path();
+                if p.is_dir() && !p.is_symlink() {
+                    std::fs::remove_dir_all(p).unwrap()
+                } else {
+                    std::fs::remove_file(p).unwrap()
+                }
+            }
+        }
+        b(d);
+        git(d, &["add", "-A"]);
+        git(d, &["commit", "-qm", "b", "--allow-empty"]);
+        let tb = git(d, &["rev-parse", "HEAD^{tree}"]);
+        git(d, &["checkout", "-qf", "a"]);
+        (
+            tmp,
+            ObjectId::from_hex(ta.as_bytes()).unwrap(),
+            ObjectId::from_hex(tb.as_bytes()).unwrap(),
+        )
+    }
+
+    /// Move the worktree of `d` from tree `a` to tree `b` (the branch stays where it is).
+    fn update(d: &Path, a: ObjectId, b: ObjectId) -> Vec<Obstacle> {
+        let repo = gix::open(d).unwrap();
+        let head = repo.head_id().unwrap().detach();
+        let t = Transition::of_branch("test", "refs/heads/a", head, a, b);
+        let locked = LockedIndex::acquire(&repo).unwrap();
+        let prepared = t.prepare(&repo, &repo, locked.state()).unwrap();
+        if prepared.obstacles.is_empty() {
+            t.apply(&repo, &prepared.changes, locked).unwrap();
+        }
+        prepared.obstacles
+    }
+
+    #[test]
+    fn file_to_dir_and_back_and_symlinks() {
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("x"), "file x\n");
+                write(&d.join("dir/inner.txt"), "inner\n");
+                write(&d.join("keep.txt"), "keep\n");
+                std::os::unix::fs::symlink("keep.txt", d.join("link")).unwrap();
+            },
+            &|d| {
+                write(&d.join("x/now-a-dir.txt"), "in dir\n");
+                write(&d.join("dir"), "now a file\n");
+                write(&d.join("keep.txt"), "keep\n");
+                write(&d.join("link"), "no longer a link\n");
+                std::os::unix::fs::symlink("keep.txt", d.join("newlink")).unwrap();
+            },
+        );
+        let d = tmp.path();
+        assert_eq!(update(d, a, b), vec![]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("x/now-a-dir.txt")).unwrap(),
+            "in dir\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("dir")).unwrap(),
+            "now a file\n"
+        );
+        assert!(!d.join("link").is_symlink());
+        assert_eq!(
+            std::fs::read_link(d.join("newlink")).unwrap(),
+            PathBuf::from("keep.txt")
+        );
+        // The index equals tree B and the worktree equals the index.
+        git(d, &["update-ref", "refs/heads/a", "b"]);
+        assert_eq!(git(d, &["status", "--porcelain"]), "");
+        // And back again.
+        assert_eq!(update(d, b, a), vec![]);
+        git(d, &["update-ref", "refs/heads/a", "b~0^"]);
+        assert_eq!(std::fs::read_to_string(d.join("x")).unwrap(), "file x\n");
+    }
+
+    #[test]
+    fn local_changes_are_obstacles_and_nothing_is_touched() {
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("edited.txt"), "v1\n");
+                write(&d.join("deleted.txt"), "v1\n");
+                write(&d.join("same.txt"), "same\n");
+            },
+            &|d| {
+                write(&d.join("edited.txt"), "v2\n");
+                write(&d.join("deleted.txt"), "v2\n");
+                write(&d.join("same.txt"), "same\n");
+                write(&d.join("untracked.txt"), "theirs\n");
+                write(&d.join("sub/file.txt"), "theirs\n");
+            },
+        );
+        let d = tmp.path();
+        write(&d.join("edited.txt"), "mine\n");
+        std::fs::remove_file(d.join("deleted.txt")).unwrap();
+        write(&d.join("untracked.txt"), "mine too\n");
+        write(&d.join("sub"), "a file where a directory goes\n");
+        let obstacles = update(d, a, b);
+        assert_eq!(
+            obstacles,
+            vec![
+                Obstacle::Deleted("deleted.txt".into()),
+                Obstacle::Modified("edited.txt".into()),
+                Obstacle::Untracked("sub".into()),
+                Obstacle::Untracked("untracked.txt".into()),
+            ]
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("edited.txt")).unwrap(),
+            "mine\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("untracked.txt")).unwrap(),
+            "mine too\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("sub")).unwrap(),
+            "a file where a directory goes\n"
+        );
+    }
+
+    /// Regression (found by props.rs): a directory that becomes a file while an empty
+    /// (untracked) subdirectory remains in it failed half-way with "directory not empty".
+    #[test]
+    fn dir_with_an_empty_subdir_becomes_a_file() {
+        let (tmp, a, b) = setup(&|d| write(&d.join("d0/sub/f.txt"), "tracked\n"), &|d| {
+            write(&d.join("d0"), "now a file\n")
+        });
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("d0/empty/deeper")).unwrap();
+        assert_eq!(update(d, a, b), vec![]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("d0")).unwrap(),
+            "now a file\n"
+        );
+        // A directory with a file in it is never removed: that is an obstacle instead.
+        let (tmp, a, b) = setup(&|d| write(&d.join("d0/sub/f.txt"), "tracked\n"), &|d| {
+            write(&d.join("d0"), "now a file\n")
+        });
+        let d = tmp.path();
+        write(&d.join("d0/untracked.txt"), "mine\n");
+        assert_eq!(update(d, a, b), vec![Obstacle::Untracked("d0".into())]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("d0/untracked.txt")).unwrap(),
+            "mine\n"
+        );
+    }
+
+    /// Regression (found by props.rs): a local `chmod +x` keeps mtime and size, so the index
+    /// stat data said "unchanged" and an incoming edit overwrote the file, dropping the chmod.
+    #[test]
+    fn a_local_chmod_is_an_obstacle() {
+        let (tmp, a, b) = setup(&|d| write(&d.join("tool.sh"), "echo v1\n"), &|d| {
+            write(&d.join("tool.sh"), "echo v2\n")
+        });
+        let d = tmp.path();
+        // With ctime not trusted (or a chmod within the same second) only mtime and size
+        // are compared, and a chmod changes neither.
+        git(d, &["config", "core.trustctime", "false"]);
+        // An old mtime, so the index entry is not "racy" (which would force a re-hash).
+        let old = std::fs::File::options()
+            .write(true)
+            .open(d.join("tool.sh"))
+            .unwrap();
+        old.set_modified(
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000),
+        )
+        .unwrap();
+        git(d, &["status", "--porcelain"]); // refresh the index stat data first
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d.join("tool.sh"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        assert_eq!(update(d, a, b), vec![Obstacle::Modified("tool.sh".into())]);
+        assert_eq!(
+            std::fs::read_to_string(d.join("tool.sh")).unwrap(),
+            "echo v1\n"
+        );
+    }
+}
