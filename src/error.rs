@@ -1,10 +1,14 @@
-//! Typed errors that carry an exit code and a hint.
+//! What every error can say about itself: its [`Kind`] (which decides the exit code), a hint
+//! that says what to do next, and the paths involved.
 //!
-//! Domain code returns `anyhow::Result`; whenever a failure means something to the user (bad
-//! input, a conflict, a time-out) it is raised as a [`WtcError`] so the binary can map it to the
-//! exit code DESIGN.md promises and print a `hint:` line that says what to do next.
-
-use std::fmt;
+//! Each domain has its own typed errors (`thiserror` enums next to the code that raises them:
+//! [`crate::git::Error`], [`crate::worktree::Error`], [`crate::plan::Error`],
+//! [`crate::ops::sync::SyncError`], ...), and each implements [`Diagnostic`]. Domain functions
+//! return `anyhow::Result` so that git's and the file system's own failures travel with their
+//! context; the binary's edge (`cli::error`) walks an error's chain ONCE, finds the typed
+//! error in it and turns it into an exit code, a message, a hint and `--json`. Anything
+//! untyped there is the environment failing ([`Kind::Environment`]: git, I/O); a panic or a
+//! broken internal assumption is [`Kind::Bug`].
 
 /// Exit codes, as the command-line contract defines them.
 pub mod exit {
@@ -33,12 +37,16 @@ pub enum Kind {
     Verify,
     /// A signal stopped us.
     Interrupted,
+    /// Git, the file system or the network failed under us (the message says how).
+    Environment,
+    /// wtc itself is wrong: an internal assumption broke (please report it).
+    Bug,
 }
 
 impl Kind {
     pub fn exit_code(self) -> i32 {
         match self {
-            Kind::User => exit::ERROR,
+            Kind::User | Kind::Environment | Kind::Bug => exit::ERROR,
             Kind::Usage => exit::USAGE,
             Kind::Conflict => exit::CONFLICT,
             Kind::Timeout => exit::TIMEOUT,
@@ -48,68 +56,85 @@ impl Kind {
     }
 }
 
-/// An error the user can act on.
-#[derive(Debug, Clone)]
-pub struct WtcError {
-    pub kind: Kind,
-    pub message: String,
-    pub hint: Option<String>,
-    /// Paths involved (conflicted or overlapping files), for `--json` and the human listing.
-    pub paths: Vec<String>,
-}
-
-impl WtcError {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
-        WtcError {
-            kind,
-            message: message.into(),
-            hint: None,
-            paths: Vec::new(),
-        }
+/// A typed error that knows its kind, a hint and the paths involved.
+pub trait Diagnostic: std::error::Error + Send + Sync + 'static {
+    fn kind(&self) -> Kind;
+    /// What to do next, as one `hint:` line.
+    fn hint(&self) -> Option<String> {
+        None
     }
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
-    }
-    pub fn paths(mut self, paths: Vec<String>) -> Self {
-        self.paths = paths;
-        self
+    /// Paths involved (conflicted or overlapping files, lanes), listed under the message.
+    fn paths(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 
-impl fmt::Display for WtcError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+/// A signal asked wtc to stop before it wrote anything.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("interrupted; nothing was changed")]
+pub struct Interrupted;
+
+impl Diagnostic for Interrupted {
+    fn kind(&self) -> Kind {
+        Kind::Interrupted
     }
 }
 
-impl std::error::Error for WtcError {}
+/// An internal assumption broke: a bug in wtc, never the user's doing.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("internal error: {0}")]
+pub struct Bug(pub String);
 
-/// A user error (exit 1).
-pub fn user(message: impl Into<String>) -> WtcError {
-    WtcError::new(Kind::User, message)
+impl Diagnostic for Bug {
+    fn kind(&self) -> Kind {
+        Kind::Bug
+    }
+    fn hint(&self) -> Option<String> {
+        Some("please report it with the command you ran (RUST_BACKTRACE=1 shows more)".into())
+    }
 }
 
-/// A usage error (exit 2).
-pub fn usage(message: impl Into<String>) -> WtcError {
-    WtcError::new(Kind::Usage, message)
+/// The typed error `cause` is, if it is one of this module's own. Each layer has such a
+/// function for its own types that falls back to the layer below, so the edge finds every
+/// typed error without any layer naming the types of a layer above it.
+pub fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Diagnostic> {
+    diagnostic_of!(cause, |_| None; Interrupted, Bug)
 }
 
-/// Find the [`WtcError`] in an error chain, if any.
-pub fn find(err: &anyhow::Error) -> Option<&WtcError> {
-    err.chain().find_map(|e| e.downcast_ref::<WtcError>())
+/// `diagnostic_of!(cause, fallback; Type, Type...)`: `cause` as a `&dyn Diagnostic` if it is
+/// one of the types, else `fallback(cause)`.
+#[macro_export]
+macro_rules! diagnostic_of {
+    ($cause:expr, $fallback:expr; $($t:ty),* $(,)?) => {{
+        let cause: &(dyn std::error::Error + 'static) = $cause;
+        $(
+            if let Some(d) = cause.downcast_ref::<$t>() {
+                return Some(d as &dyn $crate::error::Diagnostic);
+            }
+        )*
+        #[allow(clippy::redundant_closure_call)]
+        ($fallback)(cause)
+    }};
 }
-
-/// The exit code for any error: typed errors say theirs, everything else is 1.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    find(err).map_or(exit::ERROR, |e| e.kind.exit_code())
-}
+pub use diagnostic_of;
 
 /// Fail with exit 130 if a signal asked us to stop. Called before anything is written, so an
 /// interrupted command leaves nothing half-done.
-pub fn check_interrupt() -> anyhow::Result<()> {
+pub fn check_interrupt() -> Result<(), Interrupted> {
     if gix::interrupt::is_triggered() {
-        return Err(WtcError::new(Kind::Interrupted, "interrupted; nothing was changed").into());
+        return Err(Interrupted);
     }
     Ok(())
+}
+
+/// A path for a message: escaped, and cut short when it is very long (a hostile tree can
+/// hold a path of megabytes).
+pub fn shown_path(path: &gix::bstr::BStr) -> String {
+    use gix::bstr::ByteSlice;
+    const MAX: usize = 200;
+    if path.len() > MAX {
+        format!("{:?}... ({} bytes)", path[..MAX].as_bstr(), path.len())
+    } else {
+        format!("{:?}", path)
+    }
 }

@@ -1,6 +1,7 @@
 //! The command line: global flags, one subcommand per file in [`crate::commands`], dispatch,
 //! signals and the panic hook. [`render`] prints what a command returned.
 
+pub mod error;
 pub mod render;
 
 use std::path::PathBuf;
@@ -182,10 +183,25 @@ fn install_panic_hook() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("error: wtc hit an internal bug: {msg}{at}");
-        eprintln!(
-            "hint: please report it with the command you ran; set RUST_BACKTRACE=1 for details"
-        );
+        let message = format!("wtc hit an internal bug: {msg}{at}");
+        let hint = "please report it with the command you ran; set RUST_BACKTRACE=1 for details";
+        if std::env::args_os().any(|a| a == "--json") {
+            // Scripts get the same one document as for any error, with its own kind.
+            let doc = serde_json::json!({
+                "version": 1,
+                "error": error::Diagnosis {
+                    message,
+                    hint: Some(hint.into()),
+                    kind: crate::error::Kind::Bug,
+                    paths: Vec::new(),
+                    exit_code: exit::ERROR,
+                },
+            });
+            println!("{}", serde_json::to_string_pretty(&doc).expect("json"));
+        } else {
+            eprintln!("error: {message}");
+            eprintln!("hint: {hint}");
+        }
         std::process::exit(exit::ERROR);
     }));
 }

@@ -9,7 +9,6 @@ use std::io::Write;
 use serde_json::{json, Map, Value};
 
 use crate::commands::ui::{Report, Style, Ui};
-use crate::error::{self, exit};
 
 /// Print a report; returns its exit code.
 pub fn render(ui: &Ui, report: Report) -> i32 {
@@ -39,52 +38,28 @@ pub fn render(ui: &Ui, report: Report) -> i32 {
 
 /// Print an error; returns its exit code.
 pub fn render_error(ui: &Ui, command: &str, err: &anyhow::Error) -> i32 {
-    let code = error::exit_code(err);
-    let typed = error::find(err);
-    let message = match typed {
-        Some(t) => {
-            // Keep context added around the typed error, outermost first.
-            let mut parts: Vec<String> = Vec::new();
-            for cause in err.chain() {
-                if cause.downcast_ref::<error::WtcError>().is_some() {
-                    break;
-                }
-                parts.push(cause.to_string());
-            }
-            parts.push(t.message.clone());
-            parts.join(": ")
-        }
-        None => format!("{err:#}"),
-    };
-    let hint = typed.and_then(|t| t.hint.clone());
-    let paths = typed.map(|t| t.paths.clone()).unwrap_or_default();
+    let d = super::error::diagnose(err);
     if ui.json {
         let doc = json!({
             "version": 1,
             "command": command,
-            "error": {
-                "message": message,
-                "hint": hint,
-                "kind": typed.map(|t| t.kind),
-                "paths": paths,
-                "exit_code": code,
-            }
+            "error": d,
         });
         print_json(&doc);
     } else {
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "{} {message}", ui.paint(Style::Bad, "error:"));
-        for p in &paths {
+        let _ = writeln!(e, "{} {}", ui.paint(Style::Bad, "error:"), d.message);
+        for p in &d.paths {
             let _ = writeln!(e, "  {p}");
         }
-        if let Some(h) = hint {
+        if let Some(h) = &d.hint {
             let _ = writeln!(e, "{} {h}", ui.paint(Style::Dim, "hint:"));
         }
-        if code == exit::ERROR && typed.is_none() && ui.verbose {
+        if ui.verbose && d.kind == crate::error::Kind::Environment {
             let _ = writeln!(e, "{err:?}");
         }
     }
-    code
+    d.exit_code
 }
 
 fn print_json(doc: &Value) {

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use super::Ui;
-use crate::error::user;
 use crate::git::worktrees::Workspace;
 use crate::plan::{self, lanes, StoredPlan};
 use crate::worktree::operation::Operation;
@@ -33,16 +32,7 @@ impl Ctx {
     pub fn plan_with(&self, fetch_required: bool) -> Result<(Workspace, StoredPlan)> {
         let ws = self.workspace()?;
         let name = resolve_plan(&ws, self.plan.as_deref())?;
-        if let Some(remote) = crate::plan::settings::remote_of(&ws.repo, &name) {
-            if let Err(e) = crate::ops::publish::refresh(&ws.repo, &remote, &name) {
-                if fetch_required
-                    || plan::load_from(&ws.repo, &crate::plan::refnames::plan_ref(&name))?.is_none()
-                {
-                    return Err(e);
-                }
-            }
-        }
-        let stored = plan::load(&ws.repo, &name)?;
+        let stored = crate::ops::publish::load_plan(&ws.repo, &name, fetch_required)?;
         Ok((ws, stored))
     }
 }
@@ -94,12 +84,11 @@ pub fn resolve_plan(ws: &Workspace, explicit: Option<&str>) -> Result<String> {
     let plans = plan::list(&ws.repo)?;
     match plans.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(user("there is no plan in this repository")
-            .hint("create one with `wtc init PLAN`")
-            .into()),
-        many => Err(user(format!("several plans exist: {}", many.join(", ")))
-            .hint("say which with --plan NAME (or WTC_PLAN=NAME)")
-            .into()),
+        [] => Err(plan::Error::NoPlans.into()),
+        many => Err(plan::Error::SeveralPlans {
+            plans: many.to_vec(),
+        }
+        .into()),
     }
 }
 
@@ -107,14 +96,15 @@ pub fn resolve_plan(ws: &Workspace, explicit: Option<&str>) -> Result<String> {
 pub fn require_current_lane(ws: &Workspace, plan: &str) -> Result<String> {
     match lanes::checked_out(ws)? {
         Some((p, l)) if p == plan => Ok(l),
-        Some((p, l)) => Err(user(format!(
-            "this worktree is lane '{l}' of plan '{p}', not of plan '{plan}'"
-        ))
+        Some((p, l)) => Err(super::Error::OtherPlan {
+            lane: l,
+            plan: p,
+            wanted: plan.to_string(),
+        }
         .into()),
-        None => Err(
-            user(format!("{} is not a lane worktree", ws.workdir().display()))
-                .hint("run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR")
-                .into(),
-        ),
+        None => Err(super::Error::NotALane {
+            path: ws.workdir().to_owned(),
+        }
+        .into()),
     }
 }

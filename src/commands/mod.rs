@@ -18,6 +18,36 @@ pub mod wait;
 pub mod watch;
 
 pub use context::Ctx;
+
+use std::path::PathBuf;
+
+/// What the command line itself refuses (which lane or plan a command is about).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{} is not a lane worktree", path.display())]
+    NotALane { path: PathBuf },
+    #[error("this worktree is lane '{lane}' of plan '{plan}', not of plan '{wanted}'")]
+    OtherPlan {
+        lane: String,
+        plan: String,
+        wanted: String,
+    },
+}
+
+impl crate::error::Diagnostic for Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            Error::NotALane { .. } => Some(
+                "run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR"
+                    .into(),
+            ),
+            Error::OtherPlan { .. } => None,
+        }
+    }
+}
 pub use ui::{Report, Style, Ui};
 
 /// Parse `500ms`, `10s`, `2m`, `1h` or a plain number of seconds.
@@ -41,6 +71,20 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("'{s}' is out of range"));
     }
     Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// The exit code an error means (see [`crate::error::Kind`]).
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(diagnostic)
+        .map_or(crate::error::exit::ERROR, |d| d.kind().exit_code())
+}
+
+/// The typed error `cause` is, if it is one of this layer's (or a lower one's).
+pub fn diagnostic<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dyn crate::error::Diagnostic> {
+    crate::error::diagnostic_of!(cause, crate::live::diagnostic; Error)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `wtc run FILE`: one agent command per lane, in dependency order, then one squash.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,10 +10,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::Ctx;
 use crate::commands::ui::{Report, Style, Ui};
-use crate::error::{user, Kind, WtcError};
 use crate::live::run::{self, LaneJob, LaneOutcome, LaneState, RunEvent, RunFile, RunOptions};
 use crate::ops::squash::{self, SquashOptions};
-use crate::plan;
 
 /// Run one command per lane, in dependency order, and land the result as ONE commit
 ///
@@ -58,11 +56,11 @@ pub struct RunArgs {
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
     let file = RunFile::load(&args.file)?;
     if let Some(p) = ctx.plan.as_deref().filter(|p| *p != file.plan) {
-        return Err(user(format!(
-            "--plan/WTC_PLAN says '{p}' but {} is about plan '{}'",
-            args.file.display(),
-            file.plan
-        ))
+        return Err(crate::live::Error::RunPlanMismatch {
+            given: p.to_string(),
+            file: args.file.clone(),
+            plan: file.plan.clone(),
+        }
         .into());
     }
     let ws = ctx.workspace()?;
@@ -72,29 +70,10 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
         plan: Some(file.plan.clone()),
         ui: ctx.ui,
     };
-    let mut notes = prepare(&sub, &file)?;
+    let mut notes = run::prepare(&ws, &file)?;
     let (ws, stored) = sub.plan()?;
     let plan_name = stored.plan.name.clone();
-
-    let mut jobs = Vec::new();
-    for l in file.order() {
-        let branch = crate::plan::refnames::lane_branch(&plan_name, &l.name);
-        let worktree = match ws.worktree_of(&branch)? {
-            Some(w) if w.exists => w.path,
-            _ => {
-                return Err(user(format!("lane '{}' has no worktree in this clone", l.name))
-                    .hint("`wtc run` runs each command in its lane's worktree; remove the lane with `wtc rm` and run again to recreate it")
-                    .into())
-            }
-        };
-        jobs.push(LaneJob {
-            name: l.name.clone(),
-            after: l.after.clone(),
-            command: l.run.clone(),
-            worktree,
-            log: run::log_path(&ws.repo, &plan_name, &l.name),
-        });
-    }
+    let jobs = run::jobs(&ws, &file, &plan_name)?;
     let logs = run::logs_dir(&ws.repo, &plan_name);
     let mut progress = Progress::new(&ctx.ui, &jobs);
     progress.line(format!(
@@ -130,12 +109,7 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
         } else {
             format!(" (stopped: {})", stopped.join(", "))
         };
-        return Err(WtcError::new(
-            Kind::Interrupted,
-            format!("interrupted{what}; nothing was integrated"),
-        )
-        .hint("lanes already done stay done; run FILE again to continue")
-        .into());
+        return Err(crate::live::Error::RunInterrupted { stopped: what }.into());
     }
     if !summary.all_done() {
         return Err(failure(&summary).into());
@@ -166,84 +140,8 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
     Ok(r)
 }
 
-/// Create the plan and the lanes the run file names, as `wtc init` and `wtc add` do; refuse
-/// when an existing lane comes after different lanes than the file says. Returns their notes.
-fn prepare(ctx: &Ctx, file: &RunFile) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    let ws = ctx.workspace()?;
-    if plan::load_from(&ws.repo, &crate::plan::refnames::plan_ref(&file.plan))?.is_none() {
-        let r = super::init::run(
-            ctx,
-            super::init::InitArgs {
-                plan: file.plan.clone(),
-                target: file.target.clone(),
-                remote: None,
-            },
-        )?;
-        notes.extend(r.stderr);
-    }
-    let (_, stored) = ctx.plan()?;
-    if let Some(t) = &file.target {
-        let t = crate::plan::refnames::short_branch(t);
-        if t != stored.plan.target {
-            return Err(user(format!(
-                "plan '{}' integrates into '{}', but the run file says target = \"{t}\"",
-                file.plan, stored.plan.target
-            ))
-            .into());
-        }
-    }
-    for l in file.order() {
-        match stored.plan.lane(&l.name) {
-            Some(spec) => {
-                let have: BTreeSet<&String> = spec.after.iter().collect();
-                let want: BTreeSet<&String> = l.after.iter().collect();
-                if have != want {
-                    return Err(user(format!(
-                        "lane '{}' comes after [{}] in plan '{}', but the run file says [{}]",
-                        l.name,
-                        spec.after.join(", "),
-                        file.plan,
-                        l.after.join(", ")
-                    ))
-                    .hint("make the run file match the plan (`wtc graph` shows it), or use a new plan name")
-                    .into());
-                }
-            }
-            None => {
-                let r = super::add::run(
-                    ctx,
-                    super::add::AddArgs {
-                        lane: l.name.clone(),
-                        after: l.after.clone(),
-                        from: None,
-                        path: None,
-                        no_worktree: false,
-                    },
-                )?;
-                notes.extend(r.stderr);
-            }
-        }
-    }
-    let extra: Vec<&str> = stored
-        .plan
-        .lanes
-        .iter()
-        .filter(|spec| !file.lanes.iter().any(|l| l.name == spec.name))
-        .map(|spec| spec.name.as_str())
-        .collect();
-    if !extra.is_empty() {
-        notes.push(format!(
-            "note: lanes of plan '{}' not in the run file are left alone: {} (the final squash needs them done)",
-            file.plan,
-            extra.join(", ")
-        ));
-    }
-    Ok(notes)
-}
-
 /// The error for a run where some lane did not finish: names the failed lanes and their logs.
-fn failure(summary: &run::RunSummary) -> WtcError {
+fn failure(summary: &run::RunSummary) -> crate::live::Error {
     let failed: Vec<&LaneOutcome> = summary
         .lanes
         .iter()
@@ -274,9 +172,10 @@ fn failure(summary: &run::RunSummary) -> WtcError {
         msg.push_str(&format!("; not started: {}", skipped.join(", ")));
     }
     msg.push_str("; nothing was integrated");
-    user(msg)
-        .hint("fix it and run the same FILE again: lanes already done are not run again")
-        .paths(failed.iter().map(|l| l.log.display().to_string()).collect())
+    crate::live::Error::RunFailed {
+        message: msg,
+        logs: failed.iter().map(|l| l.log.display().to_string()).collect(),
+    }
 }
 
 /// Progress on stderr: one indicatif line per lane on a terminal, plain lines otherwise,

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::Ctx;
 use crate::commands::ui::{Report, Style, Ui};
-use crate::error::{self, exit};
+use crate::error::exit;
 use crate::live::watch::{self, Event, FeedMode, Scope, Stop, WatchOptions};
 use crate::ops::sync::SyncResult;
 
@@ -76,7 +76,7 @@ pub fn run(ctx: &Ctx, args: WatchArgs) -> Result<Report> {
         Ok(Stop::NothingLeft) => ("no lane left to watch".to_string(), exit::OK),
         // Before the first event nothing was streamed: a normal error document.
         Err(e) if !started => return Err(e),
-        Err(e) => (format!("{e:#}"), error::exit_code(&e)),
+        Err(e) => (format!("{e:#}"), super::exit_code(&e)),
     };
     print_event(
         &ui,

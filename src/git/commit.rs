@@ -14,8 +14,6 @@
 use anyhow::Result;
 use gix::ObjectId;
 
-use crate::error::user;
-
 /// Why a commit is written: decides what applies to it (scratch commits of an in-memory
 /// fold are never seen by anyone and skip everything but the object itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,11 +67,7 @@ fn identity(repo: &gix::Repository, role: Role) -> Result<gix::actor::Signature>
         Role::Author => (repo.author(), "GIT_AUTHOR_DATE", "author"),
         Role::Committer => (repo.committer(), "GIT_COMMITTER_DATE", "committer"),
     };
-    let sig = found
-        .ok_or_else(|| {
-            user(format!("the {what} identity is not configured, so wtc cannot commit"))
-                .hint("tell git who you are: git config --global user.name \"Your Name\" && git config --global user.email you@example.com")
-        })??;
+    let sig = found.ok_or(crate::git::Error::NoIdentity { role: what })??;
     let time = if std::env::var_os(date_var).is_some() {
         sig.time()?
     } else {

@@ -14,8 +14,6 @@ use gix::index::entry::{Flags, Mode, Stage, Stat};
 use gix::object::tree::EntryKind;
 use gix::ObjectId;
 
-use crate::error::user;
-
 /// `index.lock` held for one read-modify-write phase, and the index read under it.
 pub struct LockedIndex {
     lock: gix::lock::File,
@@ -32,15 +30,8 @@ impl LockedIndex {
             None,
             0o666,
         )
-        .map_err(|_| {
-            user(format!(
-                "{}.lock exists: another git command is running in this worktree",
-                path.display()
-            ))
-            .hint(format!(
-                "wait for it to finish; if no git process is running, remove {}.lock",
-                path.display()
-            ))
+        .map_err(|_| crate::git::Error::IndexLocked {
+            index: path.clone(),
         })?;
         crate::git::locks::record(lock.lock_path());
         crate::faults::point();

@@ -16,8 +16,6 @@ use std::sync::Mutex;
 
 use anyhow::{Context as _, Result};
 
-use crate::error::user;
-
 struct Held {
     path: PathBuf,
     file: std::fs::File,
@@ -75,10 +73,10 @@ impl OpLock {
                             pause = (pause * 2).min(std::time::Duration::from_millis(100));
                             continue;
                         }
-                        return Err(user(format!(
-                            "another wtc command (`wtc {other}`, pid {pid}) is working in this worktree"
-                        ))
-                        .hint("wait for it to finish, then run this again")
+                        return Err(crate::git::Error::Busy {
+                            command: other,
+                            pid,
+                        }
                         .into());
                     }
                     if pid.is_none() && age(&path) < std::time::Duration::from_secs(2) {

@@ -9,3 +9,85 @@ pub mod locks;
 pub mod refs;
 pub mod remote;
 pub mod worktrees;
+
+use std::path::PathBuf;
+
+use gix::ObjectId;
+
+use crate::error::{diagnostic_of, Diagnostic, Kind};
+
+/// What the git layer refuses or fails at, in terms the user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}.lock exists: another git command is running in this worktree", .index.display())]
+    IndexLocked { index: PathBuf },
+    #[error("another wtc command (`wtc {command}`, pid {pid}) is working in this worktree")]
+    Busy { command: String, pid: u32 },
+    #[error("{name} moved while wtc was updating it ({}); nothing was overwritten", now.map_or("deleted".to_string(), |id| format!("now at {}", refs::short(id))))]
+    RefMoved { name: String, now: Option<ObjectId> },
+    #[error("the {role} identity is not configured, so wtc cannot commit")]
+    NoIdentity { role: &'static str },
+    #[error("there is no remote named '{remote}' in this repository")]
+    NoSuchRemote { remote: String },
+    #[error("{what} {url} failed: {reason}")]
+    Remote {
+        what: &'static str,
+        remote: String,
+        url: String,
+        reason: String,
+    },
+    #[error("publishing to {url} failed: {why}")]
+    PushRejected {
+        remote: String,
+        url: String,
+        why: String,
+    },
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("not inside a git repository: {}", .0.display())]
+    NotARepository(PathBuf),
+    #[error("{} is a bare repository; wtc needs a repository with a working tree", .0.display())]
+    Bare(PathBuf),
+    #[error("cannot open the worktree at {}: {reason}", path.display())]
+    CannotOpenWorktree { path: PathBuf, reason: String },
+}
+
+impl Diagnostic for Error {
+    fn kind(&self) -> Kind {
+        Kind::User
+    }
+
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::IndexLocked { index } => format!(
+                "wait for it to finish; if no git process is running, remove {}.lock",
+                index.display()
+            ),
+            Error::Busy { .. } => "wait for it to finish, then run this again".into(),
+            Error::RefMoved { .. } => "run the command again: it starts from the new value".into(),
+            Error::NoIdentity { .. } => "tell git who you are: git config --global user.name \"Your Name\" && git config --global user.email you@example.com".into(),
+            Error::NoSuchRemote { .. } => {
+                "add it with `git remote add NAME URL`, or pass --remote NAME".into()
+            }
+            Error::Remote { remote, .. } => format!(
+                "check that the remote '{remote}' is reachable and that you may read it (`git ls-remote {remote}`)"
+            ),
+            Error::PushRejected { remote, .. } => format!(
+                "check that you may push to '{remote}'; nothing on the remote was overwritten"
+            ),
+            Error::NotADirectory(_) => return None,
+            Error::NotARepository(_) => {
+                "run wtc inside a clone (or one of its worktrees), or pass -C DIR".into()
+            }
+            Error::Bare(_) => {
+                "run wtc in a clone of it (`git clone`), where the lanes get their worktrees".into()
+            }
+            Error::CannotOpenWorktree { .. } => "if the directory was deleted, run `git worktree prune`, then `wtc rm LANE --force` or `wtc add` again".into(),
+        })
+    }
+}
+
+/// The typed error `cause` is, if it is one of this layer's (or a lower one's).
+pub fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Diagnostic> {
+    diagnostic_of!(cause, crate::error::diagnostic; Error)
+}

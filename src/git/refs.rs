@@ -9,8 +9,6 @@ use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::refs::Target;
 use gix::ObjectId;
 
-use crate::error::user;
-
 /// The commit a ref points to (peeled), or `None` when the ref does not exist.
 pub fn peel(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
     match repo.try_find_reference(name)? {
@@ -83,11 +81,10 @@ fn lost_race(
         _ => false,
     };
     if moved {
-        let now = current.map_or("deleted".to_string(), |id| format!("now at {}", short(id)));
-        user(format!(
-            "{name} moved while wtc was updating it ({now}); nothing was overwritten"
-        ))
-        .hint("run the command again: it starts from the new value")
+        crate::git::Error::RefMoved {
+            name: name.to_string(),
+            now: current,
+        }
         .into()
     } else {
         anyhow::Error::new(err).context(format!("could not update {name}"))

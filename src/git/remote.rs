@@ -13,8 +13,6 @@ use anyhow::{Context as _, Result};
 use gix::bstr::ByteSlice;
 use gix::ObjectId;
 
-use crate::error::user;
-
 /// Replace `user:password@` (or `token@`) in every URL inside `text` by `***@`.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -54,7 +52,7 @@ pub fn display_url(repo: &gix::Repository, remote: &str) -> String {
 fn remote_error(
     repo: &gix::Repository,
     remote: &str,
-    what: &str,
+    what: &'static str,
     err: gix::Error,
 ) -> anyhow::Error {
     let url = display_url(repo, remote);
@@ -68,19 +66,20 @@ fn remote_error(
         }
         cur = e.source();
     }
-    user(format!("{what} {url} failed: {}", redact(&reasons.join(": "))))
-        .hint(format!(
-            "check that the remote '{remote}' is reachable and that you may read it (`git ls-remote {remote}`)"
-        ))
-        .into()
+    crate::git::Error::Remote {
+        what,
+        remote: remote.to_string(),
+        url,
+        reason: redact(&reasons.join(": ")),
+    }
+    .into()
 }
 
 fn find_remote<'r>(repo: &'r gix::Repository, remote: &str) -> Result<gix::Remote<'r>> {
     repo.find_remote(remote).map_err(|_| {
-        user(format!(
-            "there is no remote named '{remote}' in this repository"
-        ))
-        .hint("add it with `git remote add NAME URL`, or pass --remote NAME")
+        crate::git::Error::NoSuchRemote {
+            remote: remote.to_string(),
+        }
         .into()
     })
 }
@@ -259,13 +258,11 @@ pub fn push(repo: &gix::Repository, remote: &str, updates: &[PushUpdate]) -> Res
     } else {
         rejected.join("; ")
     };
-    Err(user(format!(
-        "publishing to {} failed: {why}",
-        display_url(repo, remote)
-    ))
-    .hint(format!(
-        "check that you may push to '{remote}'; nothing on the remote was overwritten"
-    ))
+    Err(crate::git::Error::PushRejected {
+        remote: remote.to_string(),
+        url: display_url(repo, remote),
+        why,
+    }
     .into())
 }
 

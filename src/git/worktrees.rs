@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use gix::bstr::ByteSlice;
 
-use crate::error::user;
+use super::Error;
 
 /// An opened repository plus the worktree the command runs in.
 pub struct Workspace {
@@ -31,28 +31,20 @@ impl Workspace {
     /// Open the repository containing `dir`.
     pub fn discover(dir: &Path) -> Result<Self> {
         if !dir.is_dir() {
-            return Err(user(format!("{} is not a directory", dir.display())).into());
+            return Err(Error::NotADirectory(dir.to_owned()).into());
         }
-        let repo = gix::discover(dir).map_err(|_| {
-            user(format!("not inside a git repository: {}", dir.display()))
-                .hint("run wtc inside a clone (or one of its worktrees), or pass -C DIR")
-        })?;
+        let repo = gix::discover(dir).map_err(|_| Error::NotARepository(dir.to_owned()))?;
         if repo.is_bare() || repo.workdir().is_none() {
-            return Err(user(format!(
-                "{} is a bare repository; wtc needs a repository with a working tree",
-                repo.git_dir().display()
-            ))
-            .hint("run wtc in a clone of it (`git clone`), where the lanes get their worktrees")
-            .into());
+            return Err(Error::Bare(repo.git_dir().to_owned()).into());
         }
         Ok(Workspace { repo })
     }
 
     /// Open the repository of a specific worktree directory.
     pub fn open_worktree(path: &Path) -> Result<gix::Repository> {
-        let repo = gix::open(path).map_err(|e| {
-            user(format!("cannot open the worktree at {}: {e}", path.display()))
-                .hint("if the directory was deleted, run `git worktree prune`, then `wtc rm LANE --force` or `wtc add` again")
+        let repo = gix::open(path).map_err(|e| Error::CannotOpenWorktree {
+            path: path.to_owned(),
+            reason: e.to_string(),
         })?;
         Ok(repo)
     }

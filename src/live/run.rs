@@ -24,7 +24,7 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use crate::error::{user, WtcError};
+use super::{Error, RunFileProblem};
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::live::watch::{self, Claim, Feed, LiveSync, PidLock, Scope};
@@ -78,63 +78,66 @@ pub struct RunLane {
 impl RunFile {
     /// Read, parse and validate a run file.
     pub fn load(path: &Path) -> Result<RunFile> {
-        let shown = path.display();
-        let meta = std::fs::metadata(path)
-            .map_err(|e| user(format!("cannot read the run file {shown}: {e}")))?;
+        let file = path.to_owned();
+        let meta = std::fs::metadata(path).map_err(|e| Error::RunFileUnreadable {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
         if meta.len() > MAX_RUN_FILE_BYTES {
-            return Err(user(format!(
-                "the run file {shown} is {} bytes, more than the {MAX_RUN_FILE_BYTES} wtc accepts",
-                meta.len()
-            ))
+            return Err(Error::RunFileTooBig {
+                file,
+                bytes: meta.len(),
+                max: MAX_RUN_FILE_BYTES,
+            }
             .into());
         }
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| user(format!("cannot read the run file {shown}: {e}")))?;
-        let file: RunFile = toml::from_str(&text).map_err(|e| {
-            user(format!("the run file {shown} is not valid: {e}")).hint(
-                "it needs `plan = \"NAME\"` and one `[[lane]]` table per lane with `name`, \
-                 optional `after = [..]` and `run = \"COMMAND\"`",
-            )
+        let text = std::fs::read_to_string(path).map_err(|e| Error::RunFileUnreadable {
+            file: file.clone(),
+            reason: e.to_string(),
         })?;
-        file.validate().map_err(|e| WtcError {
-            message: format!("{shown}: {}", e.message),
-            ..e
+        let parsed: RunFile = toml::from_str(&text).map_err(|e| Error::RunFileSyntax {
+            file: file.clone(),
+            reason: e.to_string(),
         })?;
-        Ok(file)
+        parsed
+            .validate()
+            .map_err(|problem| Error::RunFileInvalid { file, problem })?;
+        Ok(parsed)
     }
 
     /// Names, duplicates, `after` naming lanes of this file, cycles, empty commands.
-    pub fn validate(&self) -> Result<(), WtcError> {
+    pub fn validate(&self) -> Result<(), RunFileProblem> {
         names::validate_plan(&self.plan)?;
         if self.lanes.is_empty() {
-            return Err(user("no lanes: add one `[[lane]]` table per lane"));
+            return Err(RunFileProblem::NoLanes);
         }
         let mut seen = BTreeSet::new();
         for l in &self.lanes {
             names::validate_lane(&l.name)?;
             if !seen.insert(l.name.as_str()) {
-                return Err(user(format!("lane '{}' is listed twice", l.name)));
+                return Err(RunFileProblem::Twice(l.name.clone()));
             }
             if l.run.trim().is_empty() {
-                return Err(user(format!(
-                    "lane '{}' has an empty `run` command",
-                    l.name
-                )));
+                return Err(RunFileProblem::EmptyCommand(l.name.clone()));
             }
         }
         for l in &self.lanes {
             for up in &l.after {
                 if !seen.contains(up.as_str()) {
-                    return Err(user(format!(
-                        "lane '{}' comes after '{up}', which is not a lane of this file",
-                        l.name
-                    )));
+                    return Err(RunFileProblem::UnknownAfter {
+                        lane: l.name.clone(),
+                        up: up.clone(),
+                    });
                 }
             }
         }
-        self.as_plan()
-            .topo_order()
-            .map_err(|e| user(e.message.trim_start_matches("invalid plan: ").to_string()))?;
+        self.as_plan().topo_order().map_err(|e| {
+            RunFileProblem::Cycle(
+                e.to_string()
+                    .trim_start_matches("invalid plan: ")
+                    .to_string(),
+            )
+        })?;
         Ok(())
     }
 
@@ -186,6 +189,121 @@ pub fn logs_dir(repo: &gix::Repository, plan: &str) -> PathBuf {
     repo.common_dir().join("wtc").join("logs").join(plan)
 }
 
+/// Create the plan and the lanes the run file names, as `wtc init` and `wtc add` do; refuse
+/// when an existing lane comes after different lanes than the file says. Returns their notes.
+pub fn prepare(ws: &Workspace, file: &RunFile) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    if plan::load_from(&ws.repo, &crate::plan::refnames::plan_ref(&file.plan))?.is_none() {
+        let done = crate::ops::init::init(
+            ws,
+            &crate::ops::init::InitOptions {
+                plan: file.plan.clone(),
+                target: file.target.clone(),
+                remote: None,
+            },
+        )?;
+        notes.push(format!(
+            "created plan '{}' onto '{}' at {}; add lanes with `wtc add LANE [--after LANE]`",
+            done.plan,
+            done.target,
+            &done.base[..9]
+        ));
+    }
+    let mut stored = crate::ops::publish::load_plan(&ws.repo, &file.plan, true)?;
+    if let Some(t) = &file.target {
+        let t = crate::plan::refnames::short_branch(t);
+        if t != stored.plan.target {
+            return Err(Error::RunTargetMismatch {
+                plan: file.plan.clone(),
+                target: stored.plan.target.clone(),
+                file_target: t.to_string(),
+            }
+            .into());
+        }
+    }
+    for l in file.order() {
+        match stored.plan.lane(&l.name) {
+            Some(spec) => {
+                let have: BTreeSet<&String> = spec.after.iter().collect();
+                let want: BTreeSet<&String> = l.after.iter().collect();
+                if have != want {
+                    return Err(Error::RunAfterMismatch {
+                        lane: l.name.clone(),
+                        plan: file.plan.clone(),
+                        plan_after: spec.after.clone(),
+                        file_after: l.after.clone(),
+                    }
+                    .into());
+                }
+            }
+            None => {
+                let added = crate::ops::lanes::add(
+                    ws,
+                    &stored,
+                    &crate::ops::lanes::AddOptions {
+                        lane: l.name.clone(),
+                        after: l.after.clone(),
+                        from: None,
+                        worktree: Some(None),
+                    },
+                )?;
+                notes.push(format!(
+                    "added lane '{}' on {} at {}{}",
+                    added.lane,
+                    added.branch,
+                    &added.start[..9],
+                    if added.after.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", after {}", added.after.join(", "))
+                    }
+                ));
+                stored = crate::ops::publish::load_plan(&ws.repo, &file.plan, true)?;
+            }
+        }
+    }
+    let extra: Vec<&str> = stored
+        .plan
+        .lanes
+        .iter()
+        .filter(|spec| !file.lanes.iter().any(|l| l.name == spec.name))
+        .map(|spec| spec.name.as_str())
+        .collect();
+    if !extra.is_empty() {
+        notes.push(format!(
+            "note: lanes of plan '{}' not in the run file are left alone: {} (the final squash needs them done)",
+            file.plan,
+            extra.join(", ")
+        ));
+    }
+    Ok(notes)
+}
+
+/// One job per lane of the run file, each in its lane's worktree.
+pub fn jobs(ws: &Workspace, file: &RunFile, plan_name: &str) -> Result<Vec<LaneJob>> {
+    let mut jobs = Vec::new();
+    for l in file.order() {
+        let branch = crate::plan::refnames::lane_branch(plan_name, &l.name);
+        let worktree = match ws.worktree_of(&branch)? {
+            Some(w) if w.exists => w.path,
+            _ => {
+                return Err(Error::RunLaneNoWorktree {
+                    lane: l.name.clone(),
+                }
+                .into())
+            }
+        };
+        jobs.push(LaneJob {
+            name: l.name.clone(),
+            after: l.after.clone(),
+            command: l.run.clone(),
+            worktree,
+            log: log_path(&ws.repo, plan_name, &l.name),
+        });
+    }
+    Ok(jobs)
+}
+
 /// One `run` per plan at a time: `<git common dir>/wtc/run-<plan>.lock` with our pid.
 pub fn claim_plan(repo: &gix::Repository, plan: &str) -> Result<PidLock> {
     let dir = repo.common_dir().join("wtc");
@@ -194,12 +312,12 @@ pub fn claim_plan(repo: &gix::Repository, plan: &str) -> Result<PidLock> {
         Claim::Taken(lock) => Ok(lock),
         Claim::Held { pid, path } => {
             let who = pid.map_or("another process".to_string(), |p| format!("process {p}"));
-            Err(user(format!("plan '{plan}' is already being run by {who}"))
-                .hint(format!(
-                    "wait for that `wtc run` to finish; if none is running, remove {}",
-                    path.display()
-                ))
-                .into())
+            Err(Error::PlanBusy {
+                plan: plan.to_string(),
+                who,
+                lock: path,
+            }
+            .into())
         }
     }
 }
@@ -836,8 +954,10 @@ fn mark_done(worktree: &Path, plan: &str, lane_name: &str) -> Result<String> {
     let repo = Workspace::open_worktree(worktree)?;
     let op = watch::hold(&repo, "run")?;
     let branch = crate::plan::refnames::lane_branch(plan, lane_name);
-    let tip = refs::peel(&repo, &branch)?
-        .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let tip =
+        refs::peel(&repo, &branch)?.ok_or_else(|| crate::ops::save::SaveError::BranchMissing {
+            branch: branch.clone(),
+        })?;
     let stored = plan::load(&repo, plan)?;
     let settled = snapshot::merge_heads(&repo)?.is_empty() && !snapshot::is_dirty(&repo)?;
     let commit = if settled && lane::is_done(&repo, &stored.plan, lane_name, tip)? {

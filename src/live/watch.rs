@@ -30,7 +30,7 @@ use gix::ObjectId;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
-use crate::error::{self, user, Kind};
+use crate::error::{self};
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::sync::{self, SyncOptions, SyncResult};
@@ -220,14 +220,12 @@ pub fn pid_alive(pid: u32) -> bool {
 }
 
 /// The error for a lane that another process already claimed.
-pub fn watched_elsewhere(lane: &str, pid: Option<u32>, path: &Path) -> error::WtcError {
-    let who = pid.map_or("another process".to_string(), |p| format!("process {p}"));
-    user(format!("lane '{lane}' is already watched by {who}"))
-        .hint(format!(
-            "stop that `wtc watch` (or `wtc run --eager`) first; if none is running, remove {}",
-            path.display()
-        ))
-        .paths(vec![path.display().to_string()])
+pub fn watched_elsewhere(lane: &str, pid: Option<u32>, path: &Path) -> super::Error {
+    super::Error::WatchedElsewhere {
+        lane: lane.to_string(),
+        who: pid.map_or("another process".to_string(), |p| format!("process {p}")),
+        lock: path.to_owned(),
+    }
 }
 
 // ---- change feed: notify events, with polling where they are unavailable -----------------------
@@ -784,11 +782,7 @@ impl LiveSync {
                             wanted.insert(name.clone(), path);
                         }
                         None if strict => {
-                            return Err(user(format!(
-                                "lane '{name}' has no worktree in this clone"
-                            ))
-                            .hint("create one with `wtc add`, or watch from the lane's own clone")
-                            .into())
+                            return Err(super::Error::NoWorktree { lane: name.clone() }.into())
                         }
                         None => {}
                     }
@@ -855,8 +849,8 @@ impl LiveSync {
                         events.push(Event::Held {
                             lane: name,
                             reason: HoldReason::WatchedElsewhere,
-                            message: err.message,
-                            hint: err.hint,
+                            message: err.to_string(),
+                            hint: crate::error::Diagnostic::hint(&err),
                             paths: Vec::new(),
                         });
                     }
@@ -909,26 +903,38 @@ pub fn hold(repo: &gix::Repository, command: &str) -> Result<Operation> {
 }
 
 fn is_interrupt(e: &anyhow::Error) -> bool {
-    error::find(e).is_some_and(|w| w.kind == Kind::Interrupted)
+    e.chain()
+        .any(|c| c.downcast_ref::<crate::error::Interrupted>().is_some())
 }
 
-/// The event for a sync or save that failed: typed errors keep their hint and paths.
+/// The event for a sync or save that failed: typed errors keep their hint and paths, and
+/// the reason comes from the error's type, never from its wording.
 fn held(lane_name: &str, e: &anyhow::Error) -> Event {
-    let typed = error::find(e);
-    let reason = match typed {
-        Some(t) if t.kind == Kind::Conflict => HoldReason::Conflict,
-        Some(t) if !t.paths.is_empty() => HoldReason::LocalChanges,
-        _ => HoldReason::Error,
+    let reason = if e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::ops::sync::SyncError>(),
+            Some(crate::ops::sync::SyncError::LocalChanges { .. })
+        )
+    }) {
+        HoldReason::LocalChanges
+    } else if e
+        .chain()
+        .any(|c| super::diagnostic(c).is_some_and(|d| d.kind() == crate::error::Kind::Conflict))
+    {
+        HoldReason::Conflict
+    } else {
+        HoldReason::Error
     };
+    let typed = e.chain().find_map(super::diagnostic);
     Event::Held {
         lane: lane_name.to_string(),
         reason,
         message: match typed {
-            Some(t) => t.message.clone(),
+            Some(t) => t.to_string(),
             None => format!("{e:#}"),
         },
-        hint: typed.and_then(|t| t.hint.clone()),
-        paths: typed.map(|t| t.paths.clone()).unwrap_or_default(),
+        hint: typed.and_then(|t| t.hint()),
+        paths: typed.map(|t| t.paths()).unwrap_or_default(),
     }
 }
 

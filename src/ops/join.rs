@@ -7,13 +7,69 @@ use anyhow::{Context as _, Result};
 use gix::refs::transaction::PreviousValue;
 use serde::Serialize;
 
-use crate::error::user;
+use crate::error::{Diagnostic, Kind};
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::publish as remote;
 use crate::plan::{self, refnames};
 use crate::worktree::operation::Operation;
 use crate::worktree::transition::{head_target, HeadMove, Transition};
+
+/// Why `join` refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("plan '{plan}' already meets at remote '{existing}' in this clone")]
+    OtherRemote { plan: String, existing: String },
+    #[error("{url} has no plan '{plan}'")]
+    NoPlanOnRemote {
+        url: String,
+        plan: String,
+        remote: String,
+    },
+    #[error("this clone does not have the plan's base commit {base}")]
+    MissingBase {
+        base: String,
+        remote: String,
+        target: String,
+    },
+    #[error("the local branch {branch} and the published lane diverged")]
+    Diverged { branch: String },
+    #[error("this repository has no remote to meet at")]
+    NoRemote,
+    #[error("several remotes exist: {}", names.join(", "))]
+    SeveralRemotes { names: Vec<String> },
+    #[error("local changes stand where the lane differs; nothing was changed")]
+    LocalChanges { paths: Vec<String> },
+}
+
+impl Diagnostic for JoinError {
+    fn kind(&self) -> Kind {
+        Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            JoinError::OtherRemote { .. } => return None,
+            JoinError::NoPlanOnRemote { plan, remote, .. } => format!(
+                "publish it from the coordinating clone with `wtc init {plan} --remote {remote}`"
+            ),
+            JoinError::MissingBase { remote, target, .. } => {
+                format!("fetch the target branch first: `git fetch {remote} {target}`")
+            }
+            JoinError::Diverged { .. } => "merge them by hand (git merge), then `wtc save`".into(),
+            JoinError::NoRemote => "add one with `git remote add origin URL`".into(),
+            JoinError::SeveralRemotes { .. } => "say which with --remote NAME".into(),
+            JoinError::LocalChanges { .. } => {
+                "commit or stash them, or join with --path DIR to use a new worktree".into()
+            }
+        })
+    }
+    fn paths(&self) -> Vec<String> {
+        match self {
+            JoinError::LocalChanges { paths } => paths.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// What to join.
 #[derive(Debug, Clone)]
@@ -49,24 +105,20 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
     };
     if let Some(existing) = crate::plan::settings::remote_of(repo, &args.plan) {
         if existing != remote_name {
-            return Err(user(format!(
-                "plan '{}' already meets at remote '{existing}' in this clone",
-                args.plan
-            ))
+            return Err(JoinError::OtherRemote {
+                plan: args.plan.clone(),
+                existing,
+            }
             .into());
         }
     }
     let published = remote::fetch(repo, &remote_name, &args.plan, None)?;
     if !published.contains_key(&refnames::plan_ref(&args.plan)) {
-        return Err(user(format!(
-            "{} has no plan '{}'",
-            crate::git::remote::display_url(repo, &remote_name),
-            args.plan
-        ))
-        .hint(format!(
-            "publish it from the coordinating clone with `wtc init {} --remote {remote_name}`",
-            args.plan
-        ))
+        return Err(JoinError::NoPlanOnRemote {
+            url: crate::git::remote::display_url(repo, &remote_name),
+            plan: args.plan.clone(),
+            remote: remote_name.clone(),
+        }
         .into());
     }
     let tracked_plan = refs::peel(repo, &refnames::tracking_plan(&remote_name, &args.plan))?
@@ -93,14 +145,11 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
     )?
     .unwrap_or(base);
     if !repo.has_object(start) {
-        return Err(user(format!(
-            "this clone does not have the plan's base commit {}",
-            refs::short(base)
-        ))
-        .hint(format!(
-            "fetch the target branch first: `git fetch {remote_name} {}`",
-            p.target
-        ))
+        return Err(JoinError::MissingBase {
+            base: refs::short(base),
+            remote: remote_name.clone(),
+            target: p.target.clone(),
+        }
         .into());
     }
     // Everything checked: from here on we write.
@@ -125,11 +174,9 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             start
         }
         Some(_) => {
-            return Err(user(format!(
-                "the local branch {} and the published lane diverged",
-                refnames::lane_branch_short(&args.plan, &lane_name)
-            ))
-            .hint("merge them by hand (git merge), then `wtc save`")
+            return Err(JoinError::Diverged {
+                branch: refnames::lane_branch_short(&args.plan, &lane_name),
+            }
             .into())
         }
     };
@@ -172,12 +219,8 @@ fn default_remote(repo: &gix::Repository) -> Result<String> {
     }
     match names.as_slice() {
         [one] => Ok(one.clone()),
-        [] => Err(user("this repository has no remote to meet at")
-            .hint("add one with `git remote add origin URL`")
-            .into()),
-        _ => Err(user(format!("several remotes exist: {}", names.join(", ")))
-            .hint("say which with --remote NAME")
-            .into()),
+        [] => Err(JoinError::NoRemote.into()),
+        _ => Err(JoinError::SeveralRemotes { names }.into()),
     }
 }
 
@@ -208,18 +251,14 @@ fn switch_in_place(op: &Operation, ws: &Workspace, branch: &str, tip: gix::Objec
     };
     let prepared = transition.prepare(repo, repo, locked.state())?;
     if !prepared.obstacles.is_empty() {
-        return Err(
-            user("local changes stand where the lane differs; nothing was changed")
-                .hint("commit or stash them, or join with --path DIR to use a new worktree")
-                .paths(
-                    prepared
-                        .obstacles
-                        .iter()
-                        .map(|o| o.path().to_string())
-                        .collect(),
-                )
-                .into(),
-        );
+        return Err(JoinError::LocalChanges {
+            paths: prepared
+                .obstacles
+                .iter()
+                .map(|o| o.path().to_string())
+                .collect(),
+        }
+        .into());
     }
     crate::error::check_interrupt()?;
     transition.apply(repo, &prepared.changes, locked)

@@ -1,6 +1,8 @@
 //! The operations behind the commands: each takes a repository and typed options, returns
 //! data (serde structs) or a typed error, and never prints.
 
+pub mod clean;
+pub mod init;
 pub mod join;
 pub mod lanes;
 pub mod merge;
@@ -8,3 +10,21 @@ pub mod publish;
 pub mod save;
 pub mod squash;
 pub mod sync;
+
+/// The typed error `cause` is, if it is one of this layer's (or a lower one's).
+pub fn diagnostic<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dyn crate::error::Diagnostic> {
+    crate::error::diagnostic_of!(
+        cause,
+        crate::plan::diagnostic;
+        sync::SyncError,
+        save::SaveError,
+        squash::SquashError,
+        publish::PublishError,
+        join::JoinError,
+        lanes::LaneError,
+        clean::CleanError,
+        init::InitError,
+    )
+}

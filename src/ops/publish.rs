@@ -14,9 +14,37 @@ use gix::bstr::ByteSlice;
 use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 
-use crate::error::user;
+use crate::error::{Diagnostic, Kind};
 use crate::git::{refs, remote};
 use crate::plan::{self, refnames, settings, Plan};
+
+/// Why publishing refused; nothing on the remote was overwritten.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("{name} on {url} changed since this clone last saw it; nothing was overwritten")]
+    Moved { name: String, url: String },
+    #[error("the plan '{plan}' changed both here and on the remote '{remote}'")]
+    PlanDiverged { plan: String, remote: String },
+    #[error("{} changed on the remote while cleaning; nothing was removed there", refs.join(", "))]
+    UnpublishRaced { refs: Vec<String> },
+}
+
+impl Diagnostic for PublishError {
+    fn kind(&self) -> Kind {
+        Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            PublishError::Moved { .. } => "another clone published there: run `wtc sync` (or `wtc status`) to fetch it, then try again".into(),
+            PublishError::PlanDiverged { plan, remote } => format!(
+                "keep the remote's version with `git update-ref {} {}`, then redo your change",
+                refnames::plan_ref(plan),
+                refnames::tracking_plan(remote, plan)
+            ),
+            PublishError::UnpublishRaced { .. } => "run `wtc clean` again".into(),
+        })
+    }
+}
 
 /// The refs of the plan on the remote (`refs/wtc/<plan>/...` -> id), listed without
 /// downloading any objects: what `wait` and `watch` poll.
@@ -114,12 +142,7 @@ pub fn unpublish_plan(repo: &gix::Repository, remote_name: &str, plan: &str) -> 
         })
         .collect();
     if let remote::PushOutcome::Stale(moved) = remote::push(repo, remote_name, &updates)? {
-        return Err(user(format!(
-            "{} changed on the remote while cleaning; nothing was removed there",
-            moved.join(", ")
-        ))
-        .hint("run `wtc clean` again")
-        .into());
+        return Err(PublishError::UnpublishRaced { refs: moved }.into());
     }
     let prefix = refnames::tracking_prefix(remote_name, plan);
     let mut tracking = Vec::new();
@@ -172,11 +195,10 @@ pub fn publish(
     )? {
         remote::PushOutcome::Pushed => {}
         remote::PushOutcome::Stale(_) => {
-            return Err(user(format!(
-                "{dst} on {} changed since this clone last saw it; nothing was overwritten",
-                crate::git::remote::display_url(repo, remote)
-            ))
-            .hint("another clone published there: run `wtc sync` (or `wtc status`) to fetch it, then try again")
+            return Err(PublishError::Moved {
+                name: dst.to_string(),
+                url: crate::git::remote::display_url(repo, remote),
+            }
             .into())
         }
     }
@@ -233,13 +255,10 @@ pub fn adopt_plan(repo: &gix::Repository, remote: &str, plan: &str) -> Result<()
             t,
             "adopt the remote plan",
         ),
-        (Some(_), Some(_)) => Err(user(format!(
-            "the plan '{plan}' changed both here and on the remote '{remote}'"
-        ))
-        .hint(format!(
-            "keep the remote's version with `git update-ref {local_ref} {}`, then redo your change",
-            refnames::tracking_plan(remote, plan)
-        ))
+        (Some(_), Some(_)) => Err(PublishError::PlanDiverged {
+            plan: plan.to_string(),
+            remote: remote.to_string(),
+        }
         .into()),
     }
 }
@@ -254,6 +273,24 @@ pub fn publish_plan(repo: &gix::Repository, remote: &str, plan: &str) -> Result<
         &refnames::tracking_plan(remote, plan),
         local,
     )
+}
+
+/// The plan `name` as a command starts from: in remote mode fetched and adopted first. With
+/// `fetch_required = false` an unreachable remote is tolerated when a local copy exists (the
+/// commands that can do their local part offline, like `save`).
+pub fn load_plan(
+    repo: &gix::Repository,
+    name: &str,
+    fetch_required: bool,
+) -> Result<plan::StoredPlan> {
+    if let Some(remote) = settings::remote_of(repo, name) {
+        if let Err(e) = refresh(repo, &remote, name) {
+            if fetch_required || plan::load_from(repo, &refnames::plan_ref(name))?.is_none() {
+                return Err(e);
+            }
+        }
+    }
+    plan::load(repo, name)
 }
 
 /// Fetch, then adopt the remote plan: what every command in remote mode does first.

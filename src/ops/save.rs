@@ -12,7 +12,7 @@ use gix::object::tree::EntryKind;
 use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 
-use crate::error::user;
+use crate::error::{Diagnostic, Kind};
 use crate::git::commit::{self, NewCommit, Purpose};
 use crate::git::index::Row;
 use crate::git::refs;
@@ -20,6 +20,39 @@ use crate::plan::refnames;
 use crate::worktree::entry::{Files, Store};
 use crate::worktree::operation::Operation;
 use crate::worktree::snapshot::{clear_merge_state, dirty_paths, merge_heads};
+
+/// Why a save refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error("{} path(s) still have merge conflicts", paths.len())]
+    Unresolved { paths: Vec<String> },
+    #[error("this worktree does not have the lane branch {branch} checked out")]
+    NotCheckedOut { branch: String },
+    #[error("the lane branch {branch} is missing")]
+    BranchMissing { branch: String },
+}
+
+impl Diagnostic for SaveError {
+    fn kind(&self) -> Kind {
+        Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            SaveError::Unresolved { .. } => Some("edit them to resolve the conflict markers, then `git add` them (or run `git commit -a`)".into()),
+            SaveError::NotCheckedOut { branch } => Some(format!(
+                "check it out again (`git switch {}`), then run the command again",
+                refnames::short_branch(branch)
+            )),
+            SaveError::BranchMissing { .. } => None,
+        }
+    }
+    fn paths(&self) -> Vec<String> {
+        match self {
+            SaveError::Unresolved { paths } => paths.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 /// What `save` did.
 #[derive(Debug, Clone)]
@@ -64,27 +97,21 @@ pub fn save(
     let mut locked = op.lock_index(repo)?;
     let conflicted = locked.conflicted_paths();
     if !conflicted.is_empty() {
-        return Err(user(format!("{} path(s) still have merge conflicts", conflicted.len()))
-            .hint("edit them to resolve the conflict markers, then `git add` them (or run `git commit -a`)")
-            .paths(conflicted)
-            .into());
+        return Err(SaveError::Unresolved { paths: conflicted }.into());
     }
     // The lane branch must be checked out here. Compare names, not two reads of ids: a
     // `git commit` moving the branch between two reads is no error (it moves HEAD with it,
     // and the compare-and-swap below reports the lost race).
     let checked_out = repo.head_name()?.map(|n| n.as_bstr().to_string());
     if checked_out.as_deref() != Some(branch) {
-        return Err(user(format!(
-            "this worktree does not have the lane branch {branch} checked out"
-        ))
-        .hint(format!(
-            "check it out again (`git switch {}`), then run the command again",
-            refnames::short_branch(branch)
-        ))
+        return Err(SaveError::NotCheckedOut {
+            branch: branch.to_string(),
+        }
         .into());
     }
-    let head = refs::peel(repo, branch)?
-        .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let head = refs::peel(repo, branch)?.ok_or_else(|| SaveError::BranchMissing {
+        branch: branch.to_string(),
+    })?;
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     let merge_heads = merge_heads(repo)?;
     let paths = dirty_paths(repo, Some(&locked.file))?;

@@ -13,7 +13,7 @@ use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 use serde::Serialize;
 
-use crate::error::{user, Kind, WtcError};
+use crate::error::{Diagnostic, Kind};
 use crate::git::commit::{self, NewCommit, Purpose};
 use crate::git::index::LockedIndex;
 use crate::git::refs;
@@ -25,6 +25,76 @@ use crate::plan::{self, StoredPlan};
 use crate::worktree::entry;
 use crate::worktree::operation::Operation;
 use crate::worktree::transition::{Prepared, Transition};
+
+/// Why a squash refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum SquashError {
+    #[error("plan '{plan}' has no lanes to integrate")]
+    NoLanes { plan: String },
+    #[error("lane '{lane}' has no branch {branch}")]
+    LaneMissing { lane: String, branch: String },
+    #[error("{} lane(s) are not done: {}", lanes.len(), lanes.join(", "))]
+    NotDone { lanes: Vec<String> },
+    #[error("plan '{plan}' has no remote to push to")]
+    NoRemote { plan: String },
+    #[error("'{target}' on {url} moved twice while wtc integrated; nothing was overwritten")]
+    RemoteMovedTwice { target: String, url: String },
+    #[error("the target branch '{target}' does not exist")]
+    TargetMissing { target: String },
+    #[error("{url} has no branch '{target}'")]
+    RemoteTargetMissing { url: String, target: String },
+    #[error("lane '{lane}' conflicts with {with}; nothing was written")]
+    Conflict {
+        lane: String,
+        with: String,
+        paths: Vec<String>,
+    },
+    #[error("nothing to integrate: '{target}' already has every lane's work")]
+    NothingToIntegrate { target: String },
+    #[error("the checked-out '{target}' at {} has local changes where the integration writes; nothing was written", worktree.display())]
+    TargetDirty {
+        target: String,
+        worktree: PathBuf,
+        paths: Vec<String>,
+    },
+    #[error("--verify command {command:?} failed ({status}); nothing was written")]
+    VerifyFailed { command: String, status: String },
+}
+
+impl Diagnostic for SquashError {
+    fn kind(&self) -> Kind {
+        match self {
+            SquashError::Conflict { .. } => Kind::Conflict,
+            SquashError::VerifyFailed { .. } => Kind::Verify,
+            _ => Kind::User,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            SquashError::LaneMissing { .. } => "recreate it or `wtc rm` it".into(),
+            SquashError::NotDone { .. } => "run `wtc done` in each, wait with `wtc wait --all`, or integrate as they are with --unfinished".into(),
+            SquashError::NoRemote { .. } => "plans meet at a remote when created with `wtc init PLAN --remote NAME` (or joined)".into(),
+            SquashError::RemoteMovedTwice { .. } => "run `wtc squash --push` again".into(),
+            SquashError::TargetMissing { .. } => "create it, or re-create the plan".into(),
+            SquashError::Conflict { lane, .. } => format!(
+                "make one lane come after the other and resolve there (`wtc sync` in '{lane}'), then squash again"
+            ),
+            SquashError::TargetDirty { .. } => "commit or stash them there, then squash again".into(),
+            SquashError::VerifyFailed { .. } => "fix the lanes (the command ran on the integrated tree), then squash again".into(),
+            SquashError::NoLanes { .. }
+            | SquashError::RemoteTargetMissing { .. }
+            | SquashError::NothingToIntegrate { .. } => return None,
+        })
+    }
+    fn paths(&self) -> Vec<String> {
+        match self {
+            SquashError::Conflict { paths, .. } | SquashError::TargetDirty { paths, .. } => {
+                paths.clone()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub struct SquashOptions {
@@ -73,16 +143,20 @@ pub fn squash(
     let plan = &stored.plan;
     let order = plan.topo_order()?;
     if order.is_empty() {
-        return Err(user(format!("plan '{}' has no lanes to integrate", plan.name)).into());
+        return Err(SquashError::NoLanes {
+            plan: plan.name.clone(),
+        }
+        .into());
     }
     let mut tips = Vec::new();
     let mut not_done = Vec::new();
     for spec in &order {
         let b = crate::plan::refnames::lane_branch(&plan.name, &spec.name);
-        let tip = lane::tip(repo, &plan.name, &spec.name)?.ok_or_else(|| {
-            user(format!("lane '{}' has no branch {b}", spec.name))
-                .hint("recreate it or `wtc rm` it")
-        })?;
+        let tip =
+            lane::tip(repo, &plan.name, &spec.name)?.ok_or_else(|| SquashError::LaneMissing {
+                lane: spec.name.clone(),
+                branch: b,
+            })?;
         if !lane::is_done(repo, plan, &spec.name, tip)? {
             not_done.push(spec.name.clone());
         }
@@ -92,9 +166,7 @@ pub fn squash(
         });
     }
     if !not_done.is_empty() && !opts.unfinished {
-        return Err(user(format!("{} lane(s) are not done: {}", not_done.len(), not_done.join(", ")))
-            .hint("run `wtc done` in each, wait with `wtc wait --all`, or integrate as they are with --unfinished")
-            .into());
+        return Err(SquashError::NotDone { lanes: not_done }.into());
     }
     let target_ref = refnames::branch(&plan.target);
     let local_target = refs::peel(repo, &target_ref)?;
@@ -122,8 +194,9 @@ pub fn squash(
 
     if opts.push {
         let remote = crate::plan::settings::remote_of(repo, &plan.name).ok_or_else(|| {
-            user(format!("plan '{}' has no remote to push to", plan.name))
-                .hint("plans meet at a remote when created with `wtc init PLAN --remote NAME` (or joined)")
+            SquashError::NoRemote {
+                plan: plan.name.clone(),
+            }
         })?;
         // Fold onto the REMOTE target; when it moves meanwhile, re-fold once, then give up.
         let mut onto = fetch_remote_target(repo, &remote, plan)?;
@@ -181,23 +254,17 @@ pub fn squash(
                     onto = fetch_remote_target(repo, &remote, plan)?;
                 }
                 crate::git::remote::PushOutcome::Stale(_) => {
-                    return Err(user(format!(
-                        "'{}' on {} moved twice while wtc integrated; nothing was overwritten",
-                        plan.target,
-                        crate::git::remote::display_url(repo, &remote)
-                    ))
-                    .hint("run `wtc squash --push` again")
+                    return Err(SquashError::RemoteMovedTwice {
+                        target: plan.target.clone(),
+                        url: crate::git::remote::display_url(repo, &remote),
+                    }
                     .into());
                 }
             }
         }
     } else {
-        let target_tip = local_target.ok_or_else(|| {
-            user(format!(
-                "the target branch '{}' does not exist",
-                plan.target
-            ))
-            .hint("create it, or re-create the plan")
+        let target_tip = local_target.ok_or_else(|| SquashError::TargetMissing {
+            target: plan.target.clone(),
         })?;
         let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
         if landed_integration(repo, plan, &tips, target_tip)? {
@@ -318,23 +385,18 @@ fn fold_onto(
                     plan.target
                 )
             };
-            return Err(WtcError::new(
-                Kind::Conflict,
-                format!("lane '{}' conflicts with {with}; nothing was written", tip.lane),
-            )
-            .hint(format!(
-                "make one lane come after the other and resolve there (`wtc sync` in '{}'), then squash again",
-                tip.lane
-            ))
-            .paths(merge::conflicted_paths(&outcome))
+            return Err(SquashError::Conflict {
+                lane: tip.lane.clone(),
+                with,
+                paths: merge::conflicted_paths(&outcome),
+            }
             .into());
         }
     };
     if tree == mem.find_commit(onto)?.tree_id()?.detach() {
-        return Err(user(format!(
-            "nothing to integrate: '{}' already has every lane's work",
-            plan.target
-        ))
+        return Err(SquashError::NothingToIntegrate {
+            target: plan.target.clone(),
+        }
         .into());
     }
     Ok(tree)
@@ -352,11 +414,10 @@ fn fetch_remote_target(
         &crate::plan::refnames::tracking_target(remote, &plan.name),
     )?
     .ok_or_else(|| {
-        user(format!(
-            "{} has no branch '{}'",
-            crate::git::remote::display_url(repo, remote),
-            plan.target
-        ))
+        SquashError::RemoteTargetMissing {
+            url: crate::git::remote::display_url(repo, remote),
+            target: plan.target.clone(),
+        }
         .into()
     })
 }
@@ -413,13 +474,15 @@ fn prepare_target_checkout(
     let locked = target_op.as_ref().unwrap_or(op).lock_index(&repo)?;
     let prepared = transition.prepare(objects, &repo, locked.state())?;
     if !prepared.obstacles.is_empty() {
-        return Err(user(format!(
-            "the checked-out '{}' at {} has local changes where the integration writes; nothing was written",
-            refnames::short_branch(transition.branch()),
-            wt.path.display()
-        ))
-        .hint("commit or stash them there, then squash again")
-        .paths(prepared.obstacles.iter().map(|o| o.path().to_string()).collect())
+        return Err(SquashError::TargetDirty {
+            target: refnames::short_branch(transition.branch()).to_string(),
+            worktree: wt.path.clone(),
+            paths: prepared
+                .obstacles
+                .iter()
+                .map(|o| o.path().to_string())
+                .collect(),
+        }
         .into());
     }
     Ok(Some(TargetCheckout {
@@ -530,11 +593,10 @@ fn verify(mem: &gix::Repository, tree: ObjectId, cmd: &str) -> Result<()> {
         .status()
         .with_context(|| format!("running --verify command {cmd:?}"))?;
     if !status.success() {
-        return Err(WtcError::new(
-            Kind::Verify,
-            format!("--verify command {cmd:?} failed ({status}); nothing was written"),
-        )
-        .hint("fix the lanes (the command ran on the integrated tree), then squash again")
+        return Err(SquashError::VerifyFailed {
+            command: cmd.to_string(),
+            status: status.to_string(),
+        }
         .into());
     }
     Ok(())

@@ -12,7 +12,7 @@ use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use serde::Serialize;
 
-use crate::error::{user, Kind, WtcError};
+use crate::error::{Diagnostic, Kind};
 use crate::git::commit::{self, NewCommit, Purpose};
 use crate::git::index::LockedIndex;
 use crate::git::refs;
@@ -23,6 +23,50 @@ use crate::worktree::obstacles::Obstacle;
 use crate::worktree::operation::Operation;
 use crate::worktree::snapshot;
 use crate::worktree::transition::{Prepared, StagedEntry, Transition};
+
+/// Why a sync refused; nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the lane branch {branch} is missing")]
+    BranchMissing { branch: String },
+    #[error("the last sync stopped on conflicts that are not resolved yet")]
+    Unresolved { paths: Vec<String> },
+    #[error("a merge is waiting to be committed in this worktree")]
+    MergePending,
+    #[error("upstream lane '{lane}' has no branch {branch}")]
+    UpstreamMissing { lane: String, branch: String },
+    #[error("{branch} moved while wtc was syncing it; nothing was changed")]
+    BranchMoved { branch: String },
+    #[error("local changes in {} path(s) would be overwritten by the incoming lanes; nothing was changed", paths.len())]
+    LocalChanges { paths: Vec<String> },
+}
+
+impl Diagnostic for SyncError {
+    fn kind(&self) -> Kind {
+        match self {
+            SyncError::Unresolved { .. } => Kind::Conflict,
+            _ => Kind::User,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            SyncError::BranchMissing { .. } => return None,
+            SyncError::Unresolved { .. } => "edit the files to resolve the markers, then `git commit -a` (or `wtc save`), then sync again".into(),
+            SyncError::MergePending => "finish it with `git commit` (or `wtc save`), then sync again".into(),
+            SyncError::UpstreamMissing { lane, .. } => format!(
+                "recreate it with `wtc add {lane} --from REV`, or remove it with `wtc rm {lane}`"
+            ),
+            SyncError::BranchMoved { .. } => "run `wtc sync` again".into(),
+            SyncError::LocalChanges { .. } => "save them first (`wtc save`, or run `wtc sync` without --no-autosave); untracked or ignored files in the way must be moved".into(),
+        })
+    }
+    fn paths(&self) -> Vec<String> {
+        match self {
+            SyncError::Unresolved { paths } | SyncError::LocalChanges { paths } => paths.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SyncOptions {
@@ -69,8 +113,9 @@ pub fn sync(
     opts: SyncOptions,
 ) -> Result<Synced> {
     let branch = crate::plan::refnames::lane_branch(&plan.name, lane_name);
-    let mut head = refs::peel(repo, &branch)?
-        .ok_or_else(|| user(format!("the lane branch {branch} is missing")))?;
+    let mut head = refs::peel(repo, &branch)?.ok_or_else(|| SyncError::BranchMissing {
+        branch: branch.clone(),
+    })?;
     let mut out = Synced {
         lane: lane_name.to_string(),
         result: SyncResult::UpToDate,
@@ -85,15 +130,10 @@ pub fn sync(
     if !snapshot::merge_heads(repo)?.is_empty() {
         let conflicted = op.lock_index(repo)?.conflicted_paths();
         if !conflicted.is_empty() {
-            return Err(WtcError::new(Kind::Conflict, "the last sync stopped on conflicts that are not resolved yet")
-                .hint("edit the files to resolve the markers, then `git commit -a` (or `wtc save`), then sync again")
-                .paths(conflicted)
-                .into());
+            return Err(SyncError::Unresolved { paths: conflicted }.into());
         }
         if !opts.autosave || opts.dry_run {
-            return Err(user("a merge is waiting to be committed in this worktree")
-                .hint("finish it with `git commit` (or `wtc save`), then sync again")
-                .into());
+            return Err(SyncError::MergePending.into());
         }
     }
 
@@ -312,14 +352,11 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
                     return Ok(None)
                 }
                 None => {
-                    return Err(
-                        user(format!("upstream lane '{}' has no branch {b}", up.name))
-                            .hint(format!(
-                        "recreate it with `wtc add {} --from REV`, or remove it with `wtc rm {}`",
-                        up.name, up.name
-                    ))
-                            .into(),
-                    )
+                    return Err(SyncError::UpstreamMissing {
+                        lane: up.name.clone(),
+                        branch: b,
+                    }
+                    .into())
                 }
             };
             Ok(Some(Tip {
@@ -353,22 +390,18 @@ fn ensure_head_unchanged(repo: &gix::Repository, branch: &str, expected: ObjectI
     let now = refs::peel(repo, branch)?;
     let head = repo.head_id().ok().map(|id| id.detach());
     if now != Some(expected) || head != Some(expected) {
-        return Err(user(format!(
-            "{branch} moved while wtc was syncing it; nothing was changed"
-        ))
-        .hint("run `wtc sync` again")
+        return Err(SyncError::BranchMoved {
+            branch: branch.to_string(),
+        }
         .into());
     }
     Ok(())
 }
 
 fn overlap_error(obstacles: &[Obstacle]) -> anyhow::Error {
-    user(format!(
-        "local changes in {} path(s) would be overwritten by the incoming lanes; nothing was changed",
-        obstacles.len()
-    ))
-    .hint("save them first (`wtc save`, or run `wtc sync` without --no-autosave); untracked or ignored files in the way must be moved")
-    .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
+    SyncError::LocalChanges {
+        paths: obstacles.iter().map(|o| o.path().to_string()).collect(),
+    }
     .into()
 }
 

@@ -20,8 +20,6 @@ use gix::bstr::ByteSlice;
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{user, WtcError};
-
 /// The only `plan.toml` format version this build understands.
 pub const VERSION: u32 = 1;
 /// A plan.toml larger than this is refused before it is parsed.
@@ -66,16 +64,14 @@ impl Plan {
     }
 
     /// Parse and validate `plan.toml` text.
-    pub fn parse(text: &[u8]) -> Result<Plan, WtcError> {
+    pub fn parse(text: &[u8]) -> Result<Plan, Error> {
         if text.len() > MAX_PLAN_BYTES {
-            return Err(user(format!(
-                "plan.toml is {} bytes, more than the {MAX_PLAN_BYTES} wtc accepts",
-                text.len()
-            )));
+            return Err(Error::TooBig {
+                what: "plan.toml".into(),
+                bytes: text.len() as u64,
+            });
         }
-        let text = text
-            .to_str()
-            .map_err(|_| user("plan.toml is not valid UTF-8"))?;
+        let text = text.to_str().map_err(|_| Error::NotUtf8)?;
         // Read the version first so that a newer format gets a clear message, not a parse error.
         #[derive(Deserialize)]
         struct Versioned {
@@ -85,10 +81,9 @@ impl Plan {
         match versioned.version {
             Some(toml::Value::Integer(v)) if v == VERSION as i64 => {}
             Some(v) => {
-                return Err(user(format!(
-                    "plan.toml has version {v}, this wtc understands version {VERSION}"
-                ))
-                .hint("upgrade wtc on this machine"))
+                return Err(Error::Version {
+                    found: v.to_string(),
+                })
             }
             None => return Err(bad_plan("the 'version' key is missing")),
         }
@@ -103,10 +98,10 @@ impl Plan {
     }
 
     /// Check every rule: names, base, duplicates, unknown upstreams, cycles.
-    pub fn validate(&self) -> Result<(), WtcError> {
+    pub fn validate(&self) -> Result<(), Error> {
         // A name the user typed was checked before it got here: a bad one in a stored plan is
         // bad data (exit 1), and the message says where it came from.
-        names::validate_plan(&self.name).map_err(|e| bad_plan(&e.message))?;
+        names::validate_plan(&self.name).map_err(|e| bad_plan(&e.to_string()))?;
         if gix::refs::FullName::try_from(refnames::branch(&self.target)).is_err()
             || self.target.is_empty()
         {
@@ -123,7 +118,7 @@ impl Plan {
         }
         let mut seen = BTreeSet::new();
         for lane in &self.lanes {
-            names::validate_lane(&lane.name).map_err(|e| bad_plan(&e.message))?;
+            names::validate_lane(&lane.name).map_err(|e| bad_plan(&e.to_string()))?;
             if !seen.insert(lane.name.as_str()) {
                 return Err(bad_plan(&format!("lane '{}' is listed twice", lane.name)));
             }
@@ -151,20 +146,17 @@ impl Plan {
     }
 
     /// The lane, or an error naming the lanes that do exist.
-    pub fn require_lane(&self, name: &str) -> Result<&LaneSpec, WtcError> {
-        self.lane(name).ok_or_else(|| {
-            let known: Vec<_> = self.lanes.iter().map(|l| l.name.as_str()).collect();
-            user(format!("plan '{}' has no lane '{name}'", self.name)).hint(if known.is_empty() {
-                "the plan has no lanes yet: add one with `wtc add LANE`".to_string()
-            } else {
-                format!("its lanes are: {}", known.join(", "))
-            })
+    pub fn require_lane(&self, name: &str) -> Result<&LaneSpec, Error> {
+        self.lane(name).ok_or_else(|| Error::NoSuchLane {
+            plan: self.name.clone(),
+            lane: name.to_string(),
+            known: self.lanes.iter().map(|l| l.name.clone()).collect(),
         })
     }
 
     /// Lanes in dependency order (upstreams first), ties broken by name so the order is stable
     /// on every machine. Errors on a cycle, naming the lanes in it.
-    pub fn topo_order(&self) -> Result<Vec<&LaneSpec>, WtcError> {
+    pub fn topo_order(&self) -> Result<Vec<&LaneSpec>, Error> {
         let mut indegree: BTreeMap<&str, usize> =
             self.lanes.iter().map(|l| (l.name.as_str(), 0)).collect();
         let mut downstream: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -237,7 +229,7 @@ impl Plan {
 
 /// A TOML error as one short line: toml's own rendering quotes the offending source line,
 /// which in a hostile plan.toml can be a megabyte long.
-fn toml_error(e: &toml::de::Error, text: &str) -> WtcError {
+fn toml_error(e: &toml::de::Error, text: &str) -> Error {
     let mut message: String = e.message().trim().chars().take(200).collect();
     if e.message().trim().chars().count() > 200 {
         message.push_str("...");
@@ -254,10 +246,82 @@ fn toml_error(e: &toml::de::Error, text: &str) -> WtcError {
     bad_plan(&format!("TOML parse error{at}: {message}"))
 }
 
-pub(crate) fn bad_plan(why: &str) -> WtcError {
-    user(format!("invalid plan: {why}"))
-        // Not `wtc log`: it reads the same broken plan. Plain git always works.
-        .hint("the plan is the commit chain at refs/wtc/<plan>/plan: `git log -p refs/wtc/<plan>/plan` shows its history, `git update-ref refs/wtc/<plan>/plan <good commit>` restores one")
+pub(crate) fn bad_plan(why: &str) -> Error {
+    Error::Invalid {
+        why: why.to_string(),
+    }
+}
+
+/// What the plan layer refuses: bad names, bad plan data, unknown plans and lanes.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A name the user typed is malformed (exit 2).
+    #[error("invalid {what} name {shown}: {why}")]
+    InvalidName {
+        what: &'static str,
+        shown: String,
+        why: &'static str,
+    },
+    #[error("'{name}' is reserved and cannot name a plan")]
+    ReservedName { name: String },
+    /// Stored plan data breaks a rule (it came from a ref, perhaps another clone's).
+    #[error("invalid plan: {why}")]
+    Invalid { why: String },
+    #[error("{what} is {bytes} bytes, more than the {MAX_PLAN_BYTES} wtc accepts")]
+    TooBig { what: String, bytes: u64 },
+    #[error("plan.toml is not valid UTF-8")]
+    NotUtf8,
+    #[error("plan.toml has version {found}, this wtc understands version {VERSION}")]
+    Version { found: String },
+    #[error("plan commit {commit} has no plan.toml")]
+    NoPlanToml { commit: String },
+    #[error("plan '{plan}' has no lane '{lane}'")]
+    NoSuchLane {
+        plan: String,
+        lane: String,
+        known: Vec<String>,
+    },
+    #[error("there is no plan '{name}' in this repository")]
+    NoSuchPlan { name: String },
+    #[error("there is no plan in this repository")]
+    NoPlans,
+    #[error("several plans exist: {}", plans.join(", "))]
+    SeveralPlans { plans: Vec<String> },
+}
+
+impl crate::error::Diagnostic for Error {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            Error::InvalidName { .. } | Error::ReservedName { .. } => crate::error::Kind::Usage,
+            _ => crate::error::Kind::User,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::InvalidName { what, .. } => format!("{what} names are 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"),
+            Error::ReservedName { .. } => "pick another plan name, e.g. 'feature-x'".into(),
+            // Not `wtc log`: it reads the same broken plan. Plain git always works.
+            Error::Invalid { .. } => "the plan is the commit chain at refs/wtc/<plan>/plan: `git log -p refs/wtc/<plan>/plan` shows its history, `git update-ref refs/wtc/<plan>/plan <good commit>` restores one".into(),
+            Error::Version { .. } => "upgrade wtc on this machine".into(),
+            Error::NoSuchLane { known, .. } if known.is_empty() => {
+                "the plan has no lanes yet: add one with `wtc add LANE`".into()
+            }
+            Error::NoSuchLane { known, .. } => format!("its lanes are: {}", known.join(", ")),
+            Error::NoSuchPlan { name } => {
+                format!("create it with `wtc init {name}`; `wtc status` lists existing plans")
+            }
+            Error::NoPlans => "create one with `wtc init PLAN`".into(),
+            Error::SeveralPlans { .. } => "say which with --plan NAME (or WTC_PLAN=NAME)".into(),
+            Error::TooBig { .. } | Error::NotUtf8 | Error::NoPlanToml { .. } => return None,
+        })
+    }
+}
+
+/// The typed error `cause` is, if it is one of this layer's (or a lower one's).
+pub fn diagnostic<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dyn crate::error::Diagnostic> {
+    crate::error::diagnostic_of!(cause, crate::worktree::diagnostic; Error)
 }
 
 #[cfg(test)]
@@ -304,7 +368,7 @@ mod tests {
     fn cycles_are_refused() {
         let p = plan(&[("a", &["b"]), ("b", &["a"]), ("c", &[])]);
         let err = p.validate().unwrap_err();
-        assert!(err.message.contains("cycle"), "{}", err.message);
+        assert!(err.to_string().contains("cycle"), "{err}");
         let p = plan(&[("a", &["a"])]);
         assert!(p.validate().is_err());
     }
@@ -337,21 +401,24 @@ mod tests {
             "version = 1\nname = 'p'\ntarget = 'main'\nbase = '{base}'\n[[lane]]\nname = '../x'\n"
         );
         let err = Plan::parse(bad_lane.as_bytes()).unwrap_err();
-        assert_eq!(err.kind, crate::error::Kind::User);
-        assert!(err.message.starts_with("invalid plan:"), "{}", err.message);
+        assert_eq!(
+            crate::error::Diagnostic::kind(&err),
+            crate::error::Kind::User
+        );
+        assert!(err.to_string().starts_with("invalid plan:"), "{err}");
         let nested = format!(
             "version = 1\nx = {}1{}\n",
             "[".repeat(100_000),
             "]".repeat(100_000)
         );
         let err = Plan::parse(nested.as_bytes()).unwrap_err();
-        assert!(err.message.len() < 400, "{}", err.message);
-        assert!(err.message.contains("line 2"), "{}", err.message);
+        assert!(err.to_string().len() < 400, "{err}");
+        assert!(err.to_string().contains("line 2"), "{err}");
         let p = plan(&[("a", &[])]);
         assert!(check_name(&p, "p").is_ok());
         assert!(check_name(&p, "q")
             .unwrap_err()
-            .message
+            .to_string()
             .contains("names plan 'p'"));
     }
 }

@@ -4,7 +4,7 @@
 //! directory names and in git config keys, so they are restricted to a small, portable alphabet:
 //! `[a-z0-9][a-z0-9._-]{0,62}`, without `..` and without a trailing `.lock`.
 
-use crate::error::{usage, WtcError};
+use super::Error;
 
 /// Plan names that would collide with wtc's own ref namespaces.
 pub const RESERVED_PLAN_NAMES: &[&str] = &["remotes", "archive"];
@@ -16,28 +16,30 @@ pub const RESERVED_PLAN_NAMES: &[&str] = &["remotes", "archive"];
 /// assert!(wtc::plan::names::validate_lane("Bad Name").is_err());
 /// assert!(wtc::plan::names::validate_lane("x.lock").is_err());
 /// ```
-pub fn validate_lane(name: &str) -> Result<(), WtcError> {
+pub fn validate_lane(name: &str) -> Result<(), Error> {
     validate(name, "lane")
 }
 
 /// Check a plan name, including the reserved names.
-pub fn validate_plan(name: &str) -> Result<(), WtcError> {
+pub fn validate_plan(name: &str) -> Result<(), Error> {
     validate(name, "plan")?;
     if RESERVED_PLAN_NAMES.contains(&name) {
-        return Err(
-            usage(format!("'{name}' is reserved and cannot name a plan"))
-                .hint("pick another plan name, e.g. 'feature-x'"),
-        );
+        return Err(Error::ReservedName {
+            name: name.to_string(),
+        });
     }
     Ok(())
 }
 
-fn validate(name: &str, what: &str) -> Result<(), WtcError> {
+fn validate(name: &str, what: &'static str) -> Result<(), Error> {
     let problem = problem(name);
     match problem {
         None => Ok(()),
-        Some(why) => Err(usage(format!("invalid {what} name {}: {why}", shown(name)))
-            .hint(format!("{what} names are 1-63 characters of a-z, 0-9, '.', '_' and '-', starting with a letter or digit"))),
+        Some(why) => Err(Error::InvalidName {
+            what,
+            shown: shown(name),
+            why,
+        }),
     }
 }
 

@@ -8,8 +8,7 @@ use gix::bstr::ByteSlice;
 use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 
-use super::{bad_plan, names, refnames, Plan, MAX_PLAN_BYTES};
-use crate::error::{user, WtcError};
+use super::{bad_plan, names, refnames, Error, Plan, MAX_PLAN_BYTES};
 use crate::git::refs;
 
 /// A plan as read from its ref, with the commit it came from (the CAS token for updates).
@@ -33,7 +32,7 @@ pub fn load_from(repo: &gix::Repository, ref_name: &str) -> Result<Option<Stored
 
 /// A plan.toml must name the plan whose ref holds it: otherwise every lane branch and ref
 /// wtc derives from the name would belong to another plan.
-pub fn check_name(plan: &Plan, expected: &str) -> Result<(), WtcError> {
+pub fn check_name(plan: &Plan, expected: &str) -> Result<(), Error> {
     if plan.name != expected {
         return Err(bad_plan(&format!(
             "the plan.toml of plan '{expected}' names plan '{}'",
@@ -48,13 +47,15 @@ pub fn read_plan_commit(repo: &gix::Repository, commit: ObjectId) -> Result<Plan
     let tree = repo.find_commit(commit)?.tree()?;
     let entry = tree
         .find_entry("plan.toml")
-        .ok_or_else(|| user(format!("plan commit {commit} has no plan.toml")))?;
+        .ok_or_else(|| Error::NoPlanToml {
+            commit: commit.to_string(),
+        })?;
     let header = repo.find_header(entry.oid())?;
     if header.size() > MAX_PLAN_BYTES as u64 {
-        return Err(user(format!(
-            "plan.toml in {commit} claims {} bytes, more than the {MAX_PLAN_BYTES} wtc accepts",
-            header.size()
-        ))
+        return Err(Error::TooBig {
+            what: format!("plan.toml in {commit}"),
+            bytes: header.size(),
+        }
         .into());
     }
     let blob = repo.find_blob(entry.oid())?;
@@ -64,11 +65,10 @@ pub fn read_plan_commit(repo: &gix::Repository, commit: ObjectId) -> Result<Plan
 /// Load the local plan `name`, or a clear error.
 pub fn load(repo: &gix::Repository, name: &str) -> Result<StoredPlan> {
     load_from(repo, &refnames::plan_ref(name))?.ok_or_else(|| {
-        user(format!("there is no plan '{name}' in this repository"))
-            .hint(format!(
-                "create it with `wtc init {name}`; `wtc status` lists existing plans"
-            ))
-            .into()
+        Error::NoSuchPlan {
+            name: name.to_string(),
+        }
+        .into()
     })
 }
 

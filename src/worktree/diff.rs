@@ -2,12 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use gix::bstr::{BStr, BString, ByteSlice};
 use gix::object::tree::EntryKind;
 use gix::ObjectId;
-
-use crate::error::user;
 
 /// A leaf of a tree: a file, an executable, a symlink or a submodule commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,28 +95,20 @@ pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Ve
                 );
             }
             C::Rewrite { .. } => {
-                bail!("internal error: rewrite tracking was disabled but a rewrite was reported")
+                return Err(crate::error::Bug(
+                    "rewrite tracking was disabled but a rewrite was reported".into(),
+                )
+                .into())
             }
         }
     }
     if let Some(path) = duplicate {
-        return Err(user(format!(
-            "refusing a corrupt incoming tree: {} appears twice",
-            shown_path(path.as_bstr())
-        ))
-        .hint("the upstream commit was not made by git; fix it there")
+        return Err(super::Error::DuplicateEntry {
+            path: shown_path(path.as_bstr()),
+        }
         .into());
     }
     Ok(out.into_values().filter(|c| c.old != c.new).collect())
 }
 
-/// A path for a message: escaped, and cut short when it is very long (a hostile tree can
-/// hold a path of megabytes).
-pub fn shown_path(path: &BStr) -> String {
-    const MAX: usize = 200;
-    if path.len() > MAX {
-        format!("{:?}... ({} bytes)", path[..MAX].as_bstr(), path.len())
-    } else {
-        format!("{:?}", path)
-    }
-}
+pub use crate::error::shown_path;

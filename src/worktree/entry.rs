@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use gix::bstr::{BStr, ByteSlice};
 use gix::index::entry::{Stage, Stat};
 use gix::object::tree::EntryKind;
@@ -17,7 +17,6 @@ use gix::ObjectId;
 
 use super::diff::{self, Leaf};
 use super::validate;
-use crate::error::user;
 use crate::git::index::kind_of_mode;
 
 /// Whether reading a file also stores its blob.
@@ -215,9 +214,12 @@ impl<'r> Files<'r> {
                         .convert_to_worktree(&data, path, Default::default())?;
                     match out.as_bytes() {
                         Some(b) => bytes.extend_from_slice(b),
-                        None => bail!(
-                            "the filter for {path} delayed its output, which wtc does not support"
-                        ),
+                        None => {
+                            return Err(super::Error::FilterDelayed {
+                                path: path.to_string(),
+                            }
+                            .into())
+                        }
                     }
                 }
                 if let Ok(md) = std::fs::symlink_metadata(&abs) {
@@ -260,10 +262,10 @@ impl<'r> Files<'r> {
             match std::fs::symlink_metadata(&dir) {
                 Ok(md) if md.is_dir() => {}
                 Ok(_) => {
-                    return Err(user(format!(
-                        "refusing to write {path}: {} is not a directory (a symlink or a file)",
-                        dir.display()
-                    ))
+                    return Err(super::Error::NotADirectory {
+                        path: path.to_string(),
+                        dir,
+                    }
                     .into())
                 }
                 Err(_) => std::fs::create_dir(&dir)

@@ -21,7 +21,6 @@ use super::diff;
 use super::entry::Files;
 use super::obstacles::Obstacle;
 use super::transition::{head_target, oid, HeadMove, Transition};
-use crate::error::user;
 use crate::git::index::LockedIndex;
 use crate::git::refs;
 
@@ -109,11 +108,10 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
         Ok(t) => t,
         Err(e) => {
             end(repo)?;
-            return Err(user(format!(
-                "{} is unreadable ({e}); it was removed",
-                path.display()
-            ))
-            .hint("check `git status` in this worktree, then run the command again")
+            return Err(super::Error::JournalUnreadable {
+                record: path,
+                reason: e.to_string(),
+            }
             .into());
         }
     };
@@ -121,14 +119,13 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
     let (consistent, now) = head_is_consistent(repo, &t)?;
     if !consistent {
         end(repo)?;
-        return Err(user(format!(
-            "an interrupted `wtc {}` was updating this worktree from {} to {}, but {} has moved since (now {now}); wtc left the files as they are",
-            t.command,
-            short(&t.from),
-            short(&t.to),
-            t.branch(),
-        ))
-        .hint("check `git status` (files of the interrupted update may show as changes), then run the command again")
+        return Err(super::Error::JournalStale {
+            command: t.command.clone(),
+            from: short(&t.from),
+            to: short(&t.to),
+            branch: t.branch().to_string(),
+            now,
+        }
         .into());
     }
     let changes = diff::diff_trees(repo, t.from_tree()?, t.to_tree()?)?;
@@ -147,16 +144,11 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
         .filter(|o| !matches!(o, Obstacle::Deleted(_)))
         .collect();
     if !obstacles.is_empty() {
-        return Err(user(format!(
-            "an interrupted `wtc {}` left this worktree half-updated, and {} of its path(s) changed since; nothing was touched",
-            t.command,
-            obstacles.len()
-        ))
-        .hint(format!(
-            "move those files aside and run the command again to finish the update (or remove {} to give it up)",
-            path.display()
-        ))
-        .paths(obstacles.iter().map(|o| o.path().to_string()).collect())
+        return Err(super::Error::JournalBlocked {
+            command: t.command.clone(),
+            record: path,
+            paths: obstacles.iter().map(|o| o.path().to_string()).collect(),
+        }
         .into());
     }
     t.execute(repo, &changes, locked)?;

@@ -12,3 +12,75 @@ pub mod operation;
 pub mod snapshot;
 pub mod transition;
 pub mod validate;
+
+use std::path::PathBuf;
+
+use crate::error::{Diagnostic, Kind};
+
+/// What the worktree layer refuses: hostile incoming trees, paths it must not write through,
+/// and half-done transitions it cannot finish safely.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("refusing unsafe path {path} from an incoming tree: {why}")]
+    UnsafePath { path: String, why: String },
+    #[error("refusing a corrupt incoming tree: {path} appears twice")]
+    DuplicateEntry { path: String },
+    #[error("refusing a corrupt incoming tree: {file} is both a file and a directory of {path}")]
+    FileAndDirectory { file: String, path: String },
+    #[error("refusing to write {path}: {} is not a directory (a symlink or a file)", dir.display())]
+    NotADirectory { path: String, dir: PathBuf },
+    #[error("the filter for {path} delayed its output, which wtc does not support")]
+    FilterDelayed { path: String },
+    #[error("{} is unreadable ({reason}); it was removed", record.display())]
+    JournalUnreadable { record: PathBuf, reason: String },
+    #[error("an interrupted `wtc {command}` was updating this worktree from {from} to {to}, but {branch} has moved since (now {now}); wtc left the files as they are")]
+    JournalStale {
+        command: String,
+        from: String,
+        to: String,
+        branch: String,
+        now: String,
+    },
+    #[error("an interrupted `wtc {command}` left this worktree half-updated, and {} of its path(s) changed since; nothing was touched", paths.len())]
+    JournalBlocked {
+        command: String,
+        record: PathBuf,
+        paths: Vec<String>,
+    },
+}
+
+impl Diagnostic for Error {
+    fn kind(&self) -> Kind {
+        Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::UnsafePath { .. } => "the upstream commit contains a path git itself would never check out; fix it there".into(),
+            Error::DuplicateEntry { .. } | Error::FileAndDirectory { .. } => {
+                "the upstream commit was not made by git; fix it there".into()
+            }
+            Error::JournalUnreadable { .. } => {
+                "check `git status` in this worktree, then run the command again".into()
+            }
+            Error::JournalStale { .. } => "check `git status` (files of the interrupted update may show as changes), then run the command again".into(),
+            Error::JournalBlocked { record, .. } => format!(
+                "move those files aside and run the command again to finish the update (or remove {} to give it up)",
+                record.display()
+            ),
+            Error::NotADirectory { .. } | Error::FilterDelayed { .. } => return None,
+        })
+    }
+    fn paths(&self) -> Vec<String> {
+        match self {
+            Error::JournalBlocked { paths, .. } => paths.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The typed error `cause` is, if it is one of this layer's (or a lower one's).
+pub fn diagnostic<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dyn crate::error::Diagnostic> {
+    crate::error::diagnostic_of!(cause, crate::git::diagnostic; Error)
+}

@@ -8,7 +8,6 @@ use gix::bstr::{BStr, ByteSlice};
 use gix::object::tree::EntryKind;
 
 use super::diff::{shown_path, PathChange};
-use crate::error::user;
 
 /// Refuse any path that could write outside the worktree or into `.git` (invariant 4).
 pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
@@ -18,11 +17,10 @@ pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
         protect_ntfs: true,
     };
     let bad = |why: &str| -> anyhow::Error {
-        user(format!(
-            "refusing unsafe path {} from an incoming tree: {why}",
-            shown_path(path)
-        ))
-        .hint("the upstream commit contains a path git itself would never check out; fix it there")
+        super::Error::UnsafePath {
+            path: shown_path(path),
+            why: why.to_string(),
+        }
         .into()
     };
     if path.is_empty() || path.starts_with(b"/") {
@@ -70,12 +68,10 @@ pub fn validate_new_paths(changes: &[PathChange]) -> Result<()> {
         validate_path(c.path.as_bstr(), Some(new.kind))?;
         for (i, b) in c.path.iter().enumerate() {
             if *b == b'/' && leaves.contains(c.path[..i].as_bstr()) {
-                return Err(user(format!(
-                    "refusing a corrupt incoming tree: {:?} is both a file and a directory of {:?}",
-                    c.path[..i].as_bstr(),
-                    c.path
-                ))
-                .hint("the upstream commit was not made by git; fix it there")
+                return Err(super::Error::FileAndDirectory {
+                    file: format!("{:?}", c.path[..i].as_bstr()),
+                    path: format!("{:?}", c.path),
+                }
                 .into());
             }
         }

@@ -1,0 +1,155 @@
+//! `clean`: remove a plan's lane worktrees, lane branches and the plan itself once the work
+//! is integrated; with `force`, lanes with unsaved or unintegrated work are saved and
+//! archived under `refs/wtc/archive/<plan>/` instead (nothing is destroyed).
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::error::{Diagnostic, Kind};
+use crate::git::refs;
+use crate::git::worktrees::Workspace;
+use crate::ops::lanes;
+use crate::plan::lanes as lane;
+use crate::plan::refnames::{self, trailers};
+use crate::plan::{settings, StoredPlan};
+
+/// Why `clean` refused; nothing was removed.
+#[derive(Debug, thiserror::Error)]
+pub enum CleanError {
+    #[error("cannot clean while standing in one of the plan's lane worktrees")]
+    StandingIn,
+    #[error("lane worktrees hold unsaved changes; nothing was removed")]
+    Unsaved { paths: Vec<String> },
+    #[error("lanes {} hold work that is not integrated; nothing was removed", lanes.join(", "))]
+    Unintegrated { lanes: Vec<String> },
+}
+
+impl Diagnostic for CleanError {
+    fn kind(&self) -> Kind {
+        Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            CleanError::StandingIn => "run `wtc clean` from the main worktree (or pass -C DIR)".into(),
+            CleanError::Unsaved { .. } => "save them (`wtc save` in each), or pass --force to save and archive them".into(),
+            CleanError::Unintegrated { .. } => "run `wtc squash` first, or `wtc clean --force` (add --keep-archive to keep their tips)".into(),
+        })
+    }
+    fn paths(&self) -> Vec<String> {
+        match self {
+            CleanError::Unsaved { paths } => paths.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How to clean.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CleanOptions {
+    pub force: bool,
+    pub keep_archive: bool,
+}
+
+/// What `clean` removed and kept.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleaned {
+    pub plan: String,
+    pub removed: Vec<String>,
+    pub archived: Vec<String>,
+    /// Where archived lane tips (and the plan) are kept.
+    pub archive: String,
+}
+
+pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<Cleaned> {
+    let p = &stored.plan;
+    if let Some((plan_here, _)) = crate::plan::lanes::checked_out(ws)? {
+        if plan_here == p.name {
+            return Err(CleanError::StandingIn.into());
+        }
+    }
+    let mut dirty = Vec::new();
+    let mut unintegrated = Vec::new();
+    let integrated = p
+        .integrated
+        .as_deref()
+        .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok());
+    // Integrated from another clone: its commit is on the remote's target, fetch it to check.
+    if let (Some(i), Some(remote)) = (integrated, settings::remote_of(&ws.repo, &p.name)) {
+        if !ws.repo.has_object(i) {
+            crate::ops::publish::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
+        }
+    }
+    for l in &p.lanes {
+        if let Some(paths) = lanes::unsaved_work(ws, &p.name, &l.name)? {
+            dirty.extend(paths.into_iter().map(|f| format!("{}: {f}", l.name)));
+        }
+        if let Some(tip) = lane::tip(&ws.repo, &p.name, &l.name)? {
+            let has_work =
+                tip != p.base_id() && lane::count_commits(&ws.repo, tip, p.base_id())? > 0;
+            let covered = match integrated {
+                Some(i) => integration_covers(&ws.repo, i, &l.name, tip)?,
+                None => false,
+            };
+            if has_work && !covered {
+                unintegrated.push(l.name.clone());
+            }
+        }
+    }
+    if !opts.force && !dirty.is_empty() {
+        return Err(CleanError::Unsaved { paths: dirty }.into());
+    }
+    if !opts.force && !unintegrated.is_empty() {
+        return Err(CleanError::Unintegrated {
+            lanes: unintegrated,
+        }
+        .into());
+    }
+    // --force removes lanes anyway, but never destroys work: unsaved changes are saved, and
+    // every lane with unsaved or unintegrated work is archived, whatever --keep-archive says.
+    let mut archived = Vec::new();
+    for l in &p.lanes {
+        let saved = lanes::save_before_removal(ws, &p.name, &l.name, "clean")?;
+        let archive = opts.keep_archive || saved.is_some() || unintegrated.contains(&l.name);
+        lanes::remove_lane_checkout(ws, &p.name, &l.name, archive)?;
+        if archive {
+            archived.push(l.name.clone());
+        }
+    }
+    if !archived.is_empty() {
+        refs::cas(
+            &ws.repo,
+            &refnames::archive_plan(&p.name),
+            gix::refs::transaction::PreviousValue::Any,
+            stored.commit,
+            "archive plan",
+        )?;
+    }
+    if let Some(remote) = settings::remote_of(&ws.repo, &p.name) {
+        crate::ops::publish::unpublish_plan(&ws.repo, &remote, &p.name)?;
+    }
+    refs::delete(&ws.repo, &refnames::plan_ref(&p.name), stored.commit)?;
+    Ok(Cleaned {
+        plan: p.name.clone(),
+        removed: p.lanes.iter().map(|l| l.name.clone()).collect(),
+        archived,
+        archive: refnames::archive_prefix(&p.name),
+    })
+}
+
+/// Does the integration commit record this lane at `tip` (or a later tip containing it)?
+fn integration_covers(
+    repo: &gix::Repository,
+    integration: gix::ObjectId,
+    lane_name: &str,
+    tip: gix::ObjectId,
+) -> Result<bool> {
+    let Ok(commit) = repo.find_commit(integration) else {
+        return Ok(false);
+    };
+    for (lane, recorded) in trailers::lanes_of(commit.message_raw()?) {
+        if lane == lane_name && refs::is_ancestor(repo, tip, recorded)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
