@@ -66,7 +66,8 @@ use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use serde_json::Value;
 
 const WTC: &str = env!("CARGO_BIN_EXE_wtc");
-const DATE: &str = "2005-04-07 22:13:13 +0000";
+#[path = "../tests/support/hermetic.rs"]
+mod hermetic;
 /// Commit time in fast-import streams (the same instant as `DATE`).
 const EPOCH: u64 = 1_112_911_993;
 const SIZES: [usize; 2] = [5_000, 100_000];
@@ -330,7 +331,7 @@ impl Sample {
 struct Bench {
     tmp: Option<tempfile::TempDir>,
     root: PathBuf,
-    home: PathBuf,
+    hermetic: hermetic::Hermetic,
     cache: PathBuf,
     keep: bool,
     path_var: std::ffi::OsString,
@@ -356,13 +357,7 @@ impl Bench {
             .tempdir_in(&parent)
             .with_context(|| format!("creating the temporary root in {}", parent.display()))?;
         let root = tmp.path().canonicalize()?;
-        let home = root.join("home");
-        std::fs::create_dir_all(&home)?;
-        std::fs::create_dir_all(root.join("tmp"))?;
-        std::fs::write(
-            home.join("gitconfig"),
-            "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
-        )?;
+        let hermetic = hermetic::Hermetic::new(&root);
         let cache = match std::env::var_os("WTC_BENCH_CACHE") {
             Some(c) if !c.is_empty() => PathBuf::from(c),
             _ => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
@@ -374,33 +369,17 @@ impl Bench {
             err: root.join("tmp/stderr"),
             tmp: Some(tmp),
             root,
-            home,
+            hermetic,
             cache,
             keep,
             path_var: std::env::var_os("PATH").unwrap_or_default(),
         })
     }
 
-    /// A command for `program` in `dir`, isolated like the e2e tests.
+    /// A command for `program` in `dir`, isolated like the e2e tests (the shared helper).
     fn command(&self, program: impl AsRef<OsStr>, dir: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir)
-            .env_clear()
-            .env("PATH", &self.path_var)
-            .env("HOME", &self.home)
-            .env("TMPDIR", self.root.join("tmp"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.home.join("gitconfig"))
-            .env("GIT_CEILING_DIRECTORIES", &self.root)
-            .env("GIT_AUTHOR_NAME", "Bench Author")
-            .env("GIT_AUTHOR_EMAIL", "author@example.test")
-            .env("GIT_AUTHOR_DATE", DATE)
-            .env("GIT_COMMITTER_NAME", "Bench Committer")
-            .env("GIT_COMMITTER_EMAIL", "committer@example.test")
-            .env("GIT_COMMITTER_DATE", DATE)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C");
+        let mut cmd = self.hermetic.command(program, dir);
+        cmd.env("PATH", &self.path_var);
         cmd
     }
 

@@ -21,6 +21,9 @@
 //! the first part. Prints a Markdown table on stdout and exits non-zero if the event-driven
 //! run misses the target.
 
+#[path = "../tests/support/hermetic.rs"]
+mod hermetic;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,26 +35,13 @@ const POLL_EVERY: Duration = Duration::from_micros(200);
 const GIVE_UP: Duration = Duration::from_secs(10);
 
 struct Env {
-    root: PathBuf,
+    hermetic: hermetic::Hermetic,
 }
 
 impl Env {
+    /// Isolated by the shared helper; real commit times (each commit must be new).
     fn command(&self, program: &str, dir: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.root.join("home"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "Bench")
-            .env("GIT_AUTHOR_EMAIL", "bench@example.test")
-            .env("GIT_COMMITTER_NAME", "Bench")
-            .env("GIT_COMMITTER_EMAIL", "bench@example.test")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C");
-        cmd
+        self.hermetic.command(program, dir)
     }
 
     fn run(&self, program: &str, dir: &Path, args: &[&str]) -> String {
@@ -103,10 +93,9 @@ fn ms(d: Duration) -> String {
 
 /// One measured run: a fresh repository, a watcher (`extra` flags), `n` commits.
 fn measure(root: &Path, n: usize, extra: &[&str]) -> Measured {
-    let env = Env {
-        root: root.to_owned(),
-    };
-    std::fs::create_dir_all(root.join("home")).expect("home");
+    let mut hermetic = hermetic::Hermetic::new(root);
+    hermetic.fixed_dates = false;
+    let env = Env { hermetic };
     let repo = root.join("repo");
     std::fs::create_dir_all(repo.join("src/types")).expect("repo dir");
     env.git(&repo, &["init", "-q", "-b", "main"]);

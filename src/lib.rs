@@ -32,3 +32,8 @@ pub mod live;
 pub mod commands;
 
 pub mod cli;
+
+/// The hermetic-git helper shared with the e2e tests and the benches.
+#[cfg(test)]
+#[path = "../tests/support/hermetic.rs"]
+pub(crate) mod hermetic;

@@ -4,7 +4,7 @@
 //! `GIT_COMMITTER_*`, `author.*`/`committer.*`, `user.*`), normalises the message the way
 //! `git commit` cleans up a `-m` message (trailing whitespace and blank lines go, one final
 //! newline), and writes the object without touching any ref: callers move refs by
-//! compare-and-swap afterwards (DESIGN.md invariants 2 and 3).
+//! compare-and-swap afterwards (ARCHITECTURE.md, invariants 2 and 3).
 //!
 //! gix's `Repository::new_commit` computes the identity once per `Repository` and freezes its
 //! time ("now") for the repository's lifetime, so a long-running wtc (`watch`, `run`) would

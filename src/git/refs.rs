@@ -2,7 +2,7 @@
 //!
 //! Every ref wtc moves goes through [`cas`] or [`delete`]: the caller states the value it
 //! expects and a lost race surfaces as an error naming the ref and its current value, never as a
-//! silent overwrite (DESIGN.md invariant 2).
+//! silent overwrite (ARCHITECTURE.md, invariant 2).
 
 use anyhow::Result;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};

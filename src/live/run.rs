@@ -3,7 +3,7 @@
 //!
 //! The run file is local TOML the user wrote ([`RunFile`]); it is the only place commands come
 //! from. It is never read from a remote or from the plan (the plan is shared data and holds
-//! names only, DESIGN.md invariant 6).
+//! names only, ARCHITECTURE.md, invariant 6).
 //!
 //! [`execute`] schedules the lanes: a lane starts once every lane it comes after is done (its
 //! worktree synced first), or at once with `eager`, where a [`LiveSync`] keeps running lanes

@@ -4,7 +4,7 @@
 //! write nothing at all. Otherwise the objects of the final tree are written, then one commit
 //! whose only parent is the target tip, then the target branch moves by compare-and-swap (a
 //! checked-out target worktree is moved with it by the safe updater) - so the target only ever
-//! fast-forwards by exactly one commit (DESIGN.md invariant 5).
+//! fast-forwards by exactly one commit (ARCHITECTURE.md, invariant 5).
 
 use std::path::PathBuf;
 

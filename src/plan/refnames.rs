@@ -1,6 +1,6 @@
 //! Every ref name, refspec and trailer key wtc uses, spelled in this one module.
 //!
-//! Layout (DESIGN.md "Ref layout"):
+//! Layout (ARCHITECTURE.md, "Ref layout"):
 //!
 //! | ref | what |
 //! | --- | --- |

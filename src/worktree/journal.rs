@@ -11,7 +11,7 @@
 //! committed ([`end`]). The next locked operation in that worktree
 //! ([`super::operation::Operation::begin`]) finds a leftover record and runs the very same
 //! idempotent `execute` ([`recover`]), so finishing yields exactly the state the dead process
-//! would have left (DESIGN.md invariant 3).
+//! would have left (ARCHITECTURE.md, invariant 3).
 
 use std::path::PathBuf;
 

@@ -362,29 +362,11 @@ mod tests {
     //! transitions, obstacles, and that the index matches what git expects afterwards.
     use super::*;
     use std::path::{Path, PathBuf};
-    use std::process::Command;
 
+    /// git in `dir`, isolated by the shared hermetic helper.
+    #[track_caller]
     fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_AUTHOR_NAME", "T")
-            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-            .env("GIT_COMMITTER_NAME", "T")
-            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        crate::hermetic::shared().git(dir, args)
     }
 
     fn write(p: &Path, s: &str) {
@@ -428,7 +410,7 @@ mod tests {
 
     /// Move the worktree of `d` from tree `a` to tree `b` (the branch stays where it is).
     fn update(d: &Path, a: ObjectId, b: ObjectId) -> Vec<Obstacle> {
-        let repo = gix::open(d).unwrap();
+        let repo = crate::hermetic::open(d);
         let head = repo.head_id().unwrap().detach();
         let t = Transition::of_branch("test", "refs/heads/a", head, a, b);
         let locked = LockedIndex::acquire(&repo).unwrap();

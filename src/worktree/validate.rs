@@ -1,5 +1,5 @@
 //! Paths from incoming trees are data from another machine: refuse any that could write
-//! outside the worktree or into `.git` (DESIGN.md invariant 4), before anything is written.
+//! outside the worktree or into `.git` (ARCHITECTURE.md, invariant 4), before anything is written.
 
 use std::collections::BTreeSet;
 

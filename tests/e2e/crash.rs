@@ -724,3 +724,43 @@ fn edit_after_a_killed_sync_is_never_overwritten() {
         .assert_code(&last, 0, "wtc sync once the edit is moved aside");
     assert_eq!(s.final_state(), golden);
 }
+
+/// `join PLAN LANE` in place (issue 9: the same journaled transition as sync): a clone of the
+/// remote checks the lane out in its own worktree, which holds an untracked and an ignored
+/// file of the user's. Killed at every fault point, the next `join` finishes it (or says
+/// what to do) and the user's files are intact.
+#[test]
+fn join_in_place_killed_at_every_fault_point() {
+    let env = TestEnv::new();
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
+    let url = bare.display().to_string();
+    let lead = env.path("lead");
+    env.git(
+        env.root(),
+        &["clone", "-q", &url, &lead.display().to_string()],
+    );
+    env.wtc_json(&lead, &["init", "p", "--remote", "origin"]);
+    let up = env.add_lane(&lead, "up", &[]);
+    up_work(&env, &up);
+    env.wtc_json(&up, &["save", "-m", "up's work"]);
+    let repo = env.path("w/repo");
+    std::fs::create_dir_all(env.path("w")).expect("mkdir w");
+    env.git(
+        env.root(),
+        &["clone", "-q", &url, &repo.display().to_string()],
+    );
+    env.write(&repo.join("my-notes.txt"), "untracked, mine\n");
+    env.write(&repo.join("build.log"), "ignored, mine\n");
+    let s = Scenario::freeze(
+        "join-in-place",
+        env,
+        repo.clone(),
+        &["join", "p", "up"],
+        0,
+        vec![repo],
+    );
+    let t = s.kill_everywhere();
+    assert!(t.kills >= 30, "{t:?}");
+}

@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Author and committer date of every commit a test makes (git and gix both parse it).
-pub const DATE: &str = "2005-04-07 22:13:13 +0000";
+pub use crate::hermetic::Hermetic;
 
 /// A process that runs longer than this is a hang, not a slow machine: kill it and fail.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,6 +26,8 @@ pub struct TestEnv {
     tmp: Option<tempfile::TempDir>,
     /// The canonical temporary root (`[ROOT]` in messages).
     root: PathBuf,
+    /// The isolation every process gets (the helper shared with unit tests and benches).
+    hermetic: Hermetic,
 }
 
 impl TestEnv {
@@ -40,17 +41,11 @@ impl TestEnv {
             .path()
             .canonicalize()
             .expect("canonicalize the temporary root");
-        for dir in ["home", "tmp"] {
-            std::fs::create_dir_all(root.join(dir)).expect("create a directory under the root");
-        }
-        std::fs::write(
-            root.join("home/gitconfig"),
-            "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
-        )
-        .expect("write the private global git config");
+        let hermetic = Hermetic::new(&root);
         TestEnv {
             tmp: Some(tmp),
             root,
+            hermetic,
         }
     }
 
@@ -74,26 +69,8 @@ impl TestEnv {
 
     /// A command for `program` in `dir` with the isolated environment.
     pub fn command(&self, program: impl AsRef<OsStr>, dir: &Path) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(dir)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.root.join("home"))
-            .env("TMPDIR", self.root.join("tmp"))
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", self.root.join("home/gitconfig"))
-            // Repository discovery never leaves the temporary root.
-            .env("GIT_CEILING_DIRECTORIES", &self.root)
-            .env("GIT_AUTHOR_NAME", "Test Author")
-            .env("GIT_AUTHOR_EMAIL", "author@example.test")
-            .env("GIT_AUTHOR_DATE", DATE)
-            .env("GIT_COMMITTER_NAME", "Test Committer")
-            .env("GIT_COMMITTER_EMAIL", "committer@example.test")
-            .env("GIT_COMMITTER_DATE", DATE)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("TZ", "UTC")
-            .env("LC_ALL", "C")
-            .env("RUST_BACKTRACE", "1");
+        let mut cmd = self.hermetic.command(program, dir);
+        cmd.env("RUST_BACKTRACE", "1");
         cmd
     }
 

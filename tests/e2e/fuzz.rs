@@ -4,7 +4,7 @@
 //! Arbitrary bytes and structured near-valid TOML must never panic; whatever the parser
 //! accepts round-trips and obeys every rule. The verdicts of the name validators and of the
 //! plan parser on structured input must match the small reference implementations below,
-//! written from DESIGN.md, not from the code under test. A few thousand cases, a few seconds.
+//! written from the design (../shared/DESIGN.md), not from the code under test. A few thousand cases, a few seconds.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, TestRunner};
 use wtc::plan::names::{validate_lane, validate_plan};
 use wtc::plan::Plan;
 
-/// DESIGN.md: `[a-z0-9][a-z0-9._-]{0,62}`, no `..`, no trailing `.lock`; and (git's rule for
+/// The design: `[a-z0-9][a-z0-9._-]{0,62}`, no `..`, no trailing `.lock`; and (git's rule for
 /// ref components) no trailing `.`.
 fn reference_name_ok(name: &str) -> bool {
     let b = name.as_bytes();
@@ -202,7 +202,7 @@ impl Draft {
         t
     }
 
-    /// The verdict DESIGN.md asks for.
+    /// The verdict the design asks for.
     fn reference_ok(&self) -> bool {
         let hex40 = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
         let names: Vec<&str> = self.lanes.iter().map(|(n, _)| n.as_str()).collect();

@@ -16,15 +16,20 @@ macro_rules! tally {
     }};
 }
 
+#[path = "../support/hermetic.rs"]
+mod hermetic;
+
 mod env;
 mod servers;
 
+mod architecture;
 mod bad_input;
 mod concurrency;
 mod conflict;
 mod crash;
 mod dirty;
 mod fuzz;
+mod help;
 mod hostile;
 mod props;
 mod remote;

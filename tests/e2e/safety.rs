@@ -1,5 +1,5 @@
 //! Worktree updates end to end: every kind of change arrives intact, and hostile trees
-//! are refused (DESIGN.md invariant 4).
+//! are refused (ARCHITECTURE.md, invariant 4).
 //!
 //! `sync` and `squash` write files that come from another lane, possibly another
 //! machine. They must reproduce git's checkout exactly (deletions, renames, modes,
