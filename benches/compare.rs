@@ -65,7 +65,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context as _, Result};
 use serde_json::Value;
 
-const WTC: &str = env!("CARGO_BIN_EXE_wtc");
+/// The wtc binary under test: this build's, or `WTC_BENCH_BIN` (to measure another build,
+/// e.g. the previous commit's, against the same git in the same kind of run).
+fn wtc_bin() -> std::ffi::OsString {
+    std::env::var_os("WTC_BENCH_BIN")
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_wtc").into())
+}
 #[path = "../tests/support/hermetic.rs"]
 mod hermetic;
 /// Commit time in fast-import streams (the same instant as `DATE`).
@@ -120,7 +126,7 @@ fn main() {
             .display()
             .to_string()
     };
-    eprintln!("wtc:  {WTC}");
+    eprintln!("wtc:  {}", wtc_bin().to_string_lossy());
     eprintln!("git:  {}", opts.git_version);
     eprintln!("root: {}", bench.root.display());
     if opts.quick {
@@ -440,7 +446,7 @@ impl Bench {
     }
 
     fn wtc_proc(&self, dir: &Path, args: &[&str]) -> Result<Proc> {
-        let mut cmd = self.command(WTC, dir);
+        let mut cmd = self.command(wtc_bin(), dir);
         cmd.args(args);
         self.exec(cmd)
     }

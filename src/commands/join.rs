@@ -68,6 +68,13 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
                 &start[..9],
                 worktree.display()
             ));
+            if !joined.raced.is_empty() {
+                r.set("raced", &joined.raced);
+                r.note(format!(
+                    "warning: kept your version of {} (changed while the lane was checked out; `git diff` shows it)",
+                    joined.raced.join(", ")
+                ));
+            }
         }
         _ => {
             r.note(format!(

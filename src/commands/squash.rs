@@ -73,6 +73,14 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
                     w.display()
                 ));
             }
+            if !out.raced.is_empty() {
+                r.note(format!(
+                    "warning: {} file(s) of the checked-out '{}' changed while they were written; your version is kept there (`git diff` shows it against the integration): {}",
+                    out.raced.len(),
+                    out.target,
+                    out.raced.join(", ")
+                ));
+            }
             r.note("clean up the lanes with `wtc clean`");
         }
         None => {

@@ -77,5 +77,17 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
             }
         }
     }
+    if !out.raced.is_empty() {
+        // Edited while the sync wrote them: never silent (exit 3), nothing lost.
+        r.exit = exit::CONFLICT;
+        r.note(format!(
+            "{} file(s) changed while the sync wrote them; your version is kept in the worktree:",
+            out.raced.len()
+        ));
+        for p in &out.raced {
+            r.note(format!("  {p}"));
+        }
+        r.note("hint: the incoming version is in the commit: `git diff` shows what your edit changes; keep it with `wtc save`, or take theirs with `git checkout -- PATH`");
+    }
     Ok(r)
 }

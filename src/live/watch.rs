@@ -625,6 +625,7 @@ impl LiveSync {
                             &mut events,
                         );
                     }
+                    let raced = s.raced.clone();
                     if changed || slot.held {
                         events.push(Event::Synced {
                             lane: spec.name.clone(),
@@ -635,7 +636,23 @@ impl LiveSync {
                             ms: started.elapsed().as_millis() as u64,
                         });
                     }
-                    slot.held = false;
+                    slot.held = !raced.is_empty();
+                    if slot.held {
+                        // The agent typed into files while they were written: its bytes
+                        // are kept; hold the lane until it (or its upstreams) move.
+                        events.push(Event::Held {
+                            lane: spec.name.clone(),
+                            reason: HoldReason::LocalChanges,
+                            message: format!(
+                                "{} file(s) changed while the sync wrote them; the agent's version is kept in the worktree",
+                                raced.len()
+                            ),
+                            hint: Some(
+                                "`git diff` shows the edit against the incoming version; `wtc save` keeps it".into(),
+                            ),
+                            paths: raced,
+                        });
+                    }
                 }
                 Err(e) if is_interrupt(&e) => return Err(e),
                 Err(e) => {

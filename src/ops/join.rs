@@ -92,6 +92,8 @@ pub struct Joined {
     pub worktree: Option<PathBuf>,
     pub start: Option<String>,
     pub remote: String,
+    /// Files edited while they were being checked out: the user's version is kept.
+    pub raced: Vec<String>,
 }
 
 /// Join `opts.plan` (and check out `opts.lane`) in the clone `ws` stands in, inside the
@@ -135,6 +137,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             worktree: None,
             start: None,
             remote: remote_name,
+            raced: Vec::new(),
         });
     };
     p.require_lane(&lane_name)?;
@@ -180,6 +183,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             .into())
         }
     };
+    let mut raced = Vec::new();
     let worktree = match &args.path {
         Some(path) => {
             let path = path.clone();
@@ -198,7 +202,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             path
         }
         None => {
-            switch_in_place(op, ws, &branch, tip)?;
+            raced = switch_in_place(op, ws, &branch, tip)?;
             ws.workdir().to_owned()
         }
     };
@@ -209,6 +213,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
         worktree: Some(worktree),
         start: Some(tip.to_string()),
         remote: remote_name,
+        raced,
     })
 }
 
@@ -227,10 +232,15 @@ fn default_remote(repo: &gix::Repository) -> Result<String> {
 /// Check `branch` (at `tip`) out in the worktree we stand in: one transition from HEAD's
 /// tree to the lane's, touching only what differs, refused if local changes stand there;
 /// HEAD is attached to the branch last (a kill half-way is finished by the next command).
-fn switch_in_place(op: &Operation, ws: &Workspace, branch: &str, tip: gix::ObjectId) -> Result<()> {
+fn switch_in_place(
+    op: &Operation,
+    ws: &Workspace,
+    branch: &str,
+    tip: gix::ObjectId,
+) -> Result<Vec<String>> {
     let repo = &ws.repo;
     if ws.head_branch()?.as_deref() == Some(branch) {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let locked = op.lock_index(repo)?;
     let from = match repo.head_id() {
@@ -261,5 +271,5 @@ fn switch_in_place(op: &Operation, ws: &Workspace, branch: &str, tip: gix::Objec
         .into());
     }
     crate::error::check_interrupt()?;
-    transition.apply(repo, &prepared.changes, locked)
+    Ok(transition.apply(repo, &prepared, locked)?.raced)
 }

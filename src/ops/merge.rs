@@ -1,7 +1,7 @@
 //! Merging lanes: the fold behind both `sync` and `squash`.
 //!
 //! A fold starts at one commit and merges a list of lane tips into it, one at a time, with
-//! gix's commit-level 3-way merge (recursive merge bases included). Every intermediate object
+//! a commit-level 3-way merge like git's `ort` (recursive virtual merge bases included). Every intermediate object
 //! lives in an in-memory object store ([`gix::Repository::with_object_memory`]); only what the
 //! final result needs is written to disk, and nothing at all when the fold conflicts in
 //! `squash` or runs as a dry run.
@@ -40,7 +40,10 @@ pub enum Folded<'m> {
         merged: Vec<Tip>,
         /// The commit `tip` was merged into (the start or an in-memory fold commit).
         ours: ObjectId,
-        outcome: gix::merge::tree::Outcome<'m>,
+        outcome: Box<TreeOutcome<'m>>,
+        /// Paths added in a directory the other side renamed (git's "file location"
+        /// conflict; the outcome itself then has no unresolved conflict).
+        moved: Vec<DirRenameConflict>,
     },
 }
 
@@ -49,6 +52,131 @@ pub fn memory_repo(repo: &gix::Repository) -> gix::Repository {
     let mut mem = repo.clone().with_object_memory();
     mem.object_cache_size_if_unset(8 * 1024 * 1024);
     mem
+}
+
+/// The merge machinery of one fold: the revision graph, the diff and blob-merge caches
+/// (built once: each costs a scan of the index for attributes) and the tree-merge options
+/// from the repository's configuration.
+struct Merger<'m, 'g> {
+    mem: &'m gix::Repository,
+    graph: MergeGraph<'m, 'g>,
+    diff_cache: gix::diff::blob::Platform,
+    blob_merge: gix::merge::blob::Platform,
+    options: gix::merge::plumbing::tree::Options,
+}
+
+type MergeGraph<'m, 'g> = gix::revwalk::Graph<
+    'm,
+    'g,
+    gix::revwalk::graph::Commit<gix::revision::plumbing::merge_base::Flags>,
+>;
+
+/// The outcome of one 3-way merge of two commits.
+pub type TreeOutcome<'m> = gix::merge::plumbing::tree::Outcome<'m>;
+
+impl<'m> Merger<'m, '_> {
+    /// Merge commit `theirs` into `ours` like git's `ort`: the merge base of the two, or,
+    /// when there are several (criss-cross histories), a virtual one made by merging them
+    /// (recursively) with their conflicts kept as conflict markers.
+    ///
+    /// gix 0.90 has this recursion (`gix::merge::commit`), but it resolves every conflict of
+    /// the virtual base with "ours" instead of keeping markers, so where both lanes resolved
+    /// the same lines differently it can take one side silently where git reports a
+    /// conflict. So the recursion is ours, on gix's tree merge.
+    fn merge(
+        &mut self,
+        ours: ObjectId,
+        theirs: ObjectId,
+        labels: Labels<'_>,
+        options: &gix::merge::plumbing::tree::Options,
+        depth: u8,
+    ) -> Result<(TreeOutcome<'m>, ObjectId)> {
+        let mem = self.mem;
+        let mut bases: Vec<ObjectId> = mem
+            .merge_bases_many_with_graph(ours, &[theirs], &mut self.graph)?
+            .into_iter()
+            .map(|id| id.detach())
+            .collect();
+        let (base_tree, ancestor) = match bases.len() {
+            // Kept from before (issue 11 replaces it): unrelated histories merge against
+            // the empty tree.
+            0 => (
+                ObjectId::empty_tree(mem.object_hash()),
+                "empty tree".to_string(),
+            ),
+            1 => (
+                tree_of(mem, bases[0])?,
+                bases[0].to_hex_with_len(7).to_string(),
+            ),
+            _ => {
+                bases.reverse(); // oldest first, as git merges them
+                (
+                    self.virtual_base(&bases, depth + 1)?,
+                    "merged common ancestors".to_string(),
+                )
+            }
+        };
+        let labels = Labels {
+            ancestor: Some(labels.ancestor.unwrap_or(ancestor.as_str().into())),
+            ..labels
+        };
+        let mut state = gix::diff::tree::State::default();
+        let outcome = gix::merge::plumbing::tree(
+            &base_tree,
+            &tree_of(mem, ours)?,
+            &tree_of(mem, theirs)?,
+            labels,
+            &mem.objects,
+            |buf| mem.objects.write_buf(gix::object::Kind::Blob, buf),
+            &mut state,
+            &mut self.diff_cache,
+            &mut self.blob_merge,
+            options.clone(),
+        )?;
+        Ok((outcome, base_tree))
+    }
+
+    /// The tree of the virtual merge base of `bases` (oldest first): merge them one after
+    /// the other, conflicts kept with markers 2 x `depth` longer than usual (as git does),
+    /// unresolvable tree and binary conflicts taking the ancestor's side.
+    fn virtual_base(&mut self, bases: &[ObjectId], depth: u8) -> Result<ObjectId> {
+        let mut options = self.options.clone();
+        options.tree_conflicts = Some(gix::merge::plumbing::tree::ResolveWith::Ancestor);
+        options.blob_merge.is_virtual_ancestor = true;
+        let ancestor = Some(gix::merge::blob::builtin_driver::binary::ResolveWith::Ancestor);
+        options.blob_merge.resolve_binary_with = ancestor;
+        options.symlink_conflicts = ancestor;
+        options.marker_size_multiplier = depth;
+        let mut merged = bases[0];
+        for next in &bases[1..] {
+            let labels = Labels {
+                ancestor: None,
+                current: Some("Temporary merge branch 1".into()),
+                other: Some("Temporary merge branch 2".into()),
+            };
+            let (mut outcome, _) = self.merge(merged, *next, labels, &options, depth)?;
+            let tree = outcome
+                .tree
+                .write(|t| self.mem.objects.write(t))
+                .map_err(|e| anyhow::anyhow!("writing a virtual merge base: {e}"))?;
+            merged = crate::git::commit::write(
+                self.mem,
+                crate::git::commit::NewCommit {
+                    purpose: crate::git::commit::Purpose::Scratch,
+                    message: "virtual merge base".into(),
+                    tree,
+                    parents: vec![merged, *next],
+                },
+            )?;
+        }
+        tree_of(self.mem, merged)
+    }
+}
+
+type Labels<'a> = gix::merge::blob::builtin_driver::text::Labels<'a>;
+
+fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {
+    Ok(repo.find_commit(commit)?.tree_id()?.detach())
 }
 
 /// Fold `tips` (in the given order) into `start`, inside the in-memory repository `mem`.
@@ -61,13 +189,9 @@ pub fn fold<'m>(
     let mut current = start;
     let mut merged = Vec::new();
     let mut fast_forward = true;
-    let options: gix::merge::commit::Options = mem.tree_merge_options()?.into();
-    let options = options.with_allow_missing_merge_base(true);
     let how = gix::merge::tree::TreatAsUnresolved::git();
-    // gix's `merge_commits` builds its diff and blob-merge caches (and their attribute stacks,
-    // a scan of the whole index) on every call; a fold of many lanes builds them once and
-    // calls the plumbing merge directly.
-    let mut caches: Option<(gix::diff::blob::Platform, gix::merge::blob::Platform)> = None;
+    let commit_graph = mem.commit_graph_if_enabled()?;
+    let mut merger: Option<Merger<'m, '_>> = None;
     for tip in tips {
         if refs::is_ancestor(mem, tip.commit, current)? {
             continue; // already contained
@@ -77,55 +201,54 @@ pub fn fold<'m>(
             current = tip.commit;
             continue;
         }
-        let labels = gix::merge::blob::builtin_driver::text::Labels {
+        let labels = Labels {
             ancestor: Some("base".into()),
             current: Some(ours_label.into()),
             other: Some(tip.lane.as_str().into()),
         };
-        if caches.is_none() {
-            caches = Some((
-                mem.diff_resource_cache_for_tree_diff()?,
-                mem.merge_resource_cache(Default::default())?,
-            ));
+        if merger.is_none() {
+            let options: gix::merge::plumbing::tree::Options = mem.tree_merge_options()?.into();
+            merger = Some(Merger {
+                mem,
+                graph: mem.revision_graph(commit_graph.as_ref()),
+                diff_cache: mem.diff_resource_cache_for_tree_diff()?,
+                blob_merge: mem.merge_resource_cache(Default::default())?,
+                options,
+            });
         }
-        let (diff_cache, blob_merge) = caches.as_mut().expect("set above");
-        let commit_graph = mem.commit_graph_if_enabled()?;
-        let mut graph = mem.revision_graph(commit_graph.as_ref());
-        let mut outcome = gix::merge::plumbing::commit(
-            current,
-            tip.commit,
-            labels,
-            &mut graph,
-            diff_cache,
-            blob_merge,
-            mem,
-            &mut |id| {
-                gix::prelude::ObjectIdExt::attach(id.to_owned(), mem)
-                    .shorten_or_id()
-                    .to_string()
-            },
-            options.clone().into(),
-        )?;
-        if outcome
-            .tree_merge
-            .conflicts
-            .iter()
-            .any(|c| c.is_unresolved(how))
-        {
-            // Rare: redo this one step through the porcelain, whose outcome can also write
-            // the index stages that sync needs.
-            let outcome = mem.merge_commits(current, tip.commit, labels, options)?;
+        let m = merger.as_mut().expect("set above");
+        let options = m.options.clone();
+        let (mut outcome, base_tree) = m.merge(current, tip.commit, labels, &options, 0)?;
+        if outcome.has_unresolved_conflicts(how) {
             return Ok(Folded::Conflict {
                 tip: tip.clone(),
                 merged,
                 ours: current,
-                outcome: outcome.tree_merge,
+                outcome: Box::new(outcome),
+                moved: Vec::new(),
             });
         }
         let tree = outcome
-            .tree_merge
             .tree
-            .write(|t| mem.write_object(t).map(|id| id.detach()))?;
+            .write(|t| mem.objects.write(t))
+            .map_err(|e| anyhow::anyhow!("writing a merged tree: {e}"))?;
+        let moved = directory_rename_conflicts(
+            mem,
+            base_tree,
+            tree_of(mem, current)?,
+            tree_of(mem, tip.commit)?,
+            tree,
+            options.rewrites,
+        )?;
+        if !moved.is_empty() {
+            return Ok(Folded::Conflict {
+                tip: tip.clone(),
+                merged,
+                ours: current,
+                outcome: Box::new(outcome),
+                moved,
+            });
+        }
         current = crate::git::commit::write(
             mem,
             crate::git::commit::NewCommit {
@@ -137,7 +260,7 @@ pub fn fold<'m>(
         )?;
         fast_forward = false;
     }
-    let tree = mem.find_commit(current)?.tree_id()?.detach();
+    let tree = tree_of(mem, current)?;
     Ok(Folded::Clean {
         commit: current,
         tree,
@@ -223,7 +346,7 @@ pub fn persist_tree(
 }
 
 /// The paths an outcome leaves conflicted, for messages.
-pub fn conflicted_paths(outcome: &gix::merge::tree::Outcome<'_>) -> Vec<String> {
+pub fn conflicted_paths(outcome: &TreeOutcome<'_>) -> Vec<String> {
     let how = gix::merge::tree::TreatAsUnresolved::git();
     let mut paths: Vec<String> = outcome
         .conflicts
@@ -235,4 +358,224 @@ pub fn conflicted_paths(outcome: &gix::merge::tree::Outcome<'_>) -> Vec<String> 
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// A path one side added inside a directory the other side renamed as a whole: git's
+/// `CONFLICT (file location)` (with `merge.directoryRenames` unset or `conflict`).
+#[derive(Debug, Clone)]
+pub struct DirRenameConflict {
+    /// Where the merged tree has the added file.
+    pub path: gix::bstr::BString,
+    /// Where git suggests it belongs (inside the renamed directory).
+    pub suggested: gix::bstr::BString,
+    /// `true` when "theirs" (the lane being merged in) added it.
+    pub added_by_theirs: bool,
+    pub id: ObjectId,
+    pub mode: gix::index::entry::Mode,
+}
+
+/// Directory renames (base -> one side) that catch a path the other side added: git
+/// detects them (gix 0.90 only when a whole directory tree moved unchanged, and then
+/// moves the file silently), and by default calls them a conflict. Cheap when no side
+/// removed a directory: rename tracking runs only then.
+fn directory_rename_conflicts(
+    mem: &gix::Repository,
+    base: ObjectId,
+    ours: ObjectId,
+    theirs: ObjectId,
+    merged: ObjectId,
+    rewrites: Option<gix::diff::Rewrites>,
+) -> Result<Vec<DirRenameConflict>> {
+    use gix::bstr::BString;
+    let setting = mem
+        .config_snapshot()
+        .string("merge.directoryRenames")
+        .map(|v| v.to_str_lossy().to_ascii_lowercase());
+    if matches!(setting.as_deref(), Some("true") | Some("false")) {
+        return Ok(Vec::new()); // moved silently (gix's tree), or kept where added
+    }
+    let Some(rewrites) = rewrites else {
+        return Ok(Vec::new()); // rename detection is off: no directory renames either
+    };
+    let base_tree = mem.find_tree(base)?;
+    let mut out = Vec::new();
+    for (x, y, theirs_added) in [(ours, theirs, true), (theirs, ours, false)] {
+        let x_tree = mem.find_tree(x)?;
+        let plain = gix::diff::Options::default().with_rewrites(None);
+        let removed_dirs: Vec<BString> = mem
+            .diff_tree_to_tree(&base_tree, &x_tree, plain)?
+            .into_iter()
+            .filter_map(|c| match c {
+                gix::object::tree::diff::ChangeDetached::Deletion {
+                    location,
+                    entry_mode,
+                    ..
+                } if entry_mode.is_tree() => Some(location),
+                _ => None,
+            })
+            .collect();
+        if removed_dirs.is_empty() {
+            continue;
+        }
+        let y_tree = mem.find_tree(y)?;
+        let added: Vec<BString> = mem
+            .diff_tree_to_tree(&base_tree, &y_tree, plain)?
+            .into_iter()
+            .filter_map(|c| match c {
+                gix::object::tree::diff::ChangeDetached::Addition {
+                    location,
+                    entry_mode,
+                    ..
+                } if !entry_mode.is_tree() => Some(location),
+                _ => None,
+            })
+            .collect();
+        if added.is_empty() {
+            continue;
+        }
+        // Which directory each removed one was renamed to, by majority of its files.
+        let mut counts: std::collections::BTreeMap<
+            BString,
+            std::collections::BTreeMap<BString, usize>,
+        > = Default::default();
+        let with_renames = gix::diff::Options::default().with_rewrites(Some(rewrites));
+        for c in mem.diff_tree_to_tree(&base_tree, &x_tree, with_renames)? {
+            if let gix::object::tree::diff::ChangeDetached::Rewrite {
+                source_location,
+                location,
+                entry_mode,
+                copy: false,
+                ..
+            } = c
+            {
+                if entry_mode.is_tree() {
+                    continue;
+                }
+                let Some((from, to)) = renamed_dir_portion(&source_location, &location) else {
+                    continue;
+                };
+                if removed_dirs.iter().any(|d| d.as_slice() == from) {
+                    *counts
+                        .entry(from.into())
+                        .or_default()
+                        .entry(to.into())
+                        .or_default() += 1;
+                }
+            }
+        }
+        let renamed: Vec<(BString, BString)> = counts
+            .into_iter()
+            .filter_map(|(from, targets)| {
+                let best = targets.values().copied().max()?;
+                let winners: Vec<&BString> = targets
+                    .iter()
+                    .filter(|(_, n)| **n == best)
+                    .map(|(t, _)| t)
+                    .collect();
+                // A tie is git's "directory rename split": no rename is assumed.
+                (winners.len() == 1).then(|| (from, winners[0].clone()))
+            })
+            .collect();
+        let merged_tree = mem.find_tree(merged)?;
+        for p in &added {
+            let Some((from, to)) = renamed
+                .iter()
+                .filter(|(from, _)| {
+                    p.len() > from.len() && p.starts_with(from.as_slice()) && p[from.len()] == b'/'
+                })
+                .max_by_key(|(from, _)| from.len())
+            else {
+                continue;
+            };
+            let mut suggested = to.clone();
+            suggested.extend_from_slice(&p[from.len()..]);
+            // Where the merge left it: gix moves it into the renamed directory when it
+            // detected the rename itself, else it stays where it was added.
+            let (path, entry) = match lookup(&merged_tree, suggested.as_ref())? {
+                Some(e) => (suggested.clone(), e),
+                None => match lookup(&merged_tree, p.as_ref())? {
+                    Some(e) => (p.clone(), e),
+                    None => continue,
+                },
+            };
+            out.push(DirRenameConflict {
+                path,
+                suggested,
+                added_by_theirs: theirs_added,
+                id: entry.0,
+                mode: crate::git::index::index_mode(entry.1),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The leaf at `path` in `tree`: its id and kind.
+fn lookup(
+    tree: &gix::Tree<'_>,
+    path: &gix::bstr::BStr,
+) -> Result<Option<(ObjectId, gix::object::tree::EntryKind)>> {
+    let path = gix::path::from_bstr(path)?;
+    Ok(tree
+        .lookup_entry_by_path(&*path)?
+        .filter(|e| !e.mode().is_tree())
+        .map(|e| (e.object_id(), e.mode().kind())))
+}
+
+/// git's `get_renamed_dir_portion`: `a/b/c/f -> x/c/f` gives `(a/b, x)`, the directories a
+/// rename moved its file between once the common trailing directories are stripped (the
+/// file name itself does not matter). `None` when the directory did not change, or for a
+/// move from or to the top level.
+fn renamed_dir_portion<'a>(from: &'a [u8], to: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let fd = &from[..from.iter().rposition(|b| *b == b'/')?];
+    let td = &to[..to.iter().rposition(|b| *b == b'/')?];
+    if fd == td {
+        return None;
+    }
+    let (mut f, mut t) = (fd, td);
+    loop {
+        let fi = f.iter().rposition(|b| *b == b'/');
+        let ti = t.iter().rposition(|b| *b == b'/');
+        let fl = &f[fi.map_or(0, |i| i + 1)..];
+        let tl = &t[ti.map_or(0, |i| i + 1)..];
+        if fl != tl {
+            return Some((f, t));
+        }
+        match (fi, ti) {
+            (Some(fi), Some(ti)) => {
+                f = &f[..fi];
+                t = &t[..ti];
+            }
+            // One directory is a trailing part of the other: git assumes no rename.
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renamed_dir_portion;
+
+    #[test]
+    fn renamed_directory_portions_like_git() {
+        let p = |a: &str, b: &str| {
+            renamed_dir_portion(a.as_bytes(), b.as_bytes()).map(|(x, y)| {
+                (
+                    String::from_utf8_lossy(x).into_owned(),
+                    String::from_utf8_lossy(y).into_owned(),
+                )
+            })
+        };
+        assert_eq!(p("a/b/c/f", "x/c/f"), Some(("a/b".into(), "x".into())));
+        assert_eq!(
+            p("old/f.txt", "archive/f.txt"),
+            Some(("old".into(), "archive".into()))
+        );
+        assert_eq!(
+            p("a/b/c/d/e/foo.c", "a/b/some/thing/else/e/foo.c"),
+            Some(("a/b/c/d".into(), "a/b/some/thing/else".into()))
+        );
+        assert_eq!(p("a/f", "a/g"), None);
+        assert_eq!(p("f", "a/f"), None);
+    }
 }

@@ -129,6 +129,9 @@ pub struct Squashed {
     /// The target's tip already was this integration (a squash run again, or one that was
     /// killed after moving the target): nothing new was committed.
     pub already_integrated: bool,
+    /// Files of the checked-out target edited while the integration was written there: the
+    /// user's version is kept in the worktree, the integration's is in the commit.
+    pub raced: Vec<String>,
 }
 
 /// Land the plan's lanes as ONE integration commit. `op` holds the worktree `ws` stands in;
@@ -190,6 +193,7 @@ pub fn squash(
         pushed: None,
         refolds: 0,
         already_integrated: false,
+        raced: Vec::new(),
     };
 
     if opts.push {
@@ -242,7 +246,7 @@ pub fn squash(
                                 tree,
                             );
                             if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition) {
-                                out.worktree_updated =
+                                (out.worktree_updated, out.raced) =
                                     finish_target(tc, repo, transition, local, commit)?;
                             }
                         }
@@ -309,7 +313,8 @@ pub fn squash(
         crate::error::check_interrupt()?;
         merge::persist_tree(&mut mem, repo, tree)?;
         let commit = integration_commit(repo, &message, tree, target_tip)?;
-        out.worktree_updated = finish_target(tc, repo, transition, target_tip, commit)?;
+        (out.worktree_updated, out.raced) =
+            finish_target(tc, repo, transition, target_tip, commit)?;
         out.commit = Some(commit.to_string());
     }
     let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
@@ -369,6 +374,7 @@ fn fold_onto(
             tip,
             merged,
             outcome,
+            moved,
             ..
         } => {
             let others: Vec<_> = merged
@@ -388,7 +394,10 @@ fn fold_onto(
             return Err(SquashError::Conflict {
                 lane: tip.lane.clone(),
                 with,
-                paths: merge::conflicted_paths(&outcome),
+                paths: merge::conflicted_paths(&outcome)
+                    .into_iter()
+                    .chain(moved.iter().map(|m| m.path.to_string()))
+                    .collect(),
             }
             .into());
         }
@@ -500,12 +509,12 @@ fn finish_target(
     transition: Transition,
     from: ObjectId,
     commit: ObjectId,
-) -> Result<Option<PathBuf>> {
+) -> Result<(Option<PathBuf>, Vec<String>)> {
     let transition = transition.moving_to(commit);
     match tc {
         Some(tc) => {
-            transition.apply(&tc.repo, &tc.prepared.changes, tc.locked)?;
-            Ok(tc.repo.workdir().map(|p| p.to_owned()))
+            let applied = transition.apply(&tc.repo, &tc.prepared, tc.locked)?;
+            Ok((tc.repo.workdir().map(|p| p.to_owned()), applied.raced))
         }
         None => {
             refs::cas(
@@ -515,7 +524,7 @@ fn finish_target(
                 commit,
                 "squash",
             )?;
-            Ok(None)
+            Ok((None, Vec::new()))
         }
     }
 }

@@ -100,6 +100,9 @@ pub struct Synced {
     pub conflicts: Vec<String>,
     /// The WIP commit made from a dirty worktree before merging.
     pub autosaved: Option<String>,
+    /// Files someone edited while the sync wrote them: their bytes stay in the worktree,
+    /// the incoming version is in the commit and the index (`git diff` shows the edit).
+    pub raced: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -123,6 +126,7 @@ pub fn sync(
         merged: Vec::new(),
         conflicts: Vec::new(),
         autosaved: None,
+        raced: Vec::new(),
         dry_run: opts.dry_run,
     };
 
@@ -179,15 +183,32 @@ pub fn sync(
             Folded::Conflict {
                 merged,
                 mut outcome,
+                moved,
                 ..
             } => {
-                let tree = outcome.tree.write()?.detach();
-                let paths = merge::conflicted_paths(&outcome);
+                let tree = outcome
+                    .tree
+                    .write(|t| mem_ref.write_object(t).map(|id| id.detach()))
+                    .map_err(|e| anyhow::anyhow!("writing the conflicted tree: {e}"))?;
+                let mut paths = merge::conflicted_paths(&outcome);
+                paths.extend(moved.iter().map(|m| m.path.to_str_lossy().into_owned()));
+                paths.sort();
+                paths.dedup();
                 // gix applies conflict stages to an index that is at the merged tree's state;
                 // build that (only on conflict) and keep just the stages, which are applied
                 // to the real index below, after the worktree reached `tree`.
                 let mut state: gix::index::State = mem_ref.index_from_tree(&tree)?.into();
-                let stages = ConflictStages::capture(&outcome, &mut state);
+                let mut stages = ConflictStages::capture(&outcome, &mut state);
+                // A file placed by a directory rename (git's "file location" conflict) has
+                // one stage: the side that added it, as `git merge` records it.
+                for m in &moved {
+                    let stage = if m.added_by_theirs {
+                        gix::index::entry::Stage::Theirs
+                    } else {
+                        gix::index::entry::Stage::Ours
+                    };
+                    stages.entries.push((m.path.clone(), stage, m.mode, m.id));
+                }
                 FoldSummary::Conflict {
                     tree,
                     merged,
@@ -241,9 +262,10 @@ pub fn sync(
                     },
                 )?
             };
-            transition
+            out.raced = transition
                 .moving_to(new_commit)
-                .apply(repo, &prepared.changes, locked)?;
+                .apply(repo, &prepared, locked)?
+                .raced;
             out.commit = Some(new_commit.to_string());
             Ok(out)
         }
@@ -281,7 +303,7 @@ pub fn sync(
                 files: merge_state_files(&merged, lane_name, &out.conflicts),
                 ..transition
             };
-            transition.apply(repo, &prepared.changes, locked)?;
+            out.raced = transition.apply(repo, &prepared, locked)?.raced;
             Ok(out)
         }
     }
@@ -315,7 +337,7 @@ struct ConflictStages {
 }
 
 impl ConflictStages {
-    fn capture(outcome: &gix::merge::tree::Outcome<'_>, scratch: &mut gix::index::State) -> Self {
+    fn capture(outcome: &merge::TreeOutcome<'_>, scratch: &mut gix::index::State) -> Self {
         let how = gix::merge::tree::TreatAsUnresolved::git();
         outcome.index_changed_after_applying_conflicts(
             scratch,

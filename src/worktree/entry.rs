@@ -79,6 +79,19 @@ impl<'r> Files<'r> {
         store: Store,
     ) -> Result<Option<OnDisk>> {
         let abs = self.abs(path)?;
+        self.read_at(&abs, path, index, store)
+    }
+
+    /// Like [`Files::read`], for the file at `abs` judged as if it were at `path` (its
+    /// filters and attributes): a file wtc moved aside.
+    pub fn read_at(
+        &mut self,
+        abs: &Path,
+        path: &BStr,
+        index: &gix::index::State,
+        store: Store,
+    ) -> Result<Option<OnDisk>> {
+        let abs = abs.to_owned();
         let md = match gix::index::fs::Metadata::from_path_no_follow(&abs) {
             Ok(md) => md,
             Err(e) if not_found(&e) => return Ok(None),
@@ -173,6 +186,19 @@ impl<'r> Files<'r> {
         Ok(self.leaf_on_disk(path, index)? == Some(expected))
     }
 
+    /// The leaf of the file at `abs`, judged as if it were at `path` (hashed only).
+    pub fn leaf_at(
+        &mut self,
+        abs: &Path,
+        path: &BStr,
+        index: &gix::index::State,
+    ) -> Result<Option<Leaf>> {
+        Ok(self
+            .read_at(abs, path, index, Store::HashOnly)?
+            .map(|d| d.leaf)
+            .filter(|l| l.kind != EntryKind::Commit))
+    }
+
     /// The leaf on disk at `path` (hashed only, nothing written).
     pub fn leaf_on_disk(&mut self, path: &BStr, index: &gix::index::State) -> Result<Option<Leaf>> {
         Ok(self
@@ -181,28 +207,55 @@ impl<'r> Files<'r> {
             .filter(|l| l.kind != EntryKind::Commit))
     }
 
-    /// Write one leaf through the filter pipeline and return its fresh stat data.
+    /// Write one leaf at `path` through the filter pipeline, replacing whatever is there
+    /// (for fresh directories: `squash --verify`'s export), and return its stat data.
     pub fn write_leaf(&mut self, path: &BStr, leaf: Leaf) -> Result<Stat> {
+        let abs = self.abs(path)?;
+        if let Ok(md) = std::fs::symlink_metadata(&abs) {
+            if !md.is_dir() {
+                std::fs::remove_file(&abs)?;
+            }
+        }
+        match self.place_leaf(path, leaf)? {
+            Placed::Written { stat, .. } => Ok(stat),
+            Placed::Raced => Err(anyhow::anyhow!(
+                "{} appeared while wtc wrote it",
+                abs.display()
+            )),
+        }
+    }
+
+    /// Write one leaf at `path` through the filter pipeline, where nothing is now (the
+    /// caller moved the old file aside): a file someone created there meanwhile is never
+    /// replaced ([`Placed::Raced`]). Returns the fresh stat data and fingerprint.
+    pub fn place_leaf(&mut self, path: &BStr, leaf: Leaf) -> Result<Placed> {
         let abs = self.abs(path)?;
         self.ensure_parent_dirs(path)?;
         match leaf.kind {
             EntryKind::Commit => {
                 std::fs::create_dir_all(&abs).ok();
-                return Ok(Stat::default());
+                return Ok(Placed::Written {
+                    stat: Stat::default(),
+                    fingerprint: None,
+                });
             }
             EntryKind::Link => {
                 let blob = self.repo.find_blob(leaf.id)?;
                 let target = gix::path::from_byte_slice(&blob.data)?.to_owned();
-                if let Ok(md) = std::fs::symlink_metadata(&abs) {
-                    if md.is_dir() {
-                        remove_empty_dir_tree(&abs)
-                            .with_context(|| format!("{} is in the way", abs.display()))?;
-                    } else {
-                        std::fs::remove_file(&abs)?;
+                if !clear_empty_dir(&abs)? {
+                    return Ok(Placed::Raced);
+                }
+                // symlink(2) never replaces an existing name.
+                match std::os::unix::fs::symlink(&target, &abs) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Ok(Placed::Raced)
+                    }
+                    Err(e) => {
+                        return Err(e)
+                            .with_context(|| format!("creating symlink {}", abs.display()))
                     }
                 }
-                std::os::unix::fs::symlink(&target, &abs)
-                    .with_context(|| format!("creating symlink {}", abs.display()))?;
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
                 let blob = self.repo.find_blob(leaf.id)?;
@@ -222,12 +275,8 @@ impl<'r> Files<'r> {
                         }
                     }
                 }
-                if let Ok(md) = std::fs::symlink_metadata(&abs) {
-                    if md.is_dir() {
-                        remove_empty_dir_tree(&abs).with_context(|| {
-                            format!("{} is a directory in the way", abs.display())
-                        })?;
-                    }
+                if !clear_empty_dir(&abs)? {
+                    return Ok(Placed::Raced);
                 }
                 let parent = abs.parent().expect("inside the worktree");
                 let mut tmp = tempfile::Builder::new()
@@ -244,13 +293,25 @@ impl<'r> Files<'r> {
                 };
                 tmp.as_file()
                     .set_permissions(std::fs::Permissions::from_mode(mode))?;
-                tmp.persist(&abs)
-                    .with_context(|| format!("writing {}", abs.display()))?;
+                // No clobbering: a file created at `abs` since we moved the old one aside is
+                // someone's work (an editor's write-to-temp-and-rename, an O_CREAT write).
+                match tmp.persist_noclobber(&abs) {
+                    Ok(_) => {}
+                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Ok(Placed::Raced)
+                    }
+                    Err(e) => {
+                        return Err(e.error).with_context(|| format!("writing {}", abs.display()))
+                    }
+                }
             }
             EntryKind::Tree => unreachable!("trees are never leaves"),
         }
         let md = gix::index::fs::Metadata::from_path_no_follow(&abs)?;
-        Ok(Stat::from_fs(&md)?)
+        Ok(Placed::Written {
+            stat: Stat::from_fs(&md)?,
+            fingerprint: fingerprint(&abs),
+        })
     }
 
     /// Create the directories above `path`, refusing to go through a symlink or a file.
@@ -273,6 +334,102 @@ impl<'r> Files<'r> {
             }
         }
         Ok(())
+    }
+}
+
+/// How [`Files::place_leaf`] went.
+#[derive(Debug, Clone, Copy)]
+pub enum Placed {
+    Written {
+        stat: Stat,
+        fingerprint: Option<Fingerprint>,
+    },
+    /// Something appeared at the path since it was cleared: it stays, untouched.
+    Raced,
+}
+
+/// What a path looked like on disk (lstat): any write, rename over it or new file there
+/// changes it. Used to tell whether a file is still what a check saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime: (i64, i64),
+    pub mode: u32,
+}
+
+/// The fingerprint of what is at `abs` (not following a symlink); `None` when nothing is.
+pub fn fingerprint(abs: &Path) -> Option<Fingerprint> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(abs).ok()?;
+    Some(Fingerprint {
+        dev: md.dev(),
+        ino: md.ino(),
+        size: md.size(),
+        mtime: (md.mtime(), md.mtime_nsec()),
+        mode: md.mode(),
+    })
+}
+
+/// Where the file at `path` is moved while wtc replaces it: `<worktree>/.wtc-aside/<hash of
+/// the path>`, on the worktree's file system (so the move is one atomic rename) and out of
+/// the directories the update may remove or turn into files. It exists only while an update
+/// runs (or after one was killed, until the next wtc finishes it).
+pub fn aside_path(root: &Path, path: &BStr) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    let mut h2 = std::collections::hash_map::DefaultHasher::new();
+    (path, 0x5eed_u32).hash(&mut h2);
+    root.join(ASIDE_DIR)
+        .join(format!("{:016x}{:016x}", h.finish(), h2.finish()))
+}
+
+/// The directory of [`aside_path`]s, at the worktree's top.
+pub const ASIDE_DIR: &str = ".wtc-aside";
+
+/// Does another process hold the file at `abs` open? Probed with a write lease, which the
+/// kernel grants only when no other file descriptor for the file exists. `None` when the
+/// file system does not support leases (then nobody can tell).
+pub fn held_open_elsewhere(abs: &Path) -> Option<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::io::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(abs)
+        .ok()?;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a file descriptor we own; F_SETLEASE takes an int argument.
+    #[allow(unsafe_code)]
+    let r = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) };
+    if r == 0 {
+        // SAFETY: as above; releasing the lease we just took.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+        }
+        return Some(false);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => Some(true),
+        _ => None,
+    }
+}
+
+/// Make room for a leaf at `abs`: remove an empty directory tree there. `false` when the
+/// directory holds something now (someone put a file there since the check).
+fn clear_empty_dir(abs: &Path) -> Result<bool> {
+    match std::fs::symlink_metadata(abs) {
+        Ok(md) if md.is_dir() => match remove_empty_dir_tree(abs) {
+            Ok(()) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(false),
+            Err(e) => {
+                Err(e).with_context(|| format!("{} is a directory in the way", abs.display()))
+            }
+        },
+        _ => Ok(true),
     }
 }
 

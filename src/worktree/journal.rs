@@ -57,6 +57,8 @@ pub struct Finished {
     pub branch: String,
     /// `false` when the dead process had already committed everything but the record.
     pub completed_now: bool,
+    /// Paths that held the user's bytes instead of what the update wrote: kept, reported.
+    pub raced: Vec<String>,
 }
 
 /// Does the ref still stand where the transition left it (before or after its move)?
@@ -134,11 +136,14 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
             command: t.command.clone(),
             branch: t.branch().to_string(),
             completed_now: false,
+            raced: Vec::new(),
         }));
     }
     // A path the dead process already deleted (to replace it) holds no bytes of the user's:
     // only content that is neither A's nor B's stands in the way.
-    let obstacles: Vec<Obstacle> = Files::new(repo)?
+    let mut files = Files::new(repo)?;
+    let seen = super::transition::seen(&files, &changes)?;
+    let obstacles: Vec<Obstacle> = files
         .obstacles(&changes, locked.state())?
         .into_iter()
         .filter(|o| !matches!(o, Obstacle::Deleted(_)))
@@ -151,11 +156,12 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
         }
         .into());
     }
-    t.execute(repo, &changes, locked)?;
+    let applied = t.execute(repo, &changes, &seen, locked)?;
     Ok(Some(Finished {
         command: t.command.clone(),
         branch: t.branch().to_string(),
         completed_now: true,
+        raced: applied.raced,
     }))
 }
 

@@ -67,6 +67,12 @@ impl Operation {
                 f.command,
                 f.branch
             ));
+            if !f.raced.is_empty() {
+                out.push(format!(
+                    "note: kept your version of {} (edited while that update ran; the incoming version is in the index)",
+                    f.raced.join(", ")
+                ));
+            }
         }
         out
     }

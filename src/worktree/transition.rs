@@ -18,18 +18,18 @@
 //! Every step of apply is idempotent (a path already at B is rewritten with the same bytes),
 //! which is what lets recovery run the very same code over a half-done transition.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use gix::bstr::{BString, ByteSlice};
 use gix::index::entry::{Mode, Stage};
-use gix::object::tree::EntryKind;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use super::diff::{self, PathChange};
-use super::entry::Files;
+use super::entry::{fingerprint, held_open_elsewhere, Files, Fingerprint, Placed};
 use super::journal;
 use super::obstacles::Obstacle;
 use crate::git::index::{LockedIndex, Row, StageRow};
@@ -108,10 +108,24 @@ impl StagedEntry {
     }
 }
 
-/// What [`Transition::prepare`] found: the leaf changes A -> B and what stands in their way.
+/// What [`Transition::prepare`] found: the leaf changes A -> B, what stands in their way, and
+/// what each changed path looked like on disk before it was judged.
 pub struct Prepared {
     pub changes: Vec<PathChange>,
     pub obstacles: Vec<Obstacle>,
+    pub seen: Seen,
+}
+
+/// Each changed path's fingerprint as the check saw it (`None`: nothing was there).
+pub type Seen = BTreeMap<BString, Option<Fingerprint>>;
+
+/// What [`Transition::apply`] did.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// Paths someone else changed while they were being written: their bytes are in the
+    /// worktree, the incoming version in the index and the commit (`git diff` shows the
+    /// difference). Never silent: callers report them as conflicts.
+    pub raced: Vec<String>,
 }
 
 pub(crate) fn oid(hex: &str) -> Result<ObjectId> {
@@ -181,8 +195,15 @@ impl Transition {
             .workdir()
             .context("a worktree is needed")?
             .to_owned();
-        let obstacles = Files::at(objects, root)?.obstacles(&changes, index)?;
-        Ok(Prepared { changes, obstacles })
+        let mut files = Files::at(objects, root)?;
+        // Fingerprints first: a change made while the check hashes a file shows at write time.
+        let seen = seen(&files, &changes)?;
+        let obstacles = files.obstacles(&changes, index)?;
+        Ok(Prepared {
+            changes,
+            obstacles,
+            seen,
+        })
     }
 
     /// Steps 3 and 4: record the transition, carry it out on `repo`'s worktree and the index
@@ -191,13 +212,14 @@ impl Transition {
     pub fn apply(
         &self,
         repo: &gix::Repository,
-        changes: &[PathChange],
+        prepared: &Prepared,
         mut locked: LockedIndex,
-    ) -> Result<()> {
+    ) -> Result<Applied> {
         journal::begin(repo, self)?;
-        self.execute(repo, changes, &mut locked)?;
+        let applied = self.execute(repo, &prepared.changes, &prepared.seen, &mut locked)?;
         locked.commit()?;
-        journal::end(repo)
+        journal::end(repo)?;
+        Ok(applied)
     }
 
     /// Carry the transition out (idempotent: running it again over a partly or fully done
@@ -207,9 +229,10 @@ impl Transition {
         &self,
         repo: &gix::Repository,
         changes: &[PathChange],
+        seen: &Seen,
         locked: &mut LockedIndex,
-    ) -> Result<()> {
-        let rows = write_files(&mut Files::new(repo)?, changes)?;
+    ) -> Result<Applied> {
+        let (rows, raced) = write_files(&mut Files::new(repo)?, changes, seen)?;
         let stages: Vec<StageRow> = self
             .stages
             .iter()
@@ -225,7 +248,8 @@ impl Transition {
             std::fs::write(&path, content)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        self.move_head(repo)
+        self.move_head(repo)?;
+        Ok(Applied { raced })
     }
 
     /// Move the ref: CAS the branch, or attach HEAD to it.
@@ -307,26 +331,84 @@ pub fn head_target(repo: &gix::Repository) -> Option<String> {
     }
 }
 
-/// Write the files of `changes` (deletions first, deepest first, so files can become
-/// directories and back) and return the index rows they leave.
-fn write_files(files: &mut Files<'_>, changes: &[PathChange]) -> Result<Vec<Row>> {
+/// Each changed path's fingerprint now.
+pub(crate) fn seen(files: &Files<'_>, changes: &[PathChange]) -> Result<Seen> {
+    changes
+        .iter()
+        .map(|c| Ok((c.path.clone(), fingerprint(&files.abs(c.path.as_bstr())?))))
+        .collect()
+}
+
+/// A file moved aside while its path is rewritten, kept until the update is verified.
+struct MovedAside {
+    path: BString,
+    original: PathBuf,
+    aside: PathBuf,
+    /// Its fingerprint right after the move: a write through a descriptor someone held open
+    /// changes it.
+    fingerprint: Option<Fingerprint>,
+}
+
+/// Write the files of `changes` and return the index rows they leave and the raced paths.
+///
+/// An edit someone makes while this runs is never replaced (ARCHITECTURE.md, invariant 1):
+/// 1. each path that holds something is re-checked against what the obstacle check saw,
+///    then moved aside atomically (deletions first, deepest first, so files can become
+///    directories and back): from then on a writer opening the path finds nothing there;
+/// 2. new leaves are written by temp file + no-clobber rename: a file created at the path
+///    meanwhile (an editor's rename, an `O_CREAT` write) stays;
+/// 3. afterwards every written path must still be what was written, and every moved-aside
+///    file must be unchanged and held open by nobody (a write lease proves it); otherwise
+///    the user's bytes are put back at the path. Such paths are "raced": reported, never
+///    silent.
+fn write_files(
+    files: &mut Files<'_>,
+    changes: &[PathChange],
+    seen: &Seen,
+) -> Result<(Vec<Row>, Vec<String>)> {
+    let mut raced: BTreeSet<BString> = BTreeSet::new();
+    let mut moved: Vec<MovedAside> = Vec::new();
     let mut dirs_to_prune = BTreeSet::new();
-    for c in changes.iter().rev().filter(|c| c.old.is_some()) {
+    // 0 and 1: leftovers of a killed update, then move aside what is in the way.
+    for c in changes.iter().rev() {
         let abs = files.abs(c.path.as_bstr())?;
-        if c.new.is_some() && c.old.map(|o| o.kind) != Some(EntryKind::Link) {
-            continue; // overwritten in place below (by rename), not deleted
+        recover_aside(files, c, &abs, &mut raced)?;
+        let Some(now) = fingerprint(&abs) else {
+            continue;
+        };
+        if now.mode & libc::S_IFMT == libc::S_IFDIR {
+            continue; // submodule dirs, or dirs that now hold other files: handled by the write
         }
-        match std::fs::symlink_metadata(&abs) {
-            Ok(md) if md.is_dir() => {} // submodule dirs or dirs now holding other files stay
-            Ok(_) => {
-                std::fs::remove_file(&abs)
-                    .with_context(|| format!("deleting {}", abs.display()))?;
-                crate::faults::point();
+        if seen.get(&c.path).copied().flatten() != Some(now) && !still_expected(files, c)? {
+            raced.insert(c.path.clone());
+            continue;
+        }
+        let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
+        if moved.is_empty() {
+            std::fs::create_dir_all(aside.parent().expect("in the aside dir"))
+                .with_context(|| format!("creating {}", aside.display()))?;
+        }
+        std::fs::rename(&abs, &aside).with_context(|| format!("moving {} aside", abs.display()))?;
+        crate::faults::point();
+        let after = fingerprint(&aside);
+        let same_file =
+            after.is_some_and(|a| a.ino == now.ino && a.size == now.size && a.mtime == now.mtime);
+        if !same_file && !leaf_is(files, &aside, c)? {
+            // Changed between the check and the move: the user's, put back.
+            restore(&aside, &abs)?;
+            raced.insert(c.path.clone());
+            continue;
+        }
+        moved.push(MovedAside {
+            path: c.path.clone(),
+            original: abs.clone(),
+            aside,
+            fingerprint: after,
+        });
+        if c.new.is_none() {
+            if let Some(parent) = abs.parent() {
+                dirs_to_prune.insert(parent.to_owned());
             }
-            Err(_) => {}
-        }
-        if let Some(parent) = abs.parent() {
-            dirs_to_prune.insert(parent.to_owned());
         }
     }
     for dir in dirs_to_prune.iter().rev() {
@@ -338,22 +420,121 @@ fn write_files(files: &mut Files<'_>, changes: &[PathChange]) -> Result<Vec<Row>
             d.pop();
         }
     }
-    let mut rows = Vec::with_capacity(changes.len());
-    for c in changes {
-        let entry = match c.new {
-            Some(new) => {
-                let stat = files.write_leaf(c.path.as_bstr(), new)?;
-                crate::faults::point();
-                Some((new.id, new.kind, stat))
+    // 2: write the new leaves, never over something that appeared meanwhile.
+    let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        let Some(new) = c.new else { continue };
+        if raced.contains(&c.path) {
+            continue;
+        }
+        match files.place_leaf(c.path.as_bstr(), new)? {
+            Placed::Written { stat, fingerprint } => written.push((i, fingerprint, stat)),
+            Placed::Raced => {
+                raced.insert(c.path.clone());
             }
-            None => None,
-        };
-        rows.push(Row {
-            path: c.path.clone(),
-            entry,
-        });
+        }
+        crate::faults::point();
     }
-    Ok(rows)
+    // 3: verify what was written, then let go of what was moved aside.
+    for (i, fp, _) in &written {
+        let c = &changes[*i];
+        if fp.is_some() && fingerprint(&files.abs(c.path.as_bstr())?) != *fp {
+            raced.insert(c.path.clone());
+        }
+    }
+    for m in &moved {
+        let touched = fingerprint(&m.aside) != m.fingerprint;
+        let held = !touched && held_open_elsewhere(&m.aside) == Some(true);
+        if touched || held {
+            // Someone wrote (or can still write) through a descriptor of the old file: their
+            // bytes win, back at the path.
+            std::fs::rename(&m.aside, &m.original)
+                .with_context(|| format!("putting {} back", m.original.display()))?;
+            raced.insert(m.path.clone());
+        } else {
+            std::fs::remove_file(&m.aside)
+                .with_context(|| format!("removing {}", m.aside.display()))?;
+        }
+    }
+    // Empty once every moved file is dropped or put back (a user's file that could not go
+    // back, because something new took its path, keeps it: reported as raced).
+    let _ = std::fs::remove_dir(files.root.join(super::entry::ASIDE_DIR));
+    let stats: BTreeMap<usize, gix::index::entry::Stat> =
+        written.into_iter().map(|(i, _, st)| (i, st)).collect();
+    let rows = changes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Row {
+            path: c.path.clone(),
+            entry: c.new.map(|new| {
+                // A raced path's index row holds the incoming leaf with no stat data, so git
+                // compares contents and shows the user's bytes as a change.
+                let stat = match raced.contains(&c.path) {
+                    true => gix::index::entry::Stat::default(),
+                    false => stats.get(&i).copied().unwrap_or_default(),
+                };
+                (new.id, new.kind, stat)
+            }),
+        })
+        .collect();
+    Ok((
+        rows,
+        raced
+            .iter()
+            .map(|p| p.to_str_lossy().into_owned())
+            .collect(),
+    ))
+}
+
+/// Is what is at `c.path` now one of the two states the transition accepts there (A's leaf,
+/// or already B's)?
+fn still_expected(files: &mut Files<'_>, c: &PathChange) -> Result<bool> {
+    let abs = files.abs(c.path.as_bstr())?;
+    leaf_is(files, &abs, c)
+}
+
+/// Does the file at `abs` hold A's or B's leaf for `c`?
+fn leaf_is(files: &mut Files<'_>, abs: &std::path::Path, c: &PathChange) -> Result<bool> {
+    let empty = gix::index::State::new(files.repo.object_hash());
+    let on_disk = files.leaf_at(abs, c.path.as_bstr(), &empty)?;
+    Ok(on_disk.is_some() && (on_disk == c.old || on_disk == c.new))
+}
+
+/// A file wtc moved aside in an update that was killed: ours (A's or B's content) is
+/// dropped; anything else is the user's and goes back to the path when that is free.
+fn recover_aside(
+    files: &mut Files<'_>,
+    c: &PathChange,
+    abs: &std::path::Path,
+    raced: &mut BTreeSet<BString>,
+) -> Result<()> {
+    let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
+    if std::fs::symlink_metadata(&aside).is_err() {
+        return Ok(());
+    }
+    if leaf_is(files, &aside, c)? {
+        std::fs::remove_file(&aside).with_context(|| format!("removing {}", aside.display()))?;
+    } else if fingerprint(abs).is_none() {
+        std::fs::rename(&aside, abs).with_context(|| format!("putting {} back", abs.display()))?;
+        raced.insert(c.path.clone());
+    } else {
+        // Both the path and the aside hold something of the user's: keep both, report.
+        raced.insert(c.path.clone());
+    }
+    Ok(())
+}
+
+/// Put a moved-aside file back at its path, never over something new there.
+fn restore(aside: &std::path::Path, original: &std::path::Path) -> Result<()> {
+    match std::fs::hard_link(aside, original) {
+        Ok(()) => {
+            std::fs::remove_file(aside).with_context(|| format!("removing {}", aside.display()))
+        }
+        // Something new is at the path too: both are the user's; the aside copy stays
+        // (its name starts with .wtc-aside-) and the path is reported as raced.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("putting {} back", original.display())),
+    }
 }
 
 #[cfg(test)]
@@ -416,7 +597,7 @@ mod tests {
         let locked = LockedIndex::acquire(&repo).unwrap();
         let prepared = t.prepare(&repo, &repo, locked.state()).unwrap();
         if prepared.obstacles.is_empty() {
-            t.apply(&repo, &prepared.changes, locked).unwrap();
+            t.apply(&repo, &prepared, locked).unwrap();
         }
         prepared.obstacles
     }

@@ -633,7 +633,11 @@ fn conflicted_sync_killed_mid_update_leaves_no_committed_markers() {
     );
     let golden = s.golden();
     let config = s.dir.join("src/config.ts");
-    s.kill_at_first(|s| s.update_record().exists() && s.env.read(&config).contains("<<<<<<<"));
+    // (While a file is rewritten it is briefly moved aside: absent is "not yet".)
+    s.kill_at_first(|s| {
+        s.update_record().exists()
+            && std::fs::read_to_string(&config).is_ok_and(|t| t.contains("<<<<<<<"))
+    });
     let again = s.run(None);
     s.env.assert_code(&again, 3, "wtc sync after the kill");
     assert_eq!(s.final_state(), golden);

@@ -32,6 +32,7 @@ mod fuzz;
 mod help;
 mod hostile;
 mod props;
+mod races;
 mod remote;
 mod run;
 mod safety;
