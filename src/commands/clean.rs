@@ -55,6 +55,14 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         cleaned.plan,
         cleaned.removed.join(", ")
     ));
+    r.set("kept", &cleaned.kept);
+    for n in &cleaned.kept {
+        r.note(format!(
+            "left the nested {} {} where it is (not a lane's to delete)",
+            n.kind,
+            n.path.display()
+        ));
+    }
     if !cleaned.archived.is_empty() {
         r.note(format!(
             "kept the tips of {} under {} (unsaved changes were saved there first)",

@@ -102,9 +102,32 @@ pub fn require_current_lane(ws: &Workspace, plan: &str) -> Result<String> {
             wanted: plan.to_string(),
         }
         .into()),
-        None => Err(super::Error::NotALane {
-            path: ws.workdir().to_owned(),
+        None => {
+            let path = ws.workdir().to_owned();
+            // Say what is going on: a lane being rebased, or a detached HEAD, is not
+            // "not a lane worktree".
+            if let Some((p, lane)) = crate::worktree::snapshot::rebasing_branch(&ws.repo)
+                .and_then(|b| crate::plan::refnames::parse_lane_branch(&b))
+            {
+                if p == plan {
+                    return Err(super::Error::LaneRebasing { lane, path }.into());
+                }
+            }
+            crate::worktree::snapshot::refuse_operation_in_progress(&ws.repo)?;
+            if ws.head_branch()?.is_none() {
+                let at = ws
+                    .repo
+                    .head_id()
+                    .map(|id| crate::git::refs::short(id.detach()))
+                    .unwrap_or_else(|_| "an unborn commit".into());
+                return Err(super::Error::Detached {
+                    path,
+                    at,
+                    plan: plan.to_string(),
+                }
+                .into());
+            }
+            Err(super::Error::NotALane { path }.into())
         }
-        .into()),
     }
 }

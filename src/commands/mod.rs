@@ -26,6 +26,14 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{} is not a lane worktree", path.display())]
     NotALane { path: PathBuf },
+    #[error("lane '{lane}' is being rebased in {}", path.display())]
+    LaneRebasing { lane: String, path: PathBuf },
+    #[error("HEAD is detached (at {at}) in {}, so it is not on a lane branch", path.display())]
+    Detached {
+        path: PathBuf,
+        at: String,
+        plan: String,
+    },
     #[error("this worktree is lane '{lane}' of plan '{plan}', not of plan '{wanted}'")]
     OtherPlan {
         lane: String,
@@ -44,6 +52,13 @@ impl crate::error::Diagnostic for Error {
                 "run this inside a lane's worktree (`wtc status` lists them), or pass -C DIR"
                     .into(),
             ),
+            Error::LaneRebasing { .. } => Some(
+                "finish the rebase with `git rebase --continue` (or give it up with `git rebase --abort`), then run wtc again".into(),
+            ),
+            Error::Detached { plan, .. } => Some(format!(
+                "switch back to the lane's branch (`git switch {}`; `wtc status` lists the lanes), then run wtc again",
+                crate::plan::refnames::lane_branch_short(plan, "LANE")
+            )),
             Error::OtherPlan { .. } => None,
         }
     }

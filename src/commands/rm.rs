@@ -30,7 +30,14 @@ pub fn run(ctx: &Ctx, args: RmArgs) -> Result<Report> {
     r.extend(&removed);
     r.note(format!("removed lane '{}'", removed.lane));
     if let Some(a) = &removed.archived {
-        r.note(format!("its unsaved changes were saved and kept at {a}"));
+        r.note(format!("its unsaved or unintegrated work was kept at {a}"));
+    }
+    for n in &removed.kept {
+        r.note(format!(
+            "left the nested {} {} where it is (not the lane's to delete)",
+            n.kind,
+            n.path.display()
+        ));
     }
     Ok(r)
 }

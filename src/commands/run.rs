@@ -124,7 +124,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
     }
     let (ws, stored) = sub.plan()?;
     let op = ctx.operation(&ws, "run")?;
-    let out = squash::squash(&op, &ws, &stored, &SquashOptions::default())?;
+    let opts = SquashOptions {
+        loaded_integration: stored.plan.integrated.clone(),
+        ..SquashOptions::default()
+    };
+    let out = squash::squash(&op, &ws, &stored, &opts)?;
     r.set("squash", &out);
     if let Some(c) = &out.commit {
         r.out(c.clone());

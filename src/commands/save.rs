@@ -75,5 +75,11 @@ fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) ->
         )),
         None => r.note("nothing to save: the worktree matches the lane's tip"),
     };
+    r.set("nested", &saved.nested);
+    for n in &saved.nested {
+        r.note(format!(
+            "warning: {n} is a repository of its own, not saved with the lane (commit there, or add it as a submodule)"
+        ));
+    }
     Ok(r)
 }

@@ -36,6 +36,7 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
     let op = ctx.operation(&ws, "squash")?;
     let opts = SquashOptions {
+        loaded_integration: stored.plan.integrated.clone(),
         message: args.message,
         verify: args.verify,
         dry_run: args.dry_run,
@@ -51,7 +52,7 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
         Some(c) if out.already_integrated => {
             r.out(c.clone());
             r.note(format!(
-                "'{}' already integrates {} as {}; nothing new to commit",
+                "'{}' already integrates {} (already integrated by {}); nothing new to commit",
                 out.target,
                 lanes.join(", "),
                 &c[..9]

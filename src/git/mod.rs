@@ -3,6 +3,7 @@
 //! This layer knows refs, the index, commits, remotes and worktrees, and nothing of wtc's
 //! concepts: it never spells a `refs/wtc/` name (those live in [`crate::plan::refnames`]).
 
+pub mod ancestry;
 pub mod commit;
 pub mod index;
 pub mod locks;

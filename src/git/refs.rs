@@ -97,10 +97,7 @@ pub fn is_ancestor(
     ancestor: ObjectId,
     descendant: ObjectId,
 ) -> Result<bool> {
-    if ancestor == descendant {
-        return Ok(true);
-    }
-    Ok(repo.merge_base(ancestor, descendant)?.map(|id| id.detach()) == Some(ancestor))
+    super::ancestry::is_ancestor(repo, ancestor, descendant)
 }
 
 /// The abbreviated form used in human output.

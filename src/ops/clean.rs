@@ -10,7 +10,7 @@ use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::lanes;
 use crate::plan::lanes as lane;
-use crate::plan::refnames::{self, trailers};
+use crate::plan::refnames;
 use crate::plan::{settings, StoredPlan};
 
 /// Why `clean` refused; nothing was removed.
@@ -20,6 +20,8 @@ pub enum CleanError {
     StandingIn,
     #[error("lane worktrees hold unsaved changes; nothing was removed")]
     Unsaved { paths: Vec<String> },
+    #[error("lane worktrees hold nested repositories or worktrees; nothing was removed")]
+    Nested { paths: Vec<String> },
     #[error("lanes {} hold work that is not integrated; nothing was removed", lanes.join(", "))]
     Unintegrated { lanes: Vec<String> },
 }
@@ -32,12 +34,13 @@ impl Diagnostic for CleanError {
         Some(match self {
             CleanError::StandingIn => "run `wtc clean` from the main worktree (or pass -C DIR)".into(),
             CleanError::Unsaved { .. } => "save them (`wtc save` in each), or pass --force to save and archive them".into(),
+            CleanError::Nested { .. } => "move them out of the lane worktrees, or pass --force to remove the rest and leave them where they are".into(),
             CleanError::Unintegrated { .. } => "run `wtc squash` first, or `wtc clean --force` (add --keep-archive to keep their tips)".into(),
         })
     }
     fn paths(&self) -> Vec<String> {
         match self {
-            CleanError::Unsaved { paths } => paths.clone(),
+            CleanError::Unsaved { paths } | CleanError::Nested { paths } => paths.clone(),
             _ => Vec::new(),
         }
     }
@@ -58,6 +61,8 @@ pub struct Cleaned {
     pub archived: Vec<String>,
     /// Where archived lane tips (and the plan) are kept.
     pub archive: String,
+    /// Nested repositories and worktrees left where they were (`--force`).
+    pub kept: Vec<lanes::Nested>,
 }
 
 pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<Cleaned> {
@@ -79,21 +84,28 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
             crate::ops::publish::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
         }
     }
+    let mut nested = Vec::new();
     for l in &p.lanes {
         if let Some(paths) = lanes::unsaved_work(ws, &p.name, &l.name)? {
             dirty.extend(paths.into_iter().map(|f| format!("{}: {f}", l.name)));
+        }
+        for n in lanes::lane_nested(ws, &p.name, &l.name)? {
+            nested.push(format!("{}: {} ({})", l.name, n.path.display(), n.kind));
         }
         if let Some(tip) = lane::tip(&ws.repo, &p.name, &l.name)? {
             let has_work =
                 tip != p.base_id() && lane::count_commits(&ws.repo, tip, p.base_id())? > 0;
             let covered = match integrated {
-                Some(i) => integration_covers(&ws.repo, i, &l.name, tip)?,
+                Some(i) => lane::integration_covers(&ws.repo, i, &l.name, tip)?,
                 None => false,
             };
             if has_work && !covered {
                 unintegrated.push(l.name.clone());
             }
         }
+    }
+    if !opts.force && !nested.is_empty() {
+        return Err(CleanError::Nested { paths: nested }.into());
     }
     if !opts.force && !dirty.is_empty() {
         return Err(CleanError::Unsaved { paths: dirty }.into());
@@ -107,10 +119,11 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
     // --force removes lanes anyway, but never destroys work: unsaved changes are saved, and
     // every lane with unsaved or unintegrated work is archived, whatever --keep-archive says.
     let mut archived = Vec::new();
+    let mut kept = Vec::new();
     for l in &p.lanes {
         let saved = lanes::save_before_removal(ws, &p.name, &l.name, "clean")?;
         let archive = opts.keep_archive || saved.is_some() || unintegrated.contains(&l.name);
-        lanes::remove_lane_checkout(ws, &p.name, &l.name, archive)?;
+        kept.extend(lanes::remove_lane_checkout(ws, &p.name, &l.name, archive)?);
         if archive {
             archived.push(l.name.clone());
         }
@@ -133,23 +146,6 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
         removed: p.lanes.iter().map(|l| l.name.clone()).collect(),
         archived,
         archive: refnames::archive_prefix(&p.name),
+        kept,
     })
-}
-
-/// Does the integration commit record this lane at `tip` (or a later tip containing it)?
-fn integration_covers(
-    repo: &gix::Repository,
-    integration: gix::ObjectId,
-    lane_name: &str,
-    tip: gix::ObjectId,
-) -> Result<bool> {
-    let Ok(commit) = repo.find_commit(integration) else {
-        return Ok(false);
-    };
-    for (lane, recorded) in trailers::lanes_of(commit.message_raw()?) {
-        if lane == lane_name && refs::is_ancestor(repo, tip, recorded)? {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }

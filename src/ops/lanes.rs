@@ -35,6 +35,12 @@ pub enum LaneError {
     Unsaved { lane: String, paths: Vec<String> },
     #[error("cannot remove the lane whose worktree you stand in")]
     StandingIn,
+    #[error("lane '{lane}' has {commits} commit(s) that no integration holds")]
+    Unintegrated { lane: String, commits: usize },
+    #[error(
+        "lane '{lane}''s worktree holds nested repositories or worktrees; nothing was removed"
+    )]
+    Nested { lane: String, paths: Vec<String> },
     #[error(
         "the main worktree has lane '{lane}' checked out; check out another branch there first"
     )]
@@ -59,6 +65,8 @@ impl Diagnostic for LaneError {
                 "save them (`wtc save` there), or pass --force to save and archive them".into()
             }
             LaneError::StandingIn => "run `wtc rm` from the main worktree (or pass -C DIR)".into(),
+            LaneError::Unintegrated { .. } => "integrate them first (`wtc squash`), or pass --force to remove the lane and keep its tip under refs/wtc/archive/".into(),
+            LaneError::Nested { .. } => "move them out of the worktree, or pass --force to remove the rest of the lane and leave them where they are".into(),
             LaneError::AfterItself
             | LaneError::BadFrom { .. }
             | LaneError::InMainWorktree { .. } => return None,
@@ -66,7 +74,7 @@ impl Diagnostic for LaneError {
     }
     fn paths(&self) -> Vec<String> {
         match self {
-            LaneError::Unsaved { paths, .. } => paths.clone(),
+            LaneError::Unsaved { paths, .. } | LaneError::Nested { paths, .. } => paths.clone(),
             _ => Vec::new(),
         }
     }
@@ -231,8 +239,37 @@ pub fn default_worktree_path(main: &Path, plan: &str, lane: &str) -> PathBuf {
 pub struct Removed {
     pub plan: String,
     pub lane: String,
-    /// Where the lane's saved work was kept, if it had any.
+    /// Where the lane's unsaved or unintegrated work was kept, if it had any.
     pub archived: Option<String>,
+    /// Nested repositories and worktrees left where they were (`--force`).
+    pub kept: Vec<Nested>,
+}
+
+/// Commits on `lane` that neither the target nor the plan's integration holds.
+pub fn unintegrated_commits(ws: &Workspace, p: &crate::plan::Plan, lane: &str) -> Result<usize> {
+    let repo = &ws.repo;
+    let Some(tip) = crate::plan::lanes::tip(repo, &p.name, lane)? else {
+        return Ok(0);
+    };
+    let base = p.base_id();
+    if tip == base {
+        return Ok(0);
+    }
+    if let Some(target) = crate::git::refs::peel(repo, &refnames::branch(&p.target))? {
+        if crate::git::refs::is_ancestor(repo, tip, target)? {
+            return Ok(0);
+        }
+    }
+    if let Some(i) = p
+        .integrated
+        .as_deref()
+        .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok())
+    {
+        if crate::plan::lanes::integration_covers(repo, i, lane, tip)? {
+            return Ok(0);
+        }
+    }
+    crate::plan::lanes::count_commits(repo, tip, base)
 }
 
 /// Remove `lane` from the plan, with its worktree and branch. Refuses while other lanes
@@ -246,6 +283,17 @@ pub fn remove(ws: &Workspace, stored: &StoredPlan, lane: &str, force: bool) -> R
         return Err(LaneError::HasDownstream {
             lane: lane.to_string(),
             downstream: downstream.iter().map(|d| d.to_string()).collect(),
+        }
+        .into());
+    }
+    let nested = lane_nested(ws, &p.name, lane)?;
+    if !nested.is_empty() && !force {
+        return Err(LaneError::Nested {
+            lane: lane.to_string(),
+            paths: nested
+                .iter()
+                .map(|n| format!("{} ({})", n.path.display(), n.kind))
+                .collect(),
         }
         .into());
     }
@@ -263,11 +311,21 @@ pub fn remove(ws: &Workspace, stored: &StoredPlan, lane: &str, force: bool) -> R
             return Err(LaneError::StandingIn.into());
         }
     }
+    // Like `git branch -d`: committed work no integration holds is not thrown away.
+    let unintegrated = unintegrated_commits(ws, &p, lane)?;
+    if unintegrated > 0 && !force {
+        return Err(LaneError::Unintegrated {
+            lane: lane.to_string(),
+            commits: unintegrated,
+        }
+        .into());
+    }
     let saved = if force {
         save_before_removal(ws, &p.name, lane, "rm")?
     } else {
         None
     };
+    let archive = saved.is_some() || unintegrated > 0;
     p.lanes.retain(|l| l.name != lane);
     crate::ops::publish::store_plan(
         &ws.repo,
@@ -275,18 +333,25 @@ pub fn remove(ws: &Workspace, stored: &StoredPlan, lane: &str, force: bool) -> R
         Some(stored.commit),
         &format!("rm lane {lane}"),
     )?;
-    remove_lane_checkout(ws, &p.name, lane, saved.is_some())?;
+    let kept = remove_lane_checkout(ws, &p.name, lane, archive)?;
     crate::ops::publish::unpublish_lane(&ws.repo, &p.name, lane)?;
     Ok(Removed {
         plan: p.name.clone(),
         lane: lane.to_string(),
-        archived: saved.map(|_| refnames::archive_lane(&p.name, lane)),
+        archived: archive.then(|| refnames::archive_lane(&p.name, lane)),
+        kept,
     })
 }
 
 /// Remove a lane's worktree (if any) and branch. The caller checked for unsaved work.
-pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: bool) -> Result<()> {
+pub fn remove_lane_checkout(
+    ws: &Workspace,
+    plan: &str,
+    lane: &str,
+    archive: bool,
+) -> Result<Vec<Nested>> {
     let branch = crate::plan::refnames::lane_branch(plan, lane);
+    let mut kept = Vec::new();
     if let Some(wt) = ws.worktree_of(&branch)? {
         if wt.is_main {
             return Err(LaneError::InMainWorktree {
@@ -294,14 +359,10 @@ pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: boo
             }
             .into());
         }
-        ws.repo
-            .remove_worktree(
-                &wt.path,
-                gix::worktree::remove::Force::DiscardChanges,
-                gix::progress::Discard,
-            )
-            .map_err(|e| anyhow::anyhow!("removing the worktree {}: {e}", wt.path.display()))?;
-        prune_empty_parents(&wt.path);
+        kept = remove_worktree_keeping_nested(ws, &wt.path)?;
+        if kept.is_empty() {
+            prune_empty_parents(&wt.path);
+        }
     }
     // In remote mode the lane may exist only as a fetched copy: archive what this clone knows.
     if archive {
@@ -318,6 +379,191 @@ pub fn remove_lane_checkout(ws: &Workspace, plan: &str, lane: &str, archive: boo
     }
     if let Some(tip) = crate::git::refs::peel(&ws.repo, &branch)? {
         crate::git::refs::delete(&ws.repo, &branch, tip)?;
+    }
+    Ok(kept)
+}
+
+/// A repository or worktree inside a lane worktree, which removing the lane never deletes
+/// (`git worktree remove` refuses there too): its commits and files are not the lane's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Nested {
+    pub path: PathBuf,
+    /// `repository` (its own git dir), `worktree` (another repository's or lane's linked
+    /// worktree) or `submodule` (a submodule worktree whose git dir is the lane's, or that
+    /// holds uncommitted changes).
+    pub kind: &'static str,
+    /// Where its git dir is, when a `.git` file points to it.
+    #[serde(skip)]
+    gitdir: Option<PathBuf>,
+}
+
+/// Every nested repository, linked worktree and submodule worktree that removing the lane
+/// would lose something of, under `root` (a lane worktree whose private git dir is
+/// `admin`), found by a walk that does not descend into them.
+pub fn nested_repositories(
+    root: &Path,
+    common_dir: &Path,
+    admin: Option<&Path>,
+) -> Result<Vec<Nested>> {
+    let mut out = Vec::new();
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    let modules = canon(&common_dir.join("modules"));
+    let admin = admin.and_then(canon);
+    let mut todo = vec![root.to_owned()];
+    while let Some(dir) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if !ft.is_dir() {
+                continue;
+            }
+            let path = e.path();
+            let dot_git = path.join(".git");
+            match std::fs::symlink_metadata(&dot_git) {
+                Ok(md) if md.is_dir() => out.push(Nested {
+                    path,
+                    kind: "repository",
+                    gitdir: None,
+                }),
+                Ok(md) if md.is_file() => {
+                    let gitdir = std::fs::read_to_string(&dot_git)
+                        .ok()
+                        .and_then(|t| t.strip_prefix("gitdir:").map(|g| g.trim().to_string()))
+                        .map(|g| path.join(g))
+                        .and_then(|g| canon(&g));
+                    let under = |base: &Option<PathBuf>| matches!((&gitdir, base), (Some(g), Some(b)) if g.starts_with(b));
+                    let kind = if under(&admin) {
+                        // Its git dir lives in the lane's own git dir, which removal deletes.
+                        Some("submodule")
+                    } else if under(&modules) {
+                        // The git dir survives in .git/modules: only uncommitted work is at stake.
+                        let dirty = gix::open(&path)
+                            .ok()
+                            .map(|r| crate::worktree::snapshot::is_dirty(&r).unwrap_or(true))
+                            .unwrap_or(true);
+                        dirty.then_some("submodule")
+                    } else {
+                        Some("worktree")
+                    };
+                    if let Some(kind) = kind {
+                        out.push(Nested { path, kind, gitdir });
+                    }
+                }
+                _ => todo.push(path),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The private git dir of the linked worktree at `path`, if git knows it.
+fn admin_dir(ws: &Workspace, path: &Path) -> Result<Option<PathBuf>> {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let want = canon(path);
+    Ok(ws
+        .repo
+        .worktrees()?
+        .into_iter()
+        .find(|p| p.base().is_ok_and(|b| canon(&b) == want || b == path))
+        .map(|p| p.git_dir().to_owned()))
+}
+
+/// Remove a linked worktree's files and its registration, leaving every nested repository
+/// or worktree where it is (moving one would break its gitdir link). Returns those kept.
+/// A kept submodule whose git dir is inside the lane's own git dir has that git dir moved
+/// to `<common dir>/wtc/kept/` first (its `.git` file and `core.worktree` follow), so it
+/// keeps working once the lane's git dir is gone.
+fn remove_worktree_keeping_nested(ws: &Workspace, path: &Path) -> Result<Vec<Nested>> {
+    let admin = admin_dir(ws, path)?;
+    let nested = if path.is_dir() {
+        nested_repositories(path, ws.repo.common_dir(), admin.as_deref())?
+    } else {
+        Vec::new()
+    };
+    let keep: Vec<PathBuf> = nested.iter().map(|n| n.path.clone()).collect();
+    if path.is_dir() {
+        delete_except(path, &keep)
+            .with_context(|| format!("removing the worktree {}", path.display()))?;
+    }
+    if let Some(admin) = &admin {
+        let canon_admin = std::fs::canonicalize(admin).unwrap_or_else(|_| admin.clone());
+        for n in &nested {
+            if let Some(gitdir) = n.gitdir.as_ref().filter(|g| g.starts_with(&canon_admin)) {
+                relocate_gitdir(ws, &canon_admin, gitdir, &n.path)?;
+            }
+        }
+        // The registration last: killed before it, the lane is still a worktree git knows.
+        std::fs::remove_dir_all(admin).with_context(|| format!("removing {}", admin.display()))?;
+    }
+    if keep.is_empty() {
+        let _ = std::fs::remove_dir(path);
+    }
+    Ok(nested)
+}
+
+/// Move a submodule's git dir out of a lane's private git dir (which is about to go) and
+/// point its worktree at the new place, both ways, as `git submodule absorbgitdirs` does.
+fn relocate_gitdir(ws: &Workspace, admin: &Path, gitdir: &Path, worktree: &Path) -> Result<()> {
+    let rel = gitdir.strip_prefix(admin).expect("checked by the caller");
+    let id = admin
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    let mut dest = ws.repo.common_dir().join("wtc/kept").join(&id).join(rel);
+    let mut n = 1;
+    while dest.exists() {
+        dest = ws
+            .repo
+            .common_dir()
+            .join("wtc/kept")
+            .join(format!("{}-{n}", id.to_string_lossy()))
+            .join(rel);
+        n += 1;
+    }
+    std::fs::create_dir_all(dest.parent().expect("below wtc/kept"))?;
+    std::fs::rename(gitdir, &dest)
+        .with_context(|| format!("moving {} to {}", gitdir.display(), dest.display()))?;
+    std::fs::write(
+        worktree.join(".git"),
+        format!("gitdir: {}\n", dest.display()),
+    )
+    .with_context(|| format!("pointing {} at its git dir", worktree.display()))?;
+    let mut config =
+        gix::config::File::from_path_no_includes(dest.join("config"), gix::config::Source::Local)
+            .with_context(|| format!("reading {}", dest.join("config").display()))?;
+    let canon_wt = std::fs::canonicalize(worktree).unwrap_or_else(|_| worktree.to_owned());
+    config.set_raw_value_by(
+        "core",
+        None,
+        "worktree",
+        canon_wt.to_string_lossy().as_ref(),
+    )?;
+    let mut file = std::fs::File::create(dest.join("config"))?;
+    config.write_to(&mut file)?;
+    Ok(())
+}
+
+/// Delete everything under `dir` except the `keep` paths (and the directories leading to
+/// them); never follows a symlink.
+fn delete_except(dir: &Path, keep: &[PathBuf]) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let p = e.path();
+        if keep.contains(&p) {
+            continue;
+        }
+        let ft = e.file_type()?;
+        if ft.is_dir() && keep.iter().any(|k| k.starts_with(&p)) {
+            delete_except(&p, keep)?;
+            let _ = std::fs::remove_dir(&p); // stays when it still leads to a kept one
+        } else if ft.is_dir() {
+            std::fs::remove_dir_all(&p)?;
+        } else {
+            std::fs::remove_file(&p)?;
+        }
     }
     Ok(())
 }
@@ -359,6 +605,25 @@ pub fn unsaved_work(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<Vec
     };
     let dirty = crate::worktree::snapshot::dirty_paths(&repo, None)?;
     Ok((!dirty.is_empty()).then(|| dirty.iter().map(|p| p.to_string()).collect()))
+}
+
+/// What removing `lane`'s worktree would have to leave in place.
+pub fn lane_nested(ws: &Workspace, plan: &str, lane: &str) -> Result<Vec<Nested>> {
+    let Some(wt) = lane_worktree_path(ws, plan, lane)? else {
+        return Ok(Vec::new());
+    };
+    let admin = admin_dir(ws, &wt)?;
+    nested_repositories(&wt, ws.repo.common_dir(), admin.as_deref())
+}
+
+/// The directory of the lane's worktree, if it has one that still exists on disk.
+pub fn lane_worktree_path(ws: &Workspace, plan: &str, lane: &str) -> Result<Option<PathBuf>> {
+    Ok(
+        match ws.worktree_of(&crate::plan::refnames::lane_branch(plan, lane))? {
+            Some(wt) if wt.exists => Some(wt.path),
+            _ => None,
+        },
+    )
 }
 
 /// The lane's worktree, opened, if it has one that still exists on disk.

@@ -54,27 +54,20 @@ pub fn memory_repo(repo: &gix::Repository) -> gix::Repository {
     mem
 }
 
-/// The merge machinery of one fold: the revision graph, the diff and blob-merge caches
+/// The merge machinery of one fold: the diff and blob-merge caches
 /// (built once: each costs a scan of the index for attributes) and the tree-merge options
 /// from the repository's configuration.
-struct Merger<'m, 'g> {
+struct Merger<'m> {
     mem: &'m gix::Repository,
-    graph: MergeGraph<'m, 'g>,
     diff_cache: gix::diff::blob::Platform,
     blob_merge: gix::merge::blob::Platform,
     options: gix::merge::plumbing::tree::Options,
 }
 
-type MergeGraph<'m, 'g> = gix::revwalk::Graph<
-    'm,
-    'g,
-    gix::revwalk::graph::Commit<gix::revision::plumbing::merge_base::Flags>,
->;
-
 /// The outcome of one 3-way merge of two commits.
 pub type TreeOutcome<'m> = gix::merge::plumbing::tree::Outcome<'m>;
 
-impl<'m> Merger<'m, '_> {
+impl<'m> Merger<'m> {
     /// Merge commit `theirs` into `ours` like git's `ort`: the merge base of the two, or,
     /// when there are several (criss-cross histories), a virtual one made by merging them
     /// (recursively) with their conflicts kept as conflict markers.
@@ -92,11 +85,7 @@ impl<'m> Merger<'m, '_> {
         depth: u8,
     ) -> Result<(TreeOutcome<'m>, ObjectId)> {
         let mem = self.mem;
-        let mut bases: Vec<ObjectId> = mem
-            .merge_bases_many_with_graph(ours, &[theirs], &mut self.graph)?
-            .into_iter()
-            .map(|id| id.detach())
-            .collect();
+        let mut bases = crate::git::ancestry::merge_bases(mem, ours, theirs)?;
         let (base_tree, ancestor) = match bases.len() {
             // Kept from before (issue 11 replaces it): unrelated histories merge against
             // the empty tree.
@@ -190,8 +179,7 @@ pub fn fold<'m>(
     let mut merged = Vec::new();
     let mut fast_forward = true;
     let how = gix::merge::tree::TreatAsUnresolved::git();
-    let commit_graph = mem.commit_graph_if_enabled()?;
-    let mut merger: Option<Merger<'m, '_>> = None;
+    let mut merger: Option<Merger<'m>> = None;
     for tip in tips {
         if refs::is_ancestor(mem, tip.commit, current)? {
             continue; // already contained
@@ -210,7 +198,6 @@ pub fn fold<'m>(
             let options: gix::merge::plumbing::tree::Options = mem.tree_merge_options()?.into();
             merger = Some(Merger {
                 mem,
-                graph: mem.revision_graph(commit_graph.as_ref()),
                 diff_cache: mem.diff_resource_cache_for_tree_diff()?,
                 blob_merge: mem.merge_resource_cache(Default::default())?,
                 options,

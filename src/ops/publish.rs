@@ -23,6 +23,13 @@ use crate::plan::{self, refnames, settings, Plan};
 pub enum PublishError {
     #[error("{name} on {url} changed since this clone last saw it; nothing was overwritten")]
     Moved { name: String, url: String },
+    #[error("{name} on {url} is at {} (published by another clone), which this clone's {} does not contain; nothing was overwritten", &theirs[..9], &ours[..9])]
+    Diverged {
+        name: String,
+        url: String,
+        ours: String,
+        theirs: String,
+    },
     #[error("the plan '{plan}' changed both here and on the remote '{remote}'")]
     PlanDiverged { plan: String, remote: String },
     #[error("{} changed on the remote while cleaning; nothing was removed there", refs.join(", "))]
@@ -42,6 +49,7 @@ impl Diagnostic for PublishError {
                 refnames::tracking_plan(remote, plan)
             ),
             PublishError::UnpublishRaced { .. } => "run `wtc clean` again".into(),
+            PublishError::Diverged { .. } => "run `wtc sync` to merge the published work into this lane, then publish again (`wtc save`)".into(),
         })
     }
 }
@@ -180,9 +188,23 @@ pub fn publish(
     tracking: &str,
     new: Option<ObjectId>,
 ) -> Result<()> {
+    // The lease is what this clone last fetched or published there, and the new value must
+    // build on it: a push never drops a commit another clone published meanwhile (the
+    // lease catches a move since the fetch; this catches one before it).
     let expected = refs::peel(repo, tracking)?;
     if expected == new {
         return Ok(());
+    }
+    if let (Some(theirs), Some(ours)) = (expected, new) {
+        if !refs::is_ancestor(repo, theirs, ours)? {
+            return Err(PublishError::Diverged {
+                name: dst.to_string(),
+                url: crate::git::remote::display_url(repo, remote),
+                ours: ours.to_string(),
+                theirs: theirs.to_string(),
+            }
+            .into());
+        }
     }
     match remote::push(
         repo,

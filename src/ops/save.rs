@@ -19,7 +19,7 @@ use crate::git::refs;
 use crate::plan::refnames;
 use crate::worktree::entry::{Files, Store};
 use crate::worktree::operation::Operation;
-use crate::worktree::snapshot::{clear_merge_state, dirty_paths, merge_heads};
+use crate::worktree::snapshot::{clear_merge_state, merge_heads};
 
 /// Why a save refused; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,9 @@ pub struct Saved {
     pub paths: Vec<String>,
     /// The lane tip before the save.
     pub previous: ObjectId,
+    /// Repositories inside the worktree that a save cannot record (not submodules): their
+    /// work is theirs, reported so nobody thinks it is saved.
+    pub nested: Vec<String>,
 }
 
 /// The message of a save: `-m` text or a WIP subject, plus the handoff trailer for `done`.
@@ -94,6 +97,7 @@ pub fn save(
     user_message: Option<&str>,
     done: bool,
 ) -> Result<Saved> {
+    crate::worktree::snapshot::refuse_operation_in_progress(repo)?;
     let mut locked = op.lock_index(repo)?;
     let conflicted = locked.conflicted_paths();
     if !conflicted.is_empty() {
@@ -114,7 +118,8 @@ pub fn save(
     })?;
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     let merge_heads = merge_heads(repo)?;
-    let paths = dirty_paths(repo, Some(&locked.file))?;
+    let status = crate::worktree::snapshot::changes(repo, Some(&locked.file))?;
+    let paths = status.paths;
 
     let mut files = Files::new(repo)?;
     let mut rows: Vec<Row> = Vec::new();
@@ -191,5 +196,10 @@ pub fn save(
         commit,
         paths: saved_paths,
         previous: head,
+        nested: status
+            .nested
+            .iter()
+            .map(|p| p.to_str_lossy().into_owned())
+            .collect(),
     })
 }

@@ -57,6 +57,8 @@ pub enum SquashError {
         worktree: PathBuf,
         paths: Vec<String>,
     },
+    #[error("another squash integrated the plan as {} meanwhile, without the newest work of {}; nothing was written", &by[..9], missing.join(", "))]
+    IntegratedMeanwhile { by: String, missing: Vec<String> },
     #[error("--verify command {command:?} failed ({status}); nothing was written")]
     VerifyFailed { command: String, status: String },
 }
@@ -81,6 +83,7 @@ impl Diagnostic for SquashError {
             ),
             SquashError::TargetDirty { .. } => "commit or stash them there, then squash again".into(),
             SquashError::VerifyFailed { .. } => "fix the lanes (the command ran on the integrated tree), then squash again".into(),
+            SquashError::IntegratedMeanwhile { .. } => "run `wtc squash` again to integrate the rest as another commit".into(),
             SquashError::NoLanes { .. }
             | SquashError::RemoteTargetMissing { .. }
             | SquashError::NothingToIntegrate { .. } => return None,
@@ -98,6 +101,9 @@ impl Diagnostic for SquashError {
 
 #[derive(Debug, Clone, Default)]
 pub struct SquashOptions {
+    /// The plan's `integrated` value when the command loaded it (before it held the
+    /// worktree): a different one now means another squash landed meanwhile.
+    pub loaded_integration: Option<String>,
     pub message: Option<String>,
     pub verify: Option<String>,
     pub dry_run: bool,
@@ -143,6 +149,17 @@ pub fn squash(
     opts: &SquashOptions,
 ) -> Result<Squashed> {
     let repo = &ws.repo;
+    // The command loaded the plan before it held the worktree: another squash may have run
+    // in between. Start from the plan as it is now.
+    let fresh = plan::load(repo, &stored.plan.name)?;
+    let stored = &fresh;
+    let integrated_meanwhile = stored
+        .plan
+        .integrated
+        .as_deref()
+        .filter(|now| Some(*now) != opts.loaded_integration.as_deref())
+        .map(|x| ObjectId::from_hex(x.as_bytes()))
+        .transpose()?;
     let plan = &stored.plan;
     let order = plan.topo_order()?;
     if order.is_empty() {
@@ -167,6 +184,22 @@ pub fn squash(
             lane: spec.name.clone(),
             commit: tip,
         });
+    }
+    if let Some(x) = integrated_meanwhile {
+        // Lost a race: say exactly what the winner integrated.
+        let mut missing = Vec::new();
+        for t in &tips {
+            if !lane::integration_covers(repo, x, &t.lane, t.commit)? {
+                missing.push(t.lane.clone());
+            }
+        }
+        if !missing.is_empty() {
+            return Err(SquashError::IntegratedMeanwhile {
+                by: x.to_string(),
+                missing,
+            }
+            .into());
+        }
     }
     if !not_done.is_empty() && !opts.unfinished {
         return Err(SquashError::NotDone { lanes: not_done }.into());

@@ -18,7 +18,7 @@ use crate::git::index::LockedIndex;
 use crate::git::refs;
 use crate::ops::merge::{self, Folded, Tip};
 use crate::plan::lanes as lane;
-use crate::plan::Plan;
+use crate::plan::{refnames, Plan};
 use crate::worktree::obstacles::Obstacle;
 use crate::worktree::operation::Operation;
 use crate::worktree::snapshot;
@@ -37,6 +37,8 @@ pub enum SyncError {
     UpstreamMissing { lane: String, branch: String },
     #[error("{branch} moved while wtc was syncing it; nothing was changed")]
     BranchMoved { branch: String },
+    #[error("this lane's worktree is not on {branch} (HEAD is {head}); nothing was changed")]
+    NotOnLane { branch: String, head: String },
     #[error("local changes in {} path(s) would be overwritten by the incoming lanes; nothing was changed", paths.len())]
     LocalChanges { paths: Vec<String> },
 }
@@ -57,6 +59,10 @@ impl Diagnostic for SyncError {
                 "recreate it with `wtc add {lane} --from REV`, or remove it with `wtc rm {lane}`"
             ),
             SyncError::BranchMoved { .. } => "run `wtc sync` again".into(),
+            SyncError::NotOnLane { branch, .. } => format!(
+                "switch back to the lane's branch (`git switch {}`), then sync again",
+                refnames::short_branch(branch)
+            ),
             SyncError::LocalChanges { .. } => "save them first (`wtc save`, or run `wtc sync` without --no-autosave); untracked or ignored files in the way must be moved".into(),
         })
     }
@@ -130,6 +136,24 @@ pub fn sync(
         dry_run: opts.dry_run,
     };
 
+    // A git operation half-way (a rebase, a cherry-pick...) is the user's: never build on it.
+    snapshot::refuse_operation_in_progress(repo)?;
+    let on = repo
+        .head_name()?
+        .map(|n| n.as_bstr().to_str_lossy().into_owned());
+    if on.as_deref() != Some(branch.as_str()) {
+        return Err(SyncError::NotOnLane {
+            branch: branch.clone(),
+            head: match on {
+                Some(other) => format!("on {}", refnames::short_branch(&other)),
+                None => match repo.head_id() {
+                    Ok(id) => format!("detached at {}", refs::short(id.detach())),
+                    Err(_) => "unborn".into(),
+                },
+            },
+        }
+        .into());
+    }
     // An unfinished merge comes first: it is the user's work in progress.
     if !snapshot::merge_heads(repo)?.is_empty() {
         let conflicted = op.lock_index(repo)?.conflicted_paths();
@@ -141,7 +165,24 @@ pub fn sync(
         }
     }
 
-    let tips = upstream_tips(repo, plan, lane_name)?;
+    let mut tips = upstream_tips(repo, plan, lane_name)?;
+    // Remote mode: another clone may have published this very lane (a retried CI job, a
+    // second machine): its work comes in first, so publishing again builds on it.
+    if let Some(remote) = crate::plan::settings::remote_of(repo, &plan.name) {
+        let published = refs::peel(
+            repo,
+            &refnames::tracking_lane(&remote, &plan.name, lane_name),
+        )?;
+        if let Some(p) = published.filter(|p| *p != head) {
+            tips.insert(
+                0,
+                Tip {
+                    lane: format!("{lane_name} (published)"),
+                    commit: p,
+                },
+            );
+        }
+    }
     let mut pending = Vec::new();
     for t in &tips {
         if !refs::is_ancestor(repo, t.commit, head)? {
@@ -256,7 +297,11 @@ pub fn sync(
                     repo,
                     NewCommit {
                         purpose: Purpose::SyncMerge,
-                        message: format!("sync: merge {} into {lane_name}", out.merged.join(", ")),
+                        message: format!(
+                            "{}{} into {lane_name}",
+                            snapshot::SYNC_MERGE_SUBJECT,
+                            out.merged.join(", ")
+                        ),
                         tree,
                         parents,
                     },
@@ -437,7 +482,8 @@ fn merge_state_files(
     let heads: String = merged.iter().map(|t| format!("{}\n", t.commit)).collect();
     let lanes: Vec<&str> = merged.iter().map(|t| t.lane.as_str()).collect();
     let mut msg = format!(
-        "sync: merge {} into {lane_name}\n\n# Conflicts:\n",
+        "{}{} into {lane_name}\n\n# Conflicts:\n",
+        snapshot::SYNC_MERGE_SUBJECT,
         lanes.join(", ")
     );
     for c in conflicts {

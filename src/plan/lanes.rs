@@ -168,3 +168,21 @@ pub fn checked_out(ws: &Workspace) -> Result<Option<(String, String)>> {
         .head_branch()?
         .and_then(|b| refnames::parse_lane_branch(&b)))
 }
+
+/// Does the integration commit record this lane at `tip` (or a later tip containing it)?
+pub fn integration_covers(
+    repo: &gix::Repository,
+    integration: ObjectId,
+    lane_name: &str,
+    tip: ObjectId,
+) -> Result<bool> {
+    let Ok(commit) = repo.find_commit(integration) else {
+        return Ok(false);
+    };
+    for (lane, recorded) in refnames::trailers::lanes_of(commit.message_raw()?) {
+        if lane == lane_name && refs::is_ancestor(repo, tip, recorded)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

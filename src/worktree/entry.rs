@@ -482,7 +482,7 @@ pub fn not_found(e: &std::io::Error) -> bool {
 /// tree that may exist only in memory).
 pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result<()> {
     let changes = diff::diff_trees(repo, ObjectId::empty_tree(repo.object_hash()), tree)?;
-    validate::validate_new_paths(&changes)?;
+    validate::validate_new_paths(&changes, validate::PathRules::of(repo))?;
     let mut files = Files::at(repo, dir.to_owned())?;
     for c in &changes {
         if let Some(new) = c.new {

@@ -41,6 +41,11 @@ pub enum Error {
         branch: String,
         now: String,
     },
+    #[error("{} is in progress in {}", operation.what(), worktree.display())]
+    OperationInProgress {
+        operation: snapshot::InProgress,
+        worktree: PathBuf,
+    },
     #[error("an interrupted `wtc {command}` left this worktree half-updated, and {} of its path(s) changed since; nothing was touched", paths.len())]
     JournalBlocked {
         command: String,
@@ -67,6 +72,9 @@ impl Diagnostic for Error {
                 "move those files aside and run the command again to finish the update (or remove {} to give it up)",
                 record.display()
             ),
+            Error::OperationInProgress { operation, .. } => {
+                format!("{}, then run wtc again", operation.how_to_finish())
+            }
             Error::NotADirectory { .. } | Error::FilterDelayed { .. } => return None,
         })
     }

@@ -49,7 +49,7 @@ impl Files<'_> {
             .filter(|c| c.old.is_some() && c.new.is_none())
             .map(|c| c.path.as_bstr())
             .collect();
-        validate::validate_new_paths(changes)?;
+        validate::validate_new_paths(changes, validate::PathRules::of(self.repo))?;
         let mut out = Vec::new();
         for c in changes {
             let p = c.path.to_str_lossy().into_owned();

@@ -14,6 +14,21 @@ pub fn dirty_paths(
     repo: &gix::Repository,
     index: Option<&gix::index::File>,
 ) -> Result<Vec<BString>> {
+    Ok(changes(repo, index)?.paths)
+}
+
+/// What a status of the worktree found.
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Paths where the worktree or index differ from HEAD (untracked files included).
+    pub paths: Vec<BString>,
+    /// Untracked directories holding a repository of their own: never saved (they are not
+    /// the lane's), reported.
+    pub nested: Vec<BString>,
+}
+
+/// The status of `repo`'s worktree (see [`dirty_paths`]), nested repositories apart.
+pub fn changes(repo: &gix::Repository, index: Option<&gix::index::File>) -> Result<Changes> {
     use gix::status::index_worktree::Item as IW;
     use gix::status::Item;
     let mut platform = repo.status(gix::progress::Discard)?;
@@ -29,6 +44,7 @@ pub fn dirty_paths(
         .index_worktree_submodules(None)
         .into_iter(None)?;
     let mut out = BTreeSet::new();
+    let mut nested = BTreeSet::new();
     for item in iter {
         match item? {
             Item::IndexWorktree(IW::Modification { rela_path, .. }) => {
@@ -41,6 +57,10 @@ pub fn dirty_paths(
                 );
                 if entry.status == gix::dir::entry::Status::Untracked && file_like {
                     out.insert(entry.rela_path);
+                } else if entry.status == gix::dir::entry::Status::Untracked
+                    && entry.disk_kind == Some(gix::dir::entry::Kind::Repository)
+                {
+                    nested.insert(entry.rela_path);
                 }
             }
             Item::IndexWorktree(IW::Rewrite { .. }) => {}
@@ -49,12 +69,115 @@ pub fn dirty_paths(
             }
         }
     }
-    Ok(out.into_iter().collect())
+    Ok(Changes {
+        paths: out.into_iter().collect(),
+        nested: nested.into_iter().collect(),
+    })
 }
 
 /// Does the worktree hold anything `save` would commit?
 pub fn is_dirty(repo: &gix::Repository) -> Result<bool> {
     Ok(!dirty_paths(repo, None)?.is_empty())
+}
+
+/// A git operation in progress in a worktree (its state files in the worktree's git dir).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InProgress {
+    /// A merge that is not one of wtc's own conflicted syncs.
+    Merge,
+    CherryPick,
+    Revert,
+    Rebase,
+    /// `git am` applying patches.
+    Am,
+    Bisect,
+}
+
+impl InProgress {
+    /// What it is, for messages ("a cherry-pick").
+    pub fn what(self) -> &'static str {
+        match self {
+            InProgress::Merge => "a merge (not one of wtc's syncs)",
+            InProgress::CherryPick => "a cherry-pick",
+            InProgress::Revert => "a revert",
+            InProgress::Rebase => "a rebase",
+            InProgress::Am => "`git am`",
+            InProgress::Bisect => "a bisect",
+        }
+    }
+
+    /// How to finish or give it up.
+    pub fn how_to_finish(self) -> &'static str {
+        match self {
+            InProgress::Merge => "finish it with `git commit` (or give it up with `git merge --abort`)",
+            InProgress::CherryPick => "finish it with `git cherry-pick --continue` (or give it up with `git cherry-pick --abort`)",
+            InProgress::Revert => "finish it with `git revert --continue` (or give it up with `git revert --abort`)",
+            InProgress::Rebase => "finish it with `git rebase --continue` (or give it up with `git rebase --abort`)",
+            InProgress::Am => "finish it with `git am --continue` (or give it up with `git am --abort`)",
+            InProgress::Bisect => "end it with `git bisect reset`",
+        }
+    }
+}
+
+/// The git operation in progress in `repo`'s worktree, if any. wtc's own conflicted sync
+/// (a merge whose MERGE_MSG wtc wrote) does not count: `save` and `git commit` finish it.
+pub fn in_progress(repo: &gix::Repository) -> Option<InProgress> {
+    let git_dir = repo.git_dir();
+    let exists = |name: &str| git_dir.join(name).exists();
+    if exists("rebase-merge") {
+        return Some(InProgress::Rebase);
+    }
+    if exists("rebase-apply") {
+        return Some(if exists("rebase-apply/applying") {
+            InProgress::Am
+        } else {
+            InProgress::Rebase
+        });
+    }
+    if exists("CHERRY_PICK_HEAD") {
+        return Some(InProgress::CherryPick);
+    }
+    if exists("REVERT_HEAD") {
+        return Some(InProgress::Revert);
+    }
+    if exists("BISECT_LOG") {
+        return Some(InProgress::Bisect);
+    }
+    if exists("MERGE_HEAD") && !is_wtc_merge(repo) {
+        return Some(InProgress::Merge);
+    }
+    None
+}
+
+/// Is the merge in progress one of wtc's own conflicted syncs (MERGE_MSG written by wtc)?
+fn is_wtc_merge(repo: &gix::Repository) -> bool {
+    std::fs::read_to_string(repo.git_dir().join("MERGE_MSG"))
+        .is_ok_and(|m| m.starts_with(SYNC_MERGE_SUBJECT))
+}
+
+/// The subject of every merge commit (and MERGE_MSG) a sync writes.
+pub const SYNC_MERGE_SUBJECT: &str = "sync: merge ";
+
+/// Refuse to touch a worktree in the middle of a git operation: saving or syncing there
+/// would commit its half-done state or leave its state files stale.
+pub fn refuse_operation_in_progress(repo: &gix::Repository) -> Result<()> {
+    match in_progress(repo) {
+        Some(op) => Err(super::Error::OperationInProgress {
+            operation: op,
+            worktree: repo.workdir().unwrap_or(repo.git_dir()).to_owned(),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The branch a rebase in progress in `repo`'s worktree is rebasing (full name), if any.
+pub fn rebasing_branch(repo: &gix::Repository) -> Option<String> {
+    ["rebase-merge/head-name", "rebase-apply/head-name"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(repo.git_dir().join(f)).ok())
+        .map(|s| s.trim().to_string())
 }
 
 /// The commits named in MERGE_HEAD, if a merge is in progress in this worktree.

@@ -9,12 +9,47 @@ use gix::object::tree::EntryKind;
 
 use super::diff::{shown_path, PathChange};
 
-/// Refuse any path that could write outside the worktree or into `.git` (invariant 4).
-pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
+/// Which names git's own checkout refuses in this repository, beyond `..`, `.git` and
+/// absolute paths: `core.protectNTFS` (default on) refuses the NTFS spellings of `.git`
+/// (`git~1`, `.git.`, `.git::$INDEX_ALLOCATION`), `core.protectHFS` (default on macOS
+/// only) the HFS+ ones (`.g\u{200c}it`). On Linux git checks out everything else a tree can
+/// name (newlines, backslashes, `CON`, `a:b`, trailing dots): so does wtc.
+#[derive(Debug, Clone, Copy)]
+pub struct PathRules {
+    pub protect_ntfs: bool,
+    pub protect_hfs: bool,
+}
+
+impl Default for PathRules {
+    fn default() -> Self {
+        PathRules {
+            protect_ntfs: true,
+            protect_hfs: cfg!(target_os = "macos"),
+        }
+    }
+}
+
+impl PathRules {
+    /// The rules `repo`'s configuration sets (git's defaults where it is silent).
+    pub fn of(repo: &gix::Repository) -> PathRules {
+        let config = repo.config_snapshot();
+        let d = PathRules::default();
+        PathRules {
+            protect_ntfs: config.boolean("core.protectNTFS").unwrap_or(d.protect_ntfs),
+            protect_hfs: config.boolean("core.protectHFS").unwrap_or(d.protect_hfs),
+        }
+    }
+}
+
+/// Refuse any path that could write outside the worktree or into `.git` (invariant 4), or
+/// that git's own checkout would refuse under `rules`.
+pub fn validate_path(path: &BStr, kind: Option<EntryKind>, rules: PathRules) -> Result<()> {
     let opts = gix::validate::path::component::Options {
-        protect_windows: true,
-        protect_hfs: true,
-        protect_ntfs: true,
+        // git on Linux checks out Windows-illegal names (`CON`, `a:b`, newlines): only
+        // Windows itself refuses them.
+        protect_windows: cfg!(windows),
+        protect_hfs: rules.protect_hfs,
+        protect_ntfs: rules.protect_ntfs,
     };
     let bad = |why: &str| -> anyhow::Error {
         super::Error::UnsafePath {
@@ -41,8 +76,12 @@ pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
         if comp.is_empty() || *comp == b"." || *comp == b".." {
             return Err(bad("empty, '.' or '..' component"));
         }
-        if comp.contains(&0) || comp.contains(&b'\\') {
-            return Err(bad("NUL or backslash in a component"));
+        if comp.contains(&0) {
+            return Err(bad("NUL in a component"));
+        }
+        // A backslash is a directory separator only on Windows (where git refuses it).
+        if cfg!(windows) && comp.contains(&b'\\') {
+            return Err(bad("backslash in a component"));
         }
         if comp.len() > 255 {
             return Err(bad("a component longer than 255 bytes"));
@@ -57,7 +96,7 @@ pub fn validate_path(path: &BStr, kind: Option<EntryKind>) -> Result<()> {
 /// ([`validate_path`]), and no incoming leaf may also be a directory of another incoming leaf
 /// (a corrupt tree could otherwise create a symlink `e` and then be refused at `e/x`, leaving
 /// half an update behind).
-pub fn validate_new_paths(changes: &[PathChange]) -> Result<()> {
+pub fn validate_new_paths(changes: &[PathChange], rules: PathRules) -> Result<()> {
     let leaves: BTreeSet<&BStr> = changes
         .iter()
         .filter(|c| c.new.is_some())
@@ -65,7 +104,7 @@ pub fn validate_new_paths(changes: &[PathChange]) -> Result<()> {
         .collect();
     for c in changes {
         let Some(new) = c.new else { continue };
-        validate_path(c.path.as_bstr(), Some(new.kind))?;
+        validate_path(c.path.as_bstr(), Some(new.kind), rules)?;
         for (i, b) in c.path.iter().enumerate() {
             if *b == b'/' && leaves.contains(c.path[..i].as_bstr()) {
                 return Err(super::Error::FileAndDirectory {
@@ -88,12 +127,45 @@ mod tests {
     #[test]
     fn overlong_paths_are_refused_with_a_short_message() {
         let deep = vec!["d"; 10_000].join("/");
-        let err = validate_path(deep.as_str().into(), Some(EntryKind::Blob)).unwrap_err();
+        let err = validate_path(
+            deep.as_str().into(),
+            Some(EntryKind::Blob),
+            PathRules::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().len() < 400, "{err}");
         let long_name = "n".repeat(256);
-        assert!(validate_path(long_name.as_str().into(), Some(EntryKind::Blob)).is_err());
+        assert!(validate_path(
+            long_name.as_str().into(),
+            Some(EntryKind::Blob),
+            PathRules::default()
+        )
+        .is_err());
         let ok = format!("{}/x", "n".repeat(255));
-        assert!(validate_path(ok.as_str().into(), Some(EntryKind::Blob)).is_ok());
+        assert!(validate_path(
+            ok.as_str().into(),
+            Some(EntryKind::Blob),
+            PathRules::default()
+        )
+        .is_ok());
+    }
+
+    /// core.protectHFS refuses the HFS+ spellings of `.git`; off (Linux's default), they are
+    /// ordinary names there.
+    #[test]
+    fn hfs_protection_follows_the_setting() {
+        let alias = ".g\u{200c}it/config";
+        let on = PathRules {
+            protect_ntfs: true,
+            protect_hfs: true,
+        };
+        let off = PathRules {
+            protect_ntfs: true,
+            protect_hfs: false,
+        };
+        assert!(validate_path(alias.into(), Some(EntryKind::Blob), on).is_err());
+        assert!(validate_path(alias.into(), Some(EntryKind::Blob), off).is_ok());
+        assert!(validate_path(".git/config".into(), Some(EntryKind::Blob), off).is_err());
     }
 
     #[test]
@@ -111,7 +183,7 @@ mod tests {
             "",
         ] {
             assert!(
-                validate_path(bad.into(), Some(EntryKind::Blob)).is_err(),
+                validate_path(bad.into(), Some(EntryKind::Blob), PathRules::default()).is_err(),
                 "{bad:?} must be refused"
             );
         }
@@ -121,9 +193,15 @@ mod tests {
             ".gitignore",
             "x.git",
             ".github/workflows/ci.yml",
+            // Names git checks out on Linux (issue 10, case 6).
+            "new\nline.txt",
+            "back\\slash",
+            "CON",
+            "a:b",
+            "trailing.",
         ] {
             assert!(
-                validate_path(ok.into(), Some(EntryKind::Blob)).is_ok(),
+                validate_path(ok.into(), Some(EntryKind::Blob), PathRules::default()).is_ok(),
                 "{ok:?} is fine"
             );
         }

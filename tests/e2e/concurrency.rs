@@ -250,3 +250,80 @@ fn eight_lanes_done_at_once() {
     }
     env.assert_fsck(&repo);
 }
+
+/// Hold `<git-dir>/wtc.lock` of `wt` as a live process (this test's pid): a wtc started
+/// there waits, after loading the plan, until [`release`] removes it.
+fn hold_wtc_lock(env: &TestEnv, wt: &Path) -> PathBuf {
+    let lock = crate::watch::git_dir(env, wt).join("wtc.lock");
+    std::fs::write(&lock, format!("{}\ntest\n", std::process::id())).expect("write wtc.lock");
+    lock
+}
+
+/// Regression (issue 10, case 9): the loser of two `wtc squash` at once reported that "the
+/// integration landed" though its commit did not. Now it says "already integrated by X"
+/// (exit 0) when X holds all its lanes' work, and names what X lacks otherwise (exit 1).
+#[test]
+fn the_loser_of_a_squash_race_says_what_happened() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &[]);
+    env.write(&a.join("a.txt"), "a\n");
+    env.wtc_json(&a, &["done"]);
+    env.write(&b.join("b.txt"), "b\n");
+    env.wtc_json(&b, &["done"]);
+    // The target is checked out nowhere, so a squash from a lane worktree needs no lock
+    // of the main worktree.
+    env.git(&repo, &["checkout", "-q", "--detach"]);
+
+    // 1: the loser waits (its plan loaded), the winner integrates everything meanwhile.
+    let lock = hold_wtc_lock(&env, &repo);
+    let loser = env.wtc_spawn(&repo, &["squash", "--json"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let winner = env.wtc_json(&a, &["squash"]);
+    let x = crate::env::s(&winner["commit"]).to_string();
+    std::fs::remove_file(&lock).expect("release");
+    let out = env.finish(loser, "the losing squash", Duration::from_secs(60));
+    env.assert_code(
+        &out,
+        0,
+        "the loser when the winner holds all its lanes' work",
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["already_integrated"], true, "{doc}");
+    assert_eq!(doc["commit"], x.as_str(), "{doc}");
+    assert_eq!(env.rev(&repo, "main"), x, "the target moved once");
+
+    // 2: the winner lands, then a lane moves on before the loser wakes: what the winner
+    // integrated lacks that lane's newest work, and the loser names it (exit 1).
+    env.write(&a.join("a2.txt"), "more a\n");
+    env.wtc_json(&a, &["done"]);
+    let lock = hold_wtc_lock(&env, &repo);
+    let loser = env.wtc_spawn(&repo, &["squash", "--json"]); // its plan loaded, waits
+    std::thread::sleep(Duration::from_millis(500));
+    let winner = env.wtc_json(&a, &["squash"]);
+    let y = crate::env::s(&winner["commit"]).to_string();
+    env.write(&b.join("b2.txt"), "more b\n");
+    env.wtc_json(&b, &["done"]);
+    std::fs::remove_file(&lock).expect("release");
+    let out = env.finish(loser, "the losing squash", Duration::from_secs(60));
+    env.assert_code(
+        &out,
+        1,
+        "the loser when the winner lacks a lane's newest work",
+    );
+    let lost: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let message = lost["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("meanwhile") && message.contains(&y[..9]) && message.contains('b'),
+        "the loser names the winner's commit and the lane it lacks: {lost}"
+    );
+    assert_eq!(
+        env.rev(&repo, "main"),
+        y,
+        "the target moved once, by the winner"
+    );
+    assert_eq!(env.rev(&repo, "main^"), x);
+}

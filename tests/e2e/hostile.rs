@@ -214,7 +214,20 @@ fn check(l: &Lanes, case: &str, dir: &Path, args: &[&str], must_refuse: bool) ->
 
 /// One hostile tree published on `up`: `sync` in down and `squash --unfinished` in main.
 fn hostile_tree(case: &str, must_refuse: bool, make: impl Fn(&Lanes) -> String) -> usize {
+    hostile_tree_with(case, must_refuse, &[], make)
+}
+
+/// [`hostile_tree`] with git config `settings` in the repository.
+fn hostile_tree_with(
+    case: &str,
+    must_refuse: bool,
+    settings: &[(&str, &str)],
+    make: impl Fn(&Lanes) -> String,
+) -> usize {
     let l = setup();
+    for (key, value) in settings {
+        l.env.git(&l.repo, &["config", key, value]);
+    }
     let tree = make(&l);
     publish(&l.env, &l.repo, &tree);
     let mut refused = 0;
@@ -263,6 +276,9 @@ fn zlib_stored(data: &[u8]) -> Vec<u8> {
 fn hostile_trees_are_refused_or_handled_safely() {
     let mut refused = 0;
     let mut cases = 0;
+    // Runs that are safe either way (git on Linux checks these names out): they must write
+    // nothing outside, but need not be refused.
+    let mut optional = 0;
     let hook = b"#!/bin/sh\ntouch pwned\n";
     let git_aliases: &[&[u8]] = &[
         b".git",
@@ -283,7 +299,15 @@ fn hostile_trees_are_refused_or_handled_safely() {
             "a `{}` directory",
             String::from_utf8_lossy(name).escape_debug()
         );
-        refused += hostile_tree(&case, true, |l| {
+        // The HFS+ spellings are `.git` only on macOS: refused where core.protectHFS is on
+        // (checked below), ordinary names on Linux by default, as for git itself.
+        let hfs_only = !name.is_ascii();
+        let settings: &[(&str, &str)] = if hfs_only {
+            &[("core.protectHFS", "true")]
+        } else {
+            &[]
+        };
+        refused += hostile_tree_with(&case, true, settings, |l| {
             let d = dir_with(
                 &l.env,
                 &l.repo,
@@ -316,7 +340,6 @@ fn hostile_trees_are_refused_or_handled_safely() {
             format!("{}/abs.txt", std::env::temp_dir().display()).into_bytes(),
         ),
         ("an empty name".into(), Vec::new()),
-        ("a backslash name".into(), b"..\\..\\escaped.txt".to_vec()),
     ];
     for (case, name) in &cases_with_slashes {
         refused += hostile_tree(case, true, |l| {
@@ -331,6 +354,29 @@ fn hostile_trees_are_refused_or_handled_safely() {
         });
         cases += 2;
     }
+    // Issue 10, case 6: a backslash is an ordinary character on Linux (git checks
+    // `..\..\escaped.txt` out as one file name), and the HFS+ spellings of `.git` are
+    // ordinary names while core.protectHFS is off: handled, and nothing written outside.
+    hostile_tree("a backslash name", false, |l| {
+        let file = (
+            "100644",
+            b"..\\..\\escaped.txt".to_vec(),
+            blob(&l.env, &l.repo, b"inside\n"),
+        );
+        with_extra(l, vec![file])
+    });
+    optional += 2;
+    hostile_tree("an HFS+ `.git` spelling, protectHFS off", false, |l| {
+        let d = dir_with(
+            &l.env,
+            &l.repo,
+            ".g\u{200c}it".as_bytes(),
+            b"config",
+            b"[core]\n",
+        );
+        with_extra(l, vec![d])
+    });
+    optional += 2;
     // An absolute name pointing into the sentinel, as one entry with slashes.
     refused += hostile_tree("a name into the sentinel", true, |l| {
         let name = format!("{}/abs.txt", l.sentinel.display()).into_bytes();
@@ -430,7 +476,7 @@ fn hostile_trees_are_refused_or_handled_safely() {
         l.env.tree(&l.repo, "refs/heads/deep")
     });
     cases += 2;
-    tally!("hostile: {refused} of {cases} hostile tree runs refused, none wrote outside");
+    tally!("hostile: {refused} of {cases} hostile tree runs refused, {optional} more handled like git on Linux, none wrote outside");
     assert!(refused >= cases - 2, "{refused} of {cases}");
 }
 

@@ -520,3 +520,58 @@ fn an_unreachable_remote_mid_plan_changes_nothing() {
     // The work is committed locally even though publishing failed.
     assert_eq!(env.git(&down, &["show", "HEAD:draft.txt"]).trim(), "mine");
 }
+
+/// Regression (issue 10, case 3): the same lane joined in two clones (a retried CI job, two
+/// machines): both saves exited 0 and the remote lane moved non-fast-forward, dropping the
+/// first clone's commit (the lease came from a fetch made just before the push). Now the
+/// second publish is refused naming both commits, `wtc sync` merges the lane's published
+/// tip, and "sync, then save again" works; nothing on the remote is dropped.
+#[test]
+fn two_clones_publishing_one_lane_overwrite_nothing() {
+    let w = world(by_path);
+    let env = &w.env;
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);
+    let one = w.clone("one");
+    env.wtc_ok(&one, &["join", "p", "a"]);
+    let two = w.clone("two");
+    env.wtc_ok(&two, &["join", "p", "a"]);
+    let published = |env: &TestEnv| env.rev(&w.bare, "refs/wtc/p/lanes/a");
+
+    env.write(&one.join("one.txt"), "from clone one\n");
+    let x = crate::env::s(&env.wtc_json(&one, &["save"])["commit"]).to_string();
+    assert_eq!(published(env), x);
+
+    env.write(&two.join("two.txt"), "from clone two\n");
+    let out = env.wtc(&two, &["save"]);
+    env.assert_code(&out, 1, "the second clone's publish is refused");
+    let err = stderr(&out);
+    assert!(
+        err.contains(&x[..9]) && err.contains("wtc sync"),
+        "names the published commit and what to do: {err}"
+    );
+    assert_eq!(published(env), x, "nothing on the remote was dropped");
+    let y = env.rev(&two, "HEAD");
+    assert_ne!(y, x, "the work is saved locally");
+
+    env.wtc_ok(&two, &["sync"]);
+    let z = env.rev(&two, "HEAD");
+    assert!(env.is_ancestor(&two, &x, &z) && env.is_ancestor(&two, &y, &z));
+    assert_eq!(published(env), z, "sync published the merge of both");
+    assert_eq!(env.read(&two.join("one.txt")), "from clone one\n");
+
+    env.wtc_ok(&one, &["sync"]);
+    assert_eq!(
+        env.rev(&one, "HEAD"),
+        z,
+        "the first clone fast-forwards to it"
+    );
+    env.wtc_ok(&one, &["done"]);
+    env.wtc_ok(&lead, &["squash", "--push"]);
+    env.git(&lead, &["fetch", "-q", "origin", "main"]);
+    for f in ["one.txt", "two.txt"] {
+        let shown = env.git(&lead, &["show", &format!("origin/main:{f}")]);
+        assert!(!shown.is_empty(), "{f} reached the integration");
+    }
+}

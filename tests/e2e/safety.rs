@@ -462,3 +462,62 @@ fn squash_keeps_edits_in_a_dirty_target_worktree() {
         );
     }
 }
+
+/// Regression (issue 10, case 6): names git checks out on Linux (a newline, a backslash,
+/// Windows device names, a colon, a trailing dot or space) were saved, then refused by
+/// every sync and squash as paths "git itself would never check out": the plan was stuck.
+/// Now they round-trip through save, sync and squash.
+#[test]
+fn every_name_git_checks_out_round_trips() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let up = env.add_lane(&repo, "up", &[]);
+    let down = env.add_lane(&repo, "down", &["up"]);
+    let names = [
+        "odd/new\nline.txt",
+        "odd/back\\slash.txt",
+        "odd/CON",
+        "odd/aux.txt",
+        "odd/a:b",
+        "odd/trailing.",
+        "odd/space ",
+        "odd/tab\there",
+        "odd/\u{e9}t\u{e9}.txt",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        env.write(&up.join(n), format!("file {i}\n"));
+    }
+    env.wtc_json(&up, &["done"]);
+    env.assert_clean(&up, "after saving the names");
+    let listed = env.git(&up, &["ls-tree", "-r", "-z", "--name-only", "HEAD", "odd"]);
+    let mut listed: Vec<&str> = listed.split('\0').filter(|s| !s.is_empty()).collect();
+    listed.sort();
+    let mut expected = names.to_vec();
+    expected.sort();
+    assert_eq!(listed, expected, "save recorded every name as it is");
+
+    let (code, doc) = env.wtc_json_code(&down, &["sync"]);
+    assert_eq!(code, 0, "sync takes every name: {doc}");
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            env.read(&down.join(n)),
+            format!("file {i}\n"),
+            "{n:?} in down"
+        );
+    }
+    env.assert_clean(&down, "after syncing the names");
+
+    let (code, doc) = env.wtc_json_code(&repo, &["squash", "--unfinished"]);
+    assert_eq!(code, 0, "squash takes every name: {doc}");
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            env.read(&repo.join(n)),
+            format!("file {i}\n"),
+            "{n:?} in main"
+        );
+    }
+    env.assert_clean(&repo, "after squashing the names");
+    assert_eq!(env.rev(&repo, "main:odd"), env.rev(&up, "HEAD:odd"));
+}
