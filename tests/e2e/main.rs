@@ -32,6 +32,7 @@ mod fuzz;
 mod help;
 mod hostile;
 mod in_progress;
+mod merge_props;
 mod props;
 mod races;
 mod remote;
