@@ -75,6 +75,13 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
                     joined.raced.join(", ")
                 ));
             }
+            if !joined.kept.is_empty() {
+                r.set("kept", &joined.kept);
+                r.note(format!(
+                    "note: older versions of those edits are kept beside them (untracked): {}",
+                    joined.kept.join(", ")
+                ));
+            }
         }
         _ => {
             r.note(format!(

@@ -82,6 +82,12 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
                     out.raced.join(", ")
                 ));
             }
+            if !out.kept.is_empty() {
+                r.note(format!(
+                    "note: older versions of those edits are kept beside them (untracked): {}",
+                    out.kept.join(", ")
+                ));
+            }
             r.note("clean up the lanes with `wtc clean`");
         }
         None => {

@@ -89,5 +89,11 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
         }
         r.note("hint: the incoming version is in the commit: `git diff` shows what your edit changes; keep it with `wtc save`, or take theirs with `git checkout -- PATH`");
     }
+    if !out.kept.is_empty() {
+        r.note(format!(
+            "note: a file was replaced again while its older edit was being put back; the older version is kept beside it (untracked): {}",
+            out.kept.join(", ")
+        ));
+    }
     Ok(r)
 }

@@ -169,6 +169,7 @@ impl RunFile {
                 .map(|l| LaneSpec {
                     name: l.name.clone(),
                     after: l.after.clone(),
+                    unknown: Default::default(),
                 })
                 .collect(),
             ..Plan::new(

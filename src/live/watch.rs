@@ -625,7 +625,8 @@ impl LiveSync {
                             &mut events,
                         );
                     }
-                    let raced = s.raced.clone();
+                    let mut raced = s.raced.clone();
+                    raced.extend(s.kept.iter().cloned());
                     if changed || slot.held {
                         events.push(Event::Synced {
                             lane: spec.name.clone(),

@@ -94,6 +94,8 @@ pub struct Joined {
     pub remote: String,
     /// Files edited while they were being checked out: the user's version is kept.
     pub raced: Vec<String>,
+    /// Older versions of raced files, kept beside them (see `Applied::kept`).
+    pub kept: Vec<String>,
 }
 
 /// Join `opts.plan` (and check out `opts.lane`) in the clone `ws` stands in, inside the
@@ -138,6 +140,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             start: None,
             remote: remote_name,
             raced: Vec::new(),
+            kept: Vec::new(),
         });
     };
     p.require_lane(&lane_name)?;
@@ -183,7 +186,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             .into())
         }
     };
-    let mut raced = Vec::new();
+    let mut applied = crate::worktree::transition::Applied::default();
     let worktree = match &args.path {
         Some(path) => {
             let path = path.clone();
@@ -202,7 +205,7 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             path
         }
         None => {
-            raced = switch_in_place(op, ws, &branch, tip)?;
+            applied = switch_in_place(op, ws, &branch, tip)?;
             ws.workdir().to_owned()
         }
     };
@@ -213,7 +216,8 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
         worktree: Some(worktree),
         start: Some(tip.to_string()),
         remote: remote_name,
-        raced,
+        raced: applied.raced,
+        kept: applied.kept,
     })
 }
 
@@ -237,10 +241,10 @@ fn switch_in_place(
     ws: &Workspace,
     branch: &str,
     tip: gix::ObjectId,
-) -> Result<Vec<String>> {
+) -> Result<crate::worktree::transition::Applied> {
     let repo = &ws.repo;
     if ws.head_branch()?.as_deref() == Some(branch) {
-        return Ok(Vec::new());
+        return Ok(Default::default());
     }
     let locked = op.lock_index(repo)?;
     let from = match repo.head_id() {
@@ -271,5 +275,5 @@ fn switch_in_place(
         .into());
     }
     crate::error::check_interrupt()?;
-    Ok(transition.apply(repo, &prepared, locked)?.raced)
+    transition.apply(repo, &prepared, locked)
 }

@@ -197,6 +197,7 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
     p.lanes.push(LaneSpec {
         name: args.lane.clone(),
         after: args.after.clone(),
+        unknown: Default::default(),
     });
     let msg = if args.after.is_empty() {
         format!("add lane {}", args.lane)

@@ -138,6 +138,9 @@ pub struct Squashed {
     /// Files of the checked-out target edited while the integration was written there: the
     /// user's version is kept in the worktree, the integration's is in the commit.
     pub raced: Vec<String>,
+    /// Older versions of raced files, kept beside them (see `Applied::kept`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 /// Land the plan's lanes as ONE integration commit. `op` holds the worktree `ws` stands in;
@@ -227,6 +230,7 @@ pub fn squash(
         refolds: 0,
         already_integrated: false,
         raced: Vec::new(),
+        kept: Vec::new(),
     };
 
     if opts.push {
@@ -279,7 +283,7 @@ pub fn squash(
                                 tree,
                             );
                             if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition) {
-                                (out.worktree_updated, out.raced) =
+                                (out.worktree_updated, out.raced, out.kept) =
                                     finish_target(tc, repo, transition, local, commit)?;
                             }
                         }
@@ -346,7 +350,7 @@ pub fn squash(
         crate::error::check_interrupt()?;
         merge::persist_tree(&mut mem, repo, tree)?;
         let commit = integration_commit(repo, &message, tree, target_tip)?;
-        (out.worktree_updated, out.raced) =
+        (out.worktree_updated, out.raced, out.kept) =
             finish_target(tc, repo, transition, target_tip, commit)?;
         out.commit = Some(commit.to_string());
     }
@@ -542,12 +546,16 @@ fn finish_target(
     transition: Transition,
     from: ObjectId,
     commit: ObjectId,
-) -> Result<(Option<PathBuf>, Vec<String>)> {
+) -> Result<(Option<PathBuf>, Vec<String>, Vec<String>)> {
     let transition = transition.moving_to(commit);
     match tc {
         Some(tc) => {
             let applied = transition.apply(&tc.repo, &tc.prepared, tc.locked)?;
-            Ok((tc.repo.workdir().map(|p| p.to_owned()), applied.raced))
+            Ok((
+                tc.repo.workdir().map(|p| p.to_owned()),
+                applied.raced,
+                applied.kept,
+            ))
         }
         None => {
             refs::cas(
@@ -557,7 +565,7 @@ fn finish_target(
                 commit,
                 "squash",
             )?;
-            Ok((None, Vec::new()))
+            Ok((None, Vec::new(), Vec::new()))
         }
     }
 }

@@ -109,6 +109,10 @@ pub struct Synced {
     /// Files someone edited while the sync wrote them: their bytes stay in the worktree,
     /// the incoming version is in the commit and the index (`git diff` shows the edit).
     pub raced: Vec<String>,
+    /// Older versions of raced files the user replaced themselves meanwhile, kept beside
+    /// them as `<path>.wtc-kept-N` (untracked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
     pub dry_run: bool,
 }
 
@@ -133,6 +137,7 @@ pub fn sync(
         conflicts: Vec::new(),
         autosaved: None,
         raced: Vec::new(),
+        kept: Vec::new(),
         dry_run: opts.dry_run,
     };
 
@@ -307,10 +312,10 @@ pub fn sync(
                     },
                 )?
             };
-            out.raced = transition
+            let applied = transition
                 .moving_to(new_commit)
-                .apply(repo, &prepared, locked)?
-                .raced;
+                .apply(repo, &prepared, locked)?;
+            (out.raced, out.kept) = (applied.raced, applied.kept);
             out.commit = Some(new_commit.to_string());
             Ok(out)
         }
@@ -348,7 +353,8 @@ pub fn sync(
                 files: merge_state_files(&merged, lane_name, &out.conflicts),
                 ..transition
             };
-            out.raced = transition.apply(repo, &prepared, locked)?.raced;
+            let applied = transition.apply(repo, &prepared, locked)?;
+            (out.raced, out.kept) = (applied.raced, applied.kept);
             Ok(out)
         }
     }

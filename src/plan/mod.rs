@@ -26,8 +26,11 @@ pub const VERSION: u32 = 1;
 pub const MAX_PLAN_BYTES: usize = 1024 * 1024;
 
 /// The content of `plan.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+///
+/// Keys this build does not know (written by a newer wtc, within the same format version)
+/// are kept as they are and written back unchanged, never interpreted: the plan is data, and
+/// nothing read from it is ever executed. A new format version is refused instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub version: u32,
     pub name: String,
@@ -40,15 +43,20 @@ pub struct Plan {
     pub integrated: Option<String>,
     #[serde(default, rename = "lane")]
     pub lanes: Vec<LaneSpec>,
+    /// Keys of a newer wtc, kept for it.
+    #[serde(flatten, default, skip_serializing_if = "toml::Table::is_empty")]
+    pub unknown: toml::Table,
 }
 
 /// One lane as the plan knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LaneSpec {
     pub name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
+    /// Keys of a newer wtc, kept for it (see [`Plan`]).
+    #[serde(flatten, default, skip_serializing_if = "toml::Table::is_empty")]
+    pub unknown: toml::Table,
 }
 
 impl Plan {
@@ -60,6 +68,7 @@ impl Plan {
             base: base.to_string(),
             integrated: None,
             lanes: Vec::new(),
+            unknown: toml::Table::new(),
         }
     }
 
@@ -302,7 +311,9 @@ impl crate::error::Diagnostic for Error {
             Error::ReservedName { .. } => "pick another plan name, e.g. 'feature-x'".into(),
             // Not `wtc log`: it reads the same broken plan. Plain git always works.
             Error::Invalid { .. } => "the plan is the commit chain at refs/wtc/<plan>/plan: `git log -p refs/wtc/<plan>/plan` shows its history, `git update-ref refs/wtc/<plan>/plan <good commit>` restores one".into(),
-            Error::Version { .. } => "upgrade wtc on this machine".into(),
+            Error::Version { found } => format!(
+                "upgrade wtc to a version that reads plan format {found} (this one reads {VERSION}), then run the command again"
+            ),
             Error::NoSuchLane { known, .. } if known.is_empty() => {
                 "the plan has no lanes yet: add one with `wtc add LANE`".into()
             }
@@ -335,6 +346,7 @@ mod tests {
                 .map(|(n, a)| LaneSpec {
                     name: n.to_string(),
                     after: a.iter().map(|s| s.to_string()).collect(),
+                    unknown: Default::default(),
                 })
                 .collect(),
             ..Plan::new("p", "main", ObjectId::null(gix::hash::Kind::Sha1))
@@ -383,12 +395,36 @@ mod tests {
             "not toml at all [",
             "version = 1\nname='p'\ntarget='main'\nbase='0000000000000000000000000000000000000000'\n[[lane]]\nname='a'\n[[lane]]\nname='a'",
             "version = 1\nname='p'\ntarget='main'\nbase='0000000000000000000000000000000000000000'\n[[lane]]\nname='a'\nafter=['zz']",
-            "version = 1\nname='p'\ntarget='main'\nbase='0000000000000000000000000000000000000000'\nextra=1",
         ] {
             assert!(Plan::parse(bad.as_bytes()).is_err(), "{bad}");
         }
         let huge = "#".repeat(MAX_PLAN_BYTES + 1);
         assert!(Plan::parse(huge.as_bytes()).is_err());
+    }
+
+    /// A plan written by a newer wtc (a new optional key, within format version 1) is read,
+    /// and its keys survive a change made by this wtc; a higher version is refused.
+    #[test]
+    fn keys_of_a_newer_wtc_are_kept_not_interpreted() {
+        let base = "0".repeat(40);
+        let text = format!(
+            "version = 1\nname = 'p'\ntarget = 'main'\nbase = '{base}'\nfuture = 'x'\n\
+             [future_table]\nk = 1\n[[lane]]\nname = 'a'\nrun = 'touch pwned'\n"
+        );
+        let mut p = Plan::parse(text.as_bytes()).expect("a newer plan is read");
+        assert_eq!(p.lanes[0].name, "a");
+        p.lanes.push(LaneSpec {
+            name: "b".into(),
+            after: vec!["a".into()],
+            unknown: Default::default(),
+        });
+        let again = Plan::parse(p.to_toml().as_bytes()).expect("written back");
+        assert_eq!(again, p);
+        assert_eq!(again.unknown["future"].as_str(), Some("x"));
+        assert_eq!(again.lanes[0].unknown["run"].as_str(), Some("touch pwned"));
+        let newer = text.replace("version = 1", "version = 2");
+        let err = Plan::parse(newer.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("version 2"), "{err}");
     }
 
     /// Regression (issue 6, hostile plans): a bad name inside plan.toml was a usage error

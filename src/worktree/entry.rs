@@ -295,15 +295,22 @@ impl<'r> Files<'r> {
                     .set_permissions(std::fs::Permissions::from_mode(mode))?;
                 // No clobbering: a file created at `abs` since we moved the old one aside is
                 // someone's work (an editor's write-to-temp-and-rename, an O_CREAT write).
-                match tmp.persist_noclobber(&abs) {
-                    Ok(_) => {}
+                let file = match tmp.persist_noclobber(&abs) {
+                    Ok(f) => f,
                     Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Ok(Placed::Raced)
                     }
                     Err(e) => {
                         return Err(e.error).with_context(|| format!("writing {}", abs.display()))
                     }
-                }
+                };
+                // Stat what WE wrote, through our handle: someone may have replaced the path
+                // already (an editor's rename), and their file must not pass for ours.
+                let stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file)?)?;
+                return Ok(Placed::Written {
+                    stat,
+                    fingerprint: Some(Fingerprint::of(&file.metadata()?)),
+                });
             }
             EntryKind::Tree => unreachable!("trees are never leaves"),
         }
@@ -359,17 +366,22 @@ pub struct Fingerprint {
     pub mode: u32,
 }
 
+impl Fingerprint {
+    pub fn of(md: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Fingerprint {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.size(),
+            mtime: (md.mtime(), md.mtime_nsec()),
+            mode: md.mode(),
+        }
+    }
+}
+
 /// The fingerprint of what is at `abs` (not following a symlink); `None` when nothing is.
 pub fn fingerprint(abs: &Path) -> Option<Fingerprint> {
-    use std::os::unix::fs::MetadataExt;
-    let md = std::fs::symlink_metadata(abs).ok()?;
-    Some(Fingerprint {
-        dev: md.dev(),
-        ino: md.ino(),
-        size: md.size(),
-        mtime: (md.mtime(), md.mtime_nsec()),
-        mode: md.mode(),
-    })
+    Some(Fingerprint::of(&std::fs::symlink_metadata(abs).ok()?))
 }
 
 /// Where the file at `path` is moved while wtc replaces it: `<worktree>/.wtc-aside/<hash of

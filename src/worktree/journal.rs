@@ -59,6 +59,8 @@ pub struct Finished {
     pub completed_now: bool,
     /// Paths that held the user's bytes instead of what the update wrote: kept, reported.
     pub raced: Vec<String>,
+    /// Older versions of raced files, kept beside them (see `Applied::kept`).
+    pub kept: Vec<String>,
 }
 
 /// Does the ref still stand where the transition left it (before or after its move)?
@@ -137,6 +139,7 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
             branch: t.branch().to_string(),
             completed_now: false,
             raced: Vec::new(),
+            kept: Vec::new(),
         }));
     }
     // A path the dead process already deleted (to replace it) holds no bytes of the user's:
@@ -162,6 +165,7 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
         branch: t.branch().to_string(),
         completed_now: true,
         raced: applied.raced,
+        kept: applied.kept,
     }))
 }
 

@@ -73,6 +73,12 @@ impl Operation {
                     f.raced.join(", ")
                 ));
             }
+            if !f.kept.is_empty() {
+                out.push(format!(
+                    "note: kept older versions of your edits beside them: {}",
+                    f.kept.join(", ")
+                ));
+            }
         }
         out
     }

@@ -19,7 +19,7 @@
 //! which is what lets recovery run the very same code over a half-done transition.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
 use gix::bstr::{BString, ByteSlice};
@@ -126,6 +126,10 @@ pub struct Applied {
     /// worktree, the incoming version in the index and the commit (`git diff` shows the
     /// difference). Never silent: callers report them as conflicts.
     pub raced: Vec<String>,
+    /// Older versions of raced files the user replaced themselves while the update ran
+    /// (an edit through a held descriptor, then a rename over the path): kept beside the
+    /// path as `<path>.wtc-kept-N`, untracked.
+    pub kept: Vec<String>,
 }
 
 pub(crate) fn oid(hex: &str) -> Result<ObjectId> {
@@ -232,7 +236,7 @@ impl Transition {
         seen: &Seen,
         locked: &mut LockedIndex,
     ) -> Result<Applied> {
-        let (rows, raced) = write_files(&mut Files::new(repo)?, changes, seen)?;
+        let (rows, raced, kept) = write_files(&mut Files::new(repo)?, changes, seen)?;
         let stages: Vec<StageRow> = self
             .stages
             .iter()
@@ -249,7 +253,7 @@ impl Transition {
                 .with_context(|| format!("writing {}", path.display()))?;
         }
         self.move_head(repo)?;
-        Ok(Applied { raced })
+        Ok(Applied { raced, kept })
     }
 
     /// Move the ref: CAS the branch, or attach HEAD to it.
@@ -349,7 +353,8 @@ struct MovedAside {
     fingerprint: Option<Fingerprint>,
 }
 
-/// Write the files of `changes` and return the index rows they leave and the raced paths.
+/// Write the files of `changes` and return the index rows they leave, the raced paths and
+/// the kept older versions.
 ///
 /// An edit someone makes while this runs is never replaced (ARCHITECTURE.md, invariant 1):
 /// 1. each path that holds something is re-checked against what the obstacle check saw,
@@ -359,20 +364,22 @@ struct MovedAside {
 ///    meanwhile (an editor's rename, an `O_CREAT` write) stays;
 /// 3. afterwards every written path must still be what was written, and every moved-aside
 ///    file must be unchanged and held open by nobody (a write lease proves it); otherwise
-///    the user's bytes are put back at the path. Such paths are "raced": reported, never
-///    silent.
+///    the user's bytes are put back at the path (never over a newer file of theirs: then
+///    the older one is kept beside it as `<path>.wtc-kept-N`). Such paths are "raced":
+///    reported, never silent.
 fn write_files(
     files: &mut Files<'_>,
     changes: &[PathChange],
     seen: &Seen,
-) -> Result<(Vec<Row>, Vec<String>)> {
+) -> Result<(Vec<Row>, Vec<String>, Vec<String>)> {
     let mut raced: BTreeSet<BString> = BTreeSet::new();
+    let mut kept: BTreeSet<BString> = BTreeSet::new();
     let mut moved: Vec<MovedAside> = Vec::new();
     let mut dirs_to_prune = BTreeSet::new();
     // 0 and 1: leftovers of a killed update, then move aside what is in the way.
     for c in changes.iter().rev() {
         let abs = files.abs(c.path.as_bstr())?;
-        recover_aside(files, c, &abs, &mut raced)?;
+        recover_aside(files, c, &abs, &mut raced, &mut kept)?;
         let Some(now) = fingerprint(&abs) else {
             continue;
         };
@@ -395,7 +402,9 @@ fn write_files(
             after.is_some_and(|a| a.ino == now.ino && a.size == now.size && a.mtime == now.mtime);
         if !same_file && !leaf_is(files, &aside, c)? {
             // Changed between the check and the move: the user's, put back.
-            restore(&aside, &abs)?;
+            if let Some(k) = put_back(&aside, &abs, None)? {
+                kept.insert(kept_path(files, &k)?);
+            }
             raced.insert(c.path.clone());
             continue;
         }
@@ -442,14 +451,20 @@ fn write_files(
             raced.insert(c.path.clone());
         }
     }
+    let ours: BTreeMap<&BString, Option<Fingerprint>> = written
+        .iter()
+        .map(|(i, fp, _)| (&changes[*i].path, *fp))
+        .collect();
     for m in &moved {
         let touched = fingerprint(&m.aside) != m.fingerprint;
         let held = !touched && held_open_elsewhere(&m.aside) == Some(true);
         if touched || held {
             // Someone wrote (or can still write) through a descriptor of the old file: their
-            // bytes win, back at the path.
-            std::fs::rename(&m.aside, &m.original)
-                .with_context(|| format!("putting {} back", m.original.display()))?;
+            // bytes win, back at the path (unless they put a newer file there meanwhile).
+            let wrote = ours.get(&m.path).copied().flatten();
+            if let Some(k) = put_back(&m.aside, &m.original, wrote)? {
+                kept.insert(kept_path(files, &k)?);
+            }
             raced.insert(m.path.clone());
         } else {
             std::fs::remove_file(&m.aside)
@@ -477,13 +492,10 @@ fn write_files(
             }),
         })
         .collect();
-    Ok((
-        rows,
-        raced
-            .iter()
-            .map(|p| p.to_str_lossy().into_owned())
-            .collect(),
-    ))
+    let shown = |set: BTreeSet<BString>| -> Vec<String> {
+        set.iter().map(|p| p.to_str_lossy().into_owned()).collect()
+    };
+    Ok((rows, shown(raced), shown(kept)))
 }
 
 /// Is what is at `c.path` now one of the two states the transition accepts there (A's leaf,
@@ -507,6 +519,7 @@ fn recover_aside(
     c: &PathChange,
     abs: &std::path::Path,
     raced: &mut BTreeSet<BString>,
+    kept: &mut BTreeSet<BString>,
 ) -> Result<()> {
     let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
     if std::fs::symlink_metadata(&aside).is_err() {
@@ -514,27 +527,133 @@ fn recover_aside(
     }
     if leaf_is(files, &aside, c)? {
         std::fs::remove_file(&aside).with_context(|| format!("removing {}", aside.display()))?;
-    } else if fingerprint(abs).is_none() {
-        std::fs::rename(&aside, abs).with_context(|| format!("putting {} back", abs.display()))?;
-        raced.insert(c.path.clone());
-    } else {
-        // Both the path and the aside hold something of the user's: keep both, report.
-        raced.insert(c.path.clone());
+        return Ok(());
     }
+    // The user's bytes. What the killed update may have written at the path (B) is ours and
+    // gives way; anything else there is the user's too, and both are kept.
+    let empty = gix::index::State::new(files.repo.object_hash());
+    let ours = match files.leaf_at(abs, c.path.as_bstr(), &empty)? {
+        Some(l) if Some(l) == c.new => fingerprint(abs),
+        _ => None,
+    };
+    if let Some(k) = put_back(&aside, abs, ours)? {
+        kept.insert(kept_path(files, &k)?);
+    }
+    raced.insert(c.path.clone());
     Ok(())
 }
 
-/// Put a moved-aside file back at its path, never over something new there.
-fn restore(aside: &std::path::Path, original: &std::path::Path) -> Result<()> {
-    match std::fs::hard_link(aside, original) {
-        Ok(()) => {
-            std::fs::remove_file(aside).with_context(|| format!("removing {}", aside.display()))
+/// Put the user's file moved aside at `aside` back at `original`, never over a newer file
+/// of theirs. `ours`: what wtc wrote at `original` (`None`: wtc wrote nothing there), which
+/// gives way. When the path holds the user's newer file, the older one is kept next to it
+/// (`<path>.wtc-kept-N`, untracked, so `git status` shows it) and its path returned.
+fn put_back(aside: &Path, original: &Path, ours: Option<Fingerprint>) -> Result<Option<PathBuf>> {
+    for _ in 0..8 {
+        match fingerprint(original) {
+            None => match std::fs::hard_link(aside, original) {
+                Ok(()) => {
+                    std::fs::remove_file(aside)
+                        .with_context(|| format!("removing {}", aside.display()))?;
+                    return Ok(None);
+                }
+                // Someone created it this very instant: judge again.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("putting {} back", original.display()))
+                }
+            },
+            Some(now) if Some(now) == ours => {
+                // Our own file: swap the user's in atomically, then drop what came out, which
+                // must still be ours (else the user replaced it in that instant: swap back).
+                exchange(aside, original)?;
+                if fingerprint(aside) == ours {
+                    std::fs::remove_file(aside)
+                        .with_context(|| format!("removing {}", aside.display()))?;
+                    return Ok(None);
+                }
+                exchange(aside, original)?;
+                return keep(aside, original).map(Some);
+            }
+            Some(_) => return keep(aside, original).map(Some),
         }
-        // Something new is at the path too: both are the user's; the aside copy stays
-        // (its name starts with .wtc-aside-) and the path is reported as raced.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("putting {} back", original.display())),
     }
+    keep(aside, original).map(Some)
+}
+
+/// Swap two paths atomically (`renameat2(RENAME_EXCHANGE)`); where the file system cannot,
+/// move `a` over `b` (the file at `b` is wtc's own, checked just before).
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
+    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: two valid NUL-terminated paths; renameat2 does not retain them.
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {
+            std::fs::rename(a, b).with_context(|| format!("putting {} back", b.display()))
+        }
+        _ => Err(err).with_context(|| format!("putting {} back", b.display())),
+    }
+}
+
+/// Keep the user's file at `aside` next to `original` under a name nobody uses
+/// (`<name>.wtc-kept-N`); returns that path.
+fn keep(aside: &Path, original: &Path) -> Result<PathBuf> {
+    let name = original
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for n in 1..10_000 {
+        let candidate = original.with_file_name(format!("{name}.wtc-kept-{n}"));
+        match std::fs::hard_link(aside, &candidate) {
+            Ok(()) => {
+                std::fs::remove_file(aside)
+                    .with_context(|| format!("removing {}", aside.display()))?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            // The directory is gone (the update turned it into a file): keep it at the top.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e).with_context(|| format!("keeping {}", aside.display())),
+        }
+    }
+    let root_kept = aside
+        .parent()
+        .and_then(Path::parent)
+        .map(|root| root.join(format!("{name}.wtc-kept")))
+        .context("the aside directory is inside the worktree")?;
+    for n in 1..10_000 {
+        let candidate = root_kept.with_file_name(format!("{name}.wtc-kept-{n}"));
+        match std::fs::hard_link(aside, &candidate) {
+            Ok(()) => {
+                std::fs::remove_file(aside)
+                    .with_context(|| format!("removing {}", aside.display()))?;
+                return Ok(candidate);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("keeping {}", aside.display())),
+        }
+    }
+    anyhow::bail!("no free name to keep {} under", aside.display())
+}
+
+/// A kept file's path relative to the worktree, for reports.
+fn kept_path(files: &Files<'_>, kept: &Path) -> Result<BString> {
+    let rel = kept.strip_prefix(&files.root).unwrap_or(kept);
+    Ok(gix::path::into_bstr(rel.to_owned())?.into_owned())
 }
 
 #[cfg(test)]
@@ -686,6 +805,42 @@ mod tests {
             std::fs::read_to_string(d.join("sub")).unwrap(),
             "a file where a directory goes\n"
         );
+    }
+
+    /// Regression (found by races.rs in CI): a file written through a descriptor held open
+    /// across the update was put back with rename(2), replacing a newer file the same user
+    /// had renamed onto the path meanwhile. Putting back never replaces the user's file.
+    #[test]
+    fn putting_back_never_replaces_a_newer_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir(d.join(".wtc-aside")).unwrap();
+        let (aside, path) = (d.join(".wtc-aside/x"), d.join("f.txt"));
+        // The path holds wtc's own file: the user's takes its place.
+        write(&aside, "user, through a held descriptor\n");
+        write(&path, "wtc's incoming version\n");
+        let ours = fingerprint(&path);
+        assert_eq!(put_back(&aside, &path, ours).unwrap(), None);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "user, through a held descriptor\n"
+        );
+        assert!(!aside.exists());
+        // The path holds a newer file of the user's: both are kept.
+        write(&aside, "older edit\n");
+        write(&path, "newer edit, renamed over the path\n");
+        let kept = put_back(&aside, &path, ours).unwrap().expect("kept beside");
+        assert_eq!(kept, d.join("f.txt.wtc-kept-1"));
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "newer edit, renamed over the path\n"
+        );
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "older edit\n");
+        // Nothing at the path: the user's file goes back.
+        write(&aside, "again\n");
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(put_back(&aside, &path, None).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "again\n");
     }
 
     /// Regression (found by props.rs): a directory that becomes a file while an empty

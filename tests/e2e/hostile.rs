@@ -535,7 +535,7 @@ fn hostile_tree_from_a_remote_is_refused() {
     // A plan on the remote that tries to smuggle commands in: every reader refuses it.
     let old = env.rev(&bare, "refs/wtc/p/plan");
     let good = env.git(&bare, &["show", "refs/wtc/p/plan:plan.toml"]);
-    let text = format!("{good}verify = \"touch pwned\"\n");
+    let text = format!("{good}verify = \"touch pwned\"\n[[lane]]\nname = \"../../pwned\"\n");
     let b2 = blob(&env, &bare, text.as_bytes());
     let tree = raw_tree(&env, &bare, &[("100644", b"plan.toml".to_vec(), b2)]);
     let commit = env.git(&bare, &["commit-tree", &tree, "-p", &old, "-m", "x"]);
@@ -653,7 +653,10 @@ fn corrupted_plans_fail_clearly_and_run_nothing() {
     );
     let deep_tables = format!(
         "{header}{}\n",
-        (0..50_000).map(|i| format!("[t{i}]\n")).collect::<String>()
+        // Lanes without a name: 50,000 tables, each one invalid.
+        (0..50_000)
+            .map(|i| format!("[[lane]]\nx{i} = 1\n"))
+            .collect::<String>()
     );
     let inline = format!(
         "{header}y = {}1{}\n",
@@ -669,8 +672,6 @@ fn corrupted_plans_fail_clearly_and_run_nothing() {
         ("a cycle", format!("{header}[[lane]]\nname = \"up\"\nafter = [\"down\"]\n[[lane]]\nname = \"down\"\nafter = [\"up\"]\n").into_bytes()),
         ("a self-loop", format!("{header}[[lane]]\nname = \"up\"\nafter = [\"up\"]\n[[lane]]\nname = \"down\"\n").into_bytes()),
         ("an unknown upstream", format!("{header}[[lane]]\nname = \"up\"\nafter = [\"ghost\"]\n").into_bytes()),
-        ("verify = \"touch pwned\"", format!("{good}verify = \"touch pwned\"\n").into_bytes()),
-        ("a lane's run command", format!("{header}[[lane]]\nname = \"up\"\nrun = \"touch pwned\"\n[[lane]]\nname = \"down\"\nafter = [\"up\"]\n").into_bytes()),
         ("a hostile lane name", format!("{header}[[lane]]\nname = \"../../pwned\"\n").into_bytes()),
         ("a hostile target", good.replace("target = \"main\"", "target = \"main/../../x\"").into_bytes()),
         ("a short base", good.replace(&base, "abc").into_bytes()),
@@ -678,7 +679,7 @@ fn corrupted_plans_fail_clearly_and_run_nothing() {
         ("1 MB of text", format!("{good}#{}\n", "x".repeat(1024 * 1024)).into_bytes()),
         ("200,000 nested arrays", nested.into_bytes()),
         ("200,000 nested inline tables", inline.into_bytes()),
-        ("50,000 tables", deep_tables.into_bytes()),
+        ("50,000 nameless lanes", deep_tables.into_bytes()),
         ("invalid UTF-8", b"version = 1\nname = \"p\xff\"\n".to_vec()),
         ("NUL bytes", b"version = 1\0\0\0".to_vec()),
         ("empty", Vec::new()),
@@ -734,6 +735,33 @@ fn corrupted_plans_fail_clearly_and_run_nothing() {
             "{case}: a command changed the repository"
         );
     }
+    // Keys this wtc does not know (a newer wtc's, or smuggled commands) are data: the plan
+    // is read, nothing in them runs, and they survive this wtc's own changes to the plan.
+    let smuggled = format!(
+        "{header}verify = \"touch pwned\"\n[[lane]]\nname = \"up\"\nrun = \"touch pwned\"\n[[lane]]\nname = \"down\"\nafter = [\"up\"]\n"
+    );
+    corrupt_plan(env, &l.repo, smuggled.as_bytes());
+    for (dir, args) in [
+        (&l.repo, &["status"][..]),
+        (&l.down, &["sync"][..]),
+        (&l.repo, &["graph"][..]),
+        (&l.repo, &["add", "later"][..]),
+    ] {
+        let out = env.wtc(dir, args);
+        assert!(
+            code(&out) == 0,
+            "wtc {args:?} must read a plan with unknown keys\n{}",
+            env.describe(&out)
+        );
+    }
+    assert!(!find_named(env.root(), "pwned"), "an unknown key ran");
+    let kept = env.git(&l.repo, &["show", "refs/wtc/p/plan:plan.toml"]);
+    assert!(
+        kept.contains("verify = \"touch pwned\"")
+            && kept.contains("run = \"touch pwned\"")
+            && kept.contains("later"),
+        "the unknown keys were dropped when the plan changed:\n{kept}"
+    );
     tally!(
         "hostile: {} corrupted plans x {} commands: {refused} of {runs} refused clearly, nothing ran",
         cases.len(),
