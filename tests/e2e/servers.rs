@@ -42,9 +42,15 @@ impl GitDaemon {
     /// Serve every repository under `base` at `git://127.0.0.1:PORT/<name>`.
     pub fn start(base: &Path) -> Self {
         let port = free_port();
-        let child = Command::new("git")
+        // `git daemon` runs `git-daemon` as a child: killing `git` would leave the daemon
+        // serving after the test. Start the daemon itself, so Drop stops it.
+        let exec_path = Command::new("git")
+            .arg("--exec-path")
+            .output()
+            .expect("git --exec-path");
+        let exec_path = String::from_utf8_lossy(&exec_path.stdout).trim().to_string();
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .args([
-                "daemon",
                 "--reuseaddr",
                 "--listen=127.0.0.1",
                 &format!("--port={port}"),
