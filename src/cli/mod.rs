@@ -48,6 +48,10 @@ pub struct Cli {
     /// Say more.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Skip the hooks that can refuse: commit-msg (the integration commit), pre-push (every
+    /// push wtc makes) and save's opt-in pre-commit, like git's `--no-verify`.
+    #[arg(long = "no-hooks", visible_alias = "no-verify", global = true)]
+    pub no_hooks: bool,
     /// When to colour the output.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
@@ -107,6 +111,9 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => return usage_error(e, args.iter().any(|a| a == "--json")),
     };
+    if cli.no_hooks {
+        crate::git::hooks::skip_verify_hooks();
+    }
     let ui = Ui::new(cli.json, cli.quiet, cli.verbose, cli.color);
     let dir = match &cli.dir {
         Some(d) => d.clone(),

@@ -41,6 +41,7 @@ fn run(ctx: &Ctx, command: &'static str, message: Option<String>, done: bool) ->
     // Saving is local: an unreachable remote must not stop it (publishing then reports it).
     let (ws, stored, lane, branch) = ctx.lane_with(false)?;
     let op = ctx.operation(&ws, command)?;
+    crate::ops::save::run_pre_commit(&ws.repo)?;
     let saved = crate::ops::save::save(&op, &ws.repo, &branch, &lane, message.as_deref(), done)?;
     let published =
         crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane).map_err(|e| {

@@ -6,12 +6,21 @@
 //! newline), and writes the object without touching any ref: callers move refs by
 //! compare-and-swap afterwards (ARCHITECTURE.md, invariants 2 and 3).
 //!
+//! For the integration commit it also runs the commit hooks as `git commit -m` does
+//! (`prepare-commit-msg <file> message`, then `commit-msg <file>` unless `--no-hooks`; either
+//! may rewrite the message or veto it), and `post-commit` once the target moved
+//! ([`after_landing`]). It signs what `commit.gpgSign` asks to be signed, with gix's signer
+//! (`gpg.format`, `gpg.<format>.program`, `user.signingKey`): the integration commit always,
+//! WIP commits (saves, sync merges) only with `wtc.signSaves = true`, since they never reach
+//! the target and a signing prompt per autosave would stall an agent. No hook or signer ever
+//! runs with `index.lock` held: callers write the commit before their locked phase.
+//!
 //! gix's `Repository::new_commit` computes the identity once per `Repository` and freezes its
 //! time ("now") for the repository's lifetime, so a long-running wtc (`watch`, `run`) would
 //! stamp every commit with the time of its first one; this writer takes a fresh time for each
 //! commit unless `GIT_*_DATE` pins it.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use gix::ObjectId;
 
 /// Why a commit is written: decides what applies to it (scratch commits of an in-memory
@@ -52,16 +61,156 @@ pub fn write(repo: &gix::Repository, commit: NewCommit) -> Result<ObjectId> {
             identity(repo, Role::Author)?,
         ),
     };
-    let object = gix::objs::Commit {
+    let mut message = normalize_message(&commit.message);
+    if commit.purpose == Purpose::Integration {
+        message = message_hooks(repo, &message)?;
+    }
+    let mut object = gix::objs::Commit {
         tree: commit.tree,
         parents: commit.parents.into_iter().collect(),
         author,
         committer,
         encoding: None,
-        message: normalize_message(&commit.message).into(),
+        message: message.into(),
         extra_headers: Vec::new(),
     };
+    if signs(repo, commit.purpose) {
+        if let Some(options) =
+            repo.commit_signing_options_if_enabled()
+                .map_err(|e| crate::git::Error::Signing {
+                    what: commit.purpose.what(),
+                    how: "reading the signing configuration".into(),
+                    reason: format!("{e:#}"),
+                })?
+        {
+            let how = format!(
+                "gpg.format {}, program {}",
+                format_name(options.format),
+                options.program.to_string_lossy()
+            );
+            object = object
+                .sign(options)
+                .map_err(|e| crate::git::Error::Signing {
+                    what: commit.purpose.what(),
+                    how,
+                    reason: format!("{e:#}"),
+                })?;
+        }
+    }
     Ok(repo.write_object(&object)?.detach())
+}
+
+impl Purpose {
+    /// What the commit is, for messages ("the integration commit").
+    pub fn what(self) -> &'static str {
+        match self {
+            Purpose::Save => "the WIP commit",
+            Purpose::SyncMerge => "the sync's merge commit",
+            Purpose::Integration => "the integration commit",
+            Purpose::Plan => "the plan commit",
+            Purpose::Scratch => "an in-memory fold commit",
+        }
+    }
+}
+
+/// `git config wtc.signSaves true`: sign WIP commits too (when `commit.gpgSign` is on).
+pub const SIGN_SAVES: &str = "wtc.signSaves";
+
+/// Will writing a commit of `purpose` run a program (the signer)? Then callers write it
+/// before their locked phase, never with `index.lock` held. (The integration commit's hooks
+/// are why squash always does.)
+pub fn runs_programs(repo: &gix::Repository, purpose: Purpose) -> bool {
+    signs(repo, purpose)
+        && repo
+            .config_snapshot()
+            .boolean("commit.gpgSign")
+            .unwrap_or(false)
+}
+
+/// Is a commit of this purpose signed (when `commit.gpgSign` says so)?
+fn signs(repo: &gix::Repository, purpose: Purpose) -> bool {
+    match purpose {
+        Purpose::Integration => true,
+        Purpose::Save | Purpose::SyncMerge => {
+            repo.config_snapshot().boolean(SIGN_SAVES).unwrap_or(false)
+        }
+        Purpose::Plan | Purpose::Scratch => false,
+    }
+}
+
+fn format_name(format: gix::objs::signature::Format) -> &'static str {
+    use gix::objs::signature::Format;
+    match format {
+        Format::OpenPgp => "openpgp",
+        Format::X509 => "x509",
+        Format::Ssh => "ssh",
+    }
+}
+
+/// The file the commit hooks edit, in the worktree's git dir (not git's COMMIT_EDITMSG, which
+/// a `git commit` running at the same time owns).
+const EDITMSG: &str = "WTC_COMMIT_EDITMSG";
+
+/// Run `prepare-commit-msg` and (unless `--no-hooks`) `commit-msg` on `message`, like
+/// `git commit -m`; return the message they leave, cleaned up again.
+fn message_hooks(repo: &gix::Repository, message: &str) -> Result<String> {
+    use super::hooks::{self, Ran};
+    let prepare = hooks::find(repo, "prepare-commit-msg")?.is_some();
+    let verify = hooks::verify_hooks_enabled() && hooks::find(repo, "commit-msg")?.is_some();
+    if !prepare && !verify {
+        return Ok(message.to_string());
+    }
+    let file = repo.git_dir().join(EDITMSG);
+    std::fs::write(&file, message).with_context(|| format!("writing {}", file.display()))?;
+    let env = [
+        ("GIT_INDEX_FILE", repo.index_path().into_os_string()),
+        ("GIT_EDITOR", ":".into()),
+    ];
+    let result = (|| -> Result<String> {
+        for (hook, args) in [
+            (
+                "prepare-commit-msg",
+                vec![file.clone().into_os_string(), "message".into()],
+            ),
+            ("commit-msg", vec![file.clone().into_os_string()]),
+        ] {
+            if hook == "commit-msg" && !verify {
+                continue;
+            }
+            if let Ran::Failed { status } = hooks::run(repo, hook, &args, &env)? {
+                return Err(crate::git::Error::HookRejected {
+                    hook,
+                    status,
+                    what: "the integration commit",
+                }
+                .into());
+            }
+        }
+        let edited = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+        let cleaned = normalize_message(&String::from_utf8_lossy(&edited));
+        if cleaned.trim().is_empty() {
+            return Err(crate::git::Error::HookRejected {
+                hook: "commit-msg",
+                status: "left an empty message".into(),
+                what: "the integration commit",
+            }
+            .into());
+        }
+        Ok(cleaned)
+    })();
+    let _ = std::fs::remove_file(&file);
+    result
+}
+
+/// After a commit of `purpose` landed (its ref moved): `post-commit`, whose exit status is
+/// ignored, as git ignores it.
+pub fn after_landing(repo: &gix::Repository, purpose: Purpose) {
+    if purpose == Purpose::Integration {
+        let env = [("GIT_INDEX_FILE", repo.index_path().into_os_string())];
+        if let Err(e) = super::hooks::run(repo, "post-commit", &[], &env) {
+            eprintln!("warning: the post-commit hook could not run: {e:#}");
+        }
+    }
 }
 
 #[derive(Clone, Copy)]

@@ -85,6 +85,11 @@ impl LockedIndex {
     }
 }
 
+/// The row editor for an index that is not locked (a temporary index for a hook).
+pub fn edit(state: &mut gix::index::State) -> Rows<'_> {
+    Rows { state }
+}
+
 /// Paths of `state` with conflict stages (1, 2 or 3), sorted.
 pub fn conflicted_paths(state: &gix::index::State) -> Vec<String> {
     let set: BTreeSet<String> = state

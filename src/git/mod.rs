@@ -5,6 +5,7 @@
 
 pub mod ancestry;
 pub mod commit;
+pub mod hooks;
 pub mod index;
 pub mod locks;
 pub mod refs;
@@ -28,6 +29,20 @@ pub enum Error {
     RefMoved { name: String, now: Option<ObjectId> },
     #[error("the {role} identity is not configured, so wtc cannot commit")]
     NoIdentity { role: &'static str },
+    #[error("signing {what} failed ({how}): {reason}; nothing was moved")]
+    Signing {
+        what: &'static str,
+        how: String,
+        reason: String,
+    },
+    #[error("the {hook} hook refused {what} ({status}); nothing was moved")]
+    HookRejected {
+        hook: &'static str,
+        status: String,
+        what: &'static str,
+    },
+    #[error("the pre-push hook refused the push to '{remote}'; nothing on the remote changed")]
+    PrePushRejected { remote: String, output: String },
     #[error("there is no remote named '{remote}' in this repository")]
     NoSuchRemote { remote: String },
     #[error("{what} {url} failed: {reason}")]
@@ -66,7 +81,17 @@ impl Diagnostic for Error {
             ),
             Error::Busy { .. } => "wait for it to finish, then run this again".into(),
             Error::RefMoved { .. } => "run the command again: it starts from the new value".into(),
-            Error::NoIdentity { .. } => "tell git who you are: git config --global user.name \"Your Name\" && git config --global user.email you@example.com".into(),
+            Error::NoIdentity { .. } => "tell git who you are, as git asks: run `git config --global user.email \"you@example.com\"` and `git config --global user.name \"Your Name\"` (omit --global to set the identity only in this repository)".into(),
+            Error::Signing { .. } => "check the signing setup with a plain `git commit -S --allow-empty -m test` (user.signingKey, gpg.format, the agent); or sign nothing: `git config commit.gpgSign false`".into(),
+            Error::HookRejected { hook, .. } => format!(
+                "fix what the {hook} hook reported above and run the command again; skip it with --no-hooks (git's --no-verify)"
+            ),
+            Error::PrePushRejected { output, .. } => {
+                let shown: Vec<&str> = output.lines().rev().take(20).collect();
+                let mut hint: String = shown.into_iter().rev().map(|l| format!("  {l}\n")).collect();
+                hint.push_str("fix what the hook reported and run the command again; skip it with --no-hooks, or for wtc's pushes always: `git config wtc.prePush false`");
+                hint
+            }
             Error::NoSuchRemote { .. } => {
                 "add it with `git remote add NAME URL`, or pass --remote NAME".into()
             }

@@ -17,7 +17,10 @@ pub fn peel(repo: &gix::Repository, name: &str) -> Result<Option<ObjectId>> {
     }
 }
 
-/// Set `name` to `new` if and only if it currently is as `expected` says.
+/// Set `name` to `new` if and only if it currently is as `expected` says. `message` is the
+/// reflog entry (after `wtc `), as git's own commands write one: "sync: merge a into b".
+/// When `name` is the branch checked out in `repo`'s worktree, HEAD's reflog gets the entry
+/// too, as git does.
 pub fn cas(
     repo: &gix::Repository,
     name: &str,
@@ -29,7 +32,7 @@ pub fn cas(
         log: LogChange {
             mode: RefLog::AndReference,
             force_create_reflog: false,
-            message: format!("wtc: {message}").into(),
+            message: format!("wtc {message}").into(),
         },
         expected: expected.clone(),
         new: Target::Object(new),
@@ -54,16 +57,56 @@ fn edit(
     change: Change,
     expected: &PreviousValue,
 ) -> Result<()> {
+    // The branch checked out here moves through HEAD (deref), so gix logs both, like git.
+    let through_head = matches!(change, Change::Update { .. })
+        && repo
+            .head_name()
+            .ok()
+            .flatten()
+            .is_some_and(|h| h.as_bstr() == name);
     let edit = RefEdit {
         change,
-        name: name.try_into()?,
-        deref: false,
+        name: if through_head {
+            "HEAD".try_into()?
+        } else {
+            name.try_into()?
+        },
+        deref: through_head,
     };
     crate::faults::point();
-    repo.edit_reference(edit)
+    let who = reflog_identity(repo);
+    let mut time = gix::date::parse::TimeBuf::default();
+    repo.edit_references_as([edit], Some(who.to_ref(&mut time)))
         .map_err(|e| lost_race(repo, name, expected, e))?;
     crate::faults::point();
     Ok(())
+}
+
+/// Who a reflog entry names: the committer, or, when none is configured, what git itself
+/// falls back to for reflogs (user name and `user@host`): git never fails a ref update for a
+/// missing identity (gix would, and leave the ref unmoved).
+fn reflog_identity(repo: &gix::Repository) -> gix::actor::Signature {
+    let time = gix::date::Time::now_local_or_utc();
+    if let Some(Ok(c)) = repo.committer() {
+        return gix::actor::Signature {
+            name: c.name.to_owned(),
+            email: c.email.to_owned(),
+            time,
+        };
+    }
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    gix::actor::Signature {
+        name: user.clone().into(),
+        email: format!("{user}@{host}").into(),
+        time,
+    }
 }
 
 /// Turn a failed edit into a clear message when the cause is that the ref moved.

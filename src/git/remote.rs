@@ -180,16 +180,32 @@ pub enum PushOutcome {
     Stale(Vec<String>),
 }
 
+/// `git config wtc.prePush false`: wtc's pushes skip the pre-push hook.
+pub const PRE_PUSH: &str = "wtc.prePush";
+
+/// Does a push from `repo` run the pre-push hook? Yes, as every `git push` does, unless
+/// `--no-hooks` or `wtc.prePush = false`.
+fn runs_pre_push(repo: &gix::Repository) -> bool {
+    crate::git::hooks::verify_hooks_enabled()
+        && repo.config_snapshot().boolean(PRE_PUSH).unwrap_or(true)
+}
+
 /// Push `updates` atomically through `git push`, each with an explicit lease. gix 0.90 has
 /// no push (its crate-status lists it as missing), so this is the one place wtc shells out.
+/// The pre-push hook runs (git-lfs uploads a lane's objects there, secret scanners veto),
+/// unless [`runs_pre_push`] says otherwise.
 pub fn push(repo: &gix::Repository, remote: &str, updates: &[PushUpdate]) -> Result<PushOutcome> {
     if updates.is_empty() {
         return Ok(PushOutcome::Pushed);
     }
     let workdir = repo.workdir().unwrap_or(repo.git_dir());
+    let pre_push = runs_pre_push(repo);
     let mut cmd = Command::new("git");
     cmd.arg("-C").arg(workdir);
-    cmd.args(["push", "--atomic", "--porcelain", "--no-verify", "--quiet"]);
+    cmd.args(["push", "--atomic", "--porcelain", "--quiet"]);
+    if !pre_push {
+        cmd.arg("--no-verify");
+    }
     for u in updates {
         let expected = u.expected.map(|e| e.to_string()).unwrap_or_default();
         cmd.arg(format!("--force-with-lease={}:{expected}", u.dst));
@@ -211,6 +227,24 @@ pub fn push(repo: &gix::Repository, remote: &str, updates: &[PushUpdate]) -> Res
     let stderr = redact(&String::from_utf8_lossy(&out.stderr));
     if out.status.success() {
         return Ok(PushOutcome::Pushed);
+    }
+    // A pre-push hook that says no stops git before it talks to the remote: no "To <url>"
+    // status block, only the hook's own output (its stdout lands in ours).
+    if pre_push
+        && !stdout.lines().any(|l| l.starts_with("To "))
+        && crate::git::hooks::find(repo, "pre-push")?.is_some()
+    {
+        let output: Vec<String> = stdout
+            .lines()
+            .chain(stderr.lines())
+            .filter(|l| !l.starts_with("error: failed to push some refs"))
+            .map(redact)
+            .collect();
+        return Err(crate::git::Error::PrePushRejected {
+            remote: remote.to_string(),
+            output: output.join("\n"),
+        }
+        .into());
     }
     // Porcelain lines: "<flag>\t<from>:<to>\t<summary>"; '!' marks a rejected ref.
     let mut stale = Vec::new();

@@ -110,15 +110,16 @@ pub fn init(ws: &Workspace, opts: &InitOptions) -> Result<Initialized> {
         settings::set_remote(repo, &opts.plan, Some(remote))?;
     }
     let msg = format!("init: plan {} onto {target}", opts.plan);
-    let commit = match crate::ops::publish::store_plan(repo, &p, None, &msg) {
-        Ok(c) => c,
-        Err(e) => {
-            if opts.remote.is_some() {
-                let _ = settings::set_remote(repo, &opts.plan, None);
+    let commit =
+        match crate::ops::publish::store_plan_at(repo, &p, None, &msg, opts.remote.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                if opts.remote.is_some() {
+                    let _ = settings::set_remote(repo, &opts.plan, None);
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
-    };
+        };
     Ok(Initialized {
         plan: opts.plan.clone(),
         target,

@@ -262,6 +262,7 @@ fn switch_in_place(
         },
         stages: Vec::new(),
         files: Vec::new(),
+        reflog: None,
     };
     let prepared = transition.prepare(repo, repo, locked.state())?;
     if !prepared.obstacles.is_empty() {

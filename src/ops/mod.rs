@@ -6,6 +6,7 @@ pub mod init;
 pub mod join;
 pub mod lanes;
 pub mod merge;
+pub mod message;
 pub mod publish;
 pub mod save;
 pub mod squash;

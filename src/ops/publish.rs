@@ -115,11 +115,24 @@ pub fn store_plan(
     previous: Option<ObjectId>,
     message: &str,
 ) -> Result<ObjectId> {
+    let remote = settings::remote_of(repo, &new.name);
+    store_plan_at(repo, new, previous, message, remote.as_deref())
+}
+
+/// [`store_plan`] with the plan's remote given (`init` has just configured it, which an
+/// open repository's configuration snapshot does not show yet).
+pub fn store_plan_at(
+    repo: &gix::Repository,
+    new: &Plan,
+    previous: Option<ObjectId>,
+    message: &str,
+    remote: Option<&str>,
+) -> Result<ObjectId> {
     let commit = plan::store(repo, new, previous, message)?;
-    let Some(remote_name) = settings::remote_of(repo, &new.name) else {
+    let Some(remote_name) = remote else {
         return Ok(commit);
     };
-    if let Err(e) = publish_plan(repo, &remote_name, &new.name) {
+    if let Err(e) = publish_plan(repo, remote_name, &new.name) {
         let plan_ref = refnames::plan_ref(&new.name);
         let undo = match previous {
             Some(prev) => refs::cas(

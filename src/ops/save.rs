@@ -79,10 +79,85 @@ pub fn message(lane_name: &str, user_message: Option<&str>, done: bool, npaths: 
         ),
     };
     if done {
-        format!("{subject}\n\n{}\n", refnames::trailers::DONE)
+        // One trailer block: the handoff joins the message's own trailers, if it has any.
+        let (head, mut block) = crate::ops::message::split_trailers(&subject);
+        block.push(refnames::trailers::DONE.to_string());
+        format!("{head}\n\n{}\n", block.join("\n"))
     } else {
         format!("{subject}\n")
     }
+}
+
+/// The index rows that record what is on disk at each of `paths` (blobs written).
+fn rows_of(
+    repo: &gix::Repository,
+    paths: &[gix::bstr::BString],
+    index: &gix::index::State,
+) -> Result<Vec<Row>> {
+    let mut files = Files::new(repo)?;
+    let mut rows: Vec<Row> = Vec::new();
+    for path in paths {
+        let found = files.read(path.as_bstr(), index, Store::Write)?;
+        crate::faults::point();
+        match found {
+            // Nested repositories are not ours to save.
+            Some(d) if d.leaf.kind == EntryKind::Commit => {}
+            Some(d) => rows.push(Row {
+                path: path.clone(),
+                entry: Some((d.leaf.id, d.leaf.kind, d.stat)),
+            }),
+            None => rows.push(Row {
+                path: path.clone(),
+                entry: None,
+            }),
+        }
+    }
+    Ok(rows)
+}
+
+/// `git config wtc.preCommitOnSave true`: `wtc save` and `wtc done` run the pre-commit hook
+/// first, as `git commit -a` would (autosaves never do: a failing lint must not stop work
+/// from flowing). The hook sees an index with everything the save would commit staged
+/// (`GIT_INDEX_FILE`), no `index.lock` is held while it runs, and what it changes in the
+/// worktree (a formatter) is part of the save. A failing hook refuses the save.
+pub fn run_pre_commit(repo: &gix::Repository) -> Result<()> {
+    use crate::git::hooks::{self, Ran};
+    let enabled = repo
+        .config_snapshot()
+        .boolean(crate::plan::settings::PRE_COMMIT_ON_SAVE)
+        .unwrap_or(false);
+    if !enabled || !hooks::verify_hooks_enabled() || hooks::find(repo, "pre-commit")?.is_none() {
+        return Ok(());
+    }
+    let snapshot = repo.index_or_empty()?;
+    let mut index: gix::index::File = (**snapshot).clone();
+    let status = crate::worktree::snapshot::changes(repo, Some(&index))?;
+    let rows = rows_of(repo, &status.paths, &index)?;
+    crate::git::index::edit(&mut index).set(&rows);
+    let path = repo.git_dir().join("wtc-pre-commit.index");
+    let mut buf = Vec::new();
+    index.remove_tree();
+    index.write_to(&mut buf, gix::index::write::Options::default())?;
+    std::fs::write(&path, &buf)?;
+    let ran = hooks::run(
+        repo,
+        "pre-commit",
+        &[],
+        &[
+            ("GIT_INDEX_FILE", path.clone().into_os_string()),
+            ("GIT_EDITOR", ":".into()),
+        ],
+    );
+    let _ = std::fs::remove_file(&path);
+    if let Ran::Failed { status } = ran? {
+        return Err(crate::git::Error::HookRejected {
+            hook: "pre-commit",
+            status,
+            what: "the save",
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// Commit the whole worktree of `repo` (a lane worktree on `branch`) as one WIP commit, in
@@ -121,24 +196,7 @@ pub fn save(
     let status = crate::worktree::snapshot::changes(repo, Some(&locked.file))?;
     let paths = status.paths;
 
-    let mut files = Files::new(repo)?;
-    let mut rows: Vec<Row> = Vec::new();
-    for path in &paths {
-        let found = files.read(path.as_bstr(), locked.state(), Store::Write)?;
-        crate::faults::point();
-        match found {
-            // Nested repositories are not ours to save.
-            Some(d) if d.leaf.kind == EntryKind::Commit => {}
-            Some(d) => rows.push(Row {
-                path: path.clone(),
-                entry: Some((d.leaf.id, d.leaf.kind, d.stat)),
-            }),
-            None => rows.push(Row {
-                path: path.clone(),
-                entry: None,
-            }),
-        }
-    }
+    let rows = rows_of(repo, &paths, locked.state())?;
     let mut editor = repo.edit_tree(head_tree)?;
     // Removals first, so a file can turn into a directory in the same save.
     for row in rows.iter().filter(|r| r.entry.is_none()) {
@@ -181,7 +239,15 @@ pub fn save(
             branch,
             PreviousValue::MustExistAndMatch(head.into()),
             c,
-            "save",
+            &{
+                let subject = message(lane_name, user_message, done, saved_paths.len());
+                let subject = subject.lines().next().unwrap_or_default();
+                match (done, user_message.is_some_and(|m| !m.trim().is_empty())) {
+                    (true, false) => "done".to_string(),
+                    (true, true) => format!("done: {subject}"),
+                    (false, _) => format!("save: {subject}"),
+                }
+            },
         )?;
     }
     if rows.is_empty() && commit.is_none() {
@@ -202,4 +268,19 @@ pub fn save(
             .map(|p| p.to_str_lossy().into_owned())
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    #[test]
+    fn the_handoff_trailer_joins_the_messages_own_block() {
+        assert_eq!(message("a", None, true, 0), "done: a\n\nWtc-State: done\n");
+        assert_eq!(
+            message("a", Some("Add x\n\nSigned-off-by: A <a@x>"), true, 1),
+            "Add x\n\nSigned-off-by: A <a@x>\nWtc-State: done\n"
+        );
+        assert_eq!(message("a", None, false, 2), "wip: a (2 files)\n");
+    }
 }

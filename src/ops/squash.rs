@@ -9,6 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
+use gix::bstr::ByteSlice;
 use gix::refs::transaction::PreviousValue;
 use gix::ObjectId;
 use serde::Serialize;
@@ -19,6 +20,7 @@ use crate::git::index::LockedIndex;
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::merge::{self, Folded, Tip};
+use crate::ops::message;
 use crate::plan::lanes as lane;
 use crate::plan::refnames::{self, trailers};
 use crate::plan::{self, StoredPlan};
@@ -209,7 +211,6 @@ pub fn squash(
     }
     let target_ref = refnames::branch(&plan.target);
     let local_target = refs::peel(repo, &target_ref)?;
-    let message = integration_message(repo, plan, &tips, opts.message.as_deref())?;
     let lanes_out = tips
         .iter()
         .map(|t| LaneTipOut {
@@ -223,7 +224,7 @@ pub fn squash(
         parent: String::new(),
         target: plan.target.clone(),
         lanes: lanes_out,
-        message: message.clone(),
+        message: String::new(),
         worktree_updated: None,
         dry_run: opts.dry_run,
         pushed: None,
@@ -249,12 +250,15 @@ pub fn squash(
             }
             out.tree = tree.to_string();
             out.parent = onto.to_string();
+            out.message =
+                message::integration_message(repo, plan, &tips, onto, opts.message.as_deref())?;
             if opts.dry_run {
                 return Ok(out);
             }
             crate::error::check_interrupt()?;
             merge::persist_tree(&mut mem, repo, tree)?;
-            let commit = integration_commit(repo, &message, tree, onto)?;
+            let commit = integration_commit(repo, &out.message, tree, onto)?;
+            out.message = commit_message(repo, commit)?;
             let update = crate::git::remote::PushUpdate {
                 src: Some(commit),
                 dst: target_ref.clone(),
@@ -281,7 +285,8 @@ pub fn squash(
                                 local,
                                 local_tree,
                                 tree,
-                            );
+                            )
+                            .with_reflog(squash_reflog(plan, &tips));
                             if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition) {
                                 (out.worktree_updated, out.raced, out.kept) =
                                     finish_target(tc, repo, transition, local, commit)?;
@@ -324,6 +329,7 @@ pub fn squash(
                 None => String::new(),
             };
             out.already_integrated = true;
+            out.message = commit_message(repo, target_tip)?;
             if opts.dry_run {
                 return Ok(out);
             }
@@ -340,22 +346,49 @@ pub fn squash(
         }
         out.tree = tree.to_string();
         out.parent = target_tip.to_string();
-        // A checked-out target must take the new tree without losing anything: check first.
+        out.message =
+            message::integration_message(repo, plan, &tips, target_tip, opts.message.as_deref())?;
+        // A checked-out target must take the new tree without losing anything: check first
+        // (and let go of its index: hooks and the signer run next, never under index.lock).
         let transition =
-            Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree);
-        let tc = prepare_target_checkout(op, ws, &mem, &transition)?;
+            Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree)
+                .with_reflog(squash_reflog(plan, &tips));
+        drop(prepare_target_checkout(op, ws, &mem, &transition)?);
         if opts.dry_run {
             return Ok(out);
         }
         crate::error::check_interrupt()?;
         merge::persist_tree(&mut mem, repo, tree)?;
-        let commit = integration_commit(repo, &message, tree, target_tip)?;
+        let commit = integration_commit(repo, &out.message, tree, target_tip)?;
+        out.message = commit_message(repo, commit)?;
+        // Now the locked phase: check again (anything may have changed meanwhile), then move.
+        let tc = prepare_target_checkout(op, ws, repo, &transition)?;
         (out.worktree_updated, out.raced, out.kept) =
             finish_target(tc, repo, transition, target_tip, commit)?;
         out.commit = Some(commit.to_string());
     }
     let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
+    commit::after_landing(repo, Purpose::Integration);
     record_integration(repo, stored, commit, out)
+}
+
+/// The target's reflog entry for the integration.
+fn squash_reflog(plan: &plan::Plan, tips: &[Tip]) -> String {
+    let lanes: Vec<&str> = tips.iter().map(|t| t.lane.as_str()).collect();
+    format!(
+        "squash: integrate plan {} ({})",
+        plan.name,
+        lanes.join(", ")
+    )
+}
+
+/// The message a commit was written with (hooks may have changed it).
+fn commit_message(repo: &gix::Repository, commit: ObjectId) -> Result<String> {
+    Ok(repo
+        .find_commit(commit)?
+        .message_raw()?
+        .to_str_lossy()
+        .into_owned())
 }
 
 /// Record the integration in the plan's log; the target already moved, so a lost race here
@@ -563,72 +596,11 @@ fn finish_target(
                 transition.branch(),
                 PreviousValue::MustExistAndMatch(from.into()),
                 commit,
-                "squash",
+                transition.reflog.as_deref().unwrap_or("squash"),
             )?;
             Ok((None, Vec::new(), Vec::new()))
         }
     }
-}
-
-/// Subjects that say nothing beyond "work happened" and stay out of the integration message.
-fn is_wip_subject(subject: &str, lane_name: &str) -> bool {
-    let s = subject.trim().to_ascii_lowercase();
-    s.is_empty()
-        || s.starts_with("wip")
-        || s.starts_with("sync:")
-        || s.starts_with("merge ")
-        || s.starts_with("fold ")
-        || s == format!("done: {lane_name}")
-}
-
-fn integration_message(
-    repo: &gix::Repository,
-    plan: &plan::Plan,
-    tips: &[Tip],
-    user_message: Option<&str>,
-) -> Result<String> {
-    let lanes: Vec<&str> = tips.iter().map(|t| t.lane.as_str()).collect();
-    let mut msg = match user_message {
-        Some(m) if !m.trim().is_empty() => m.trim().to_string(),
-        _ => format!("{}: integrate {}", plan.name, lanes.join(", ")),
-    };
-    msg.push_str("\n\n");
-    let base = plan.base_id();
-    let mut any = false;
-    for t in tips {
-        let mut hidden = vec![base];
-        for up in plan.upstream_closure(&t.lane) {
-            hidden.extend(tips.iter().filter(|u| u.lane == up.name).map(|u| u.commit));
-        }
-        let subjects: Vec<String> = lane::subjects(repo, t.commit, &hidden)?
-            .into_iter()
-            .filter(|s| !is_wip_subject(s, &t.lane))
-            .collect();
-        let mut unique = Vec::new();
-        for s in subjects {
-            if !unique.contains(&s) {
-                unique.push(s);
-            }
-        }
-        if unique.is_empty() {
-            continue;
-        }
-        any = true;
-        msg.push_str(&format!("{}:\n", t.lane));
-        for s in unique {
-            msg.push_str(&format!("- {s}\n"));
-        }
-    }
-    if any {
-        msg.push('\n');
-    }
-    msg.push_str(&trailers::plan_line(&plan.name));
-    msg.push('\n');
-    for t in tips {
-        msg.push_str(&trailers::lane_line(&t.lane, t.commit));
-        msg.push('\n');
-    }
-    Ok(msg)
 }
 
 /// Run `cmd` in a temporary directory holding `tree` (which may exist only in memory).

@@ -281,16 +281,14 @@ pub fn sync(
             } else {
                 SyncResult::Merged
             };
-            let transition = Transition::of_branch("sync", &branch, head, head_tree, tree);
-            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head)?;
-            if opts.dry_run {
-                return Ok(out);
-            }
-            crate::error::check_interrupt()?;
-            let new_commit = if fast_forward {
-                commit
-            } else {
-                merge::persist_tree(&mut mem, repo, tree)?;
+            let transition = Transition::of_branch("sync", &branch, head, head_tree, tree)
+                .with_reflog(if fast_forward {
+                    format!("sync: fast-forward to {}", out.merged.join(", "))
+                } else {
+                    format!("sync: merge {} into {lane_name}", out.merged.join(", "))
+                });
+            let write_merge = |mem: &mut gix::Repository| -> Result<ObjectId> {
+                merge::persist_tree(mem, repo, tree)?;
                 let parents: Vec<ObjectId> = std::iter::once(head)
                     .chain(
                         merge::independent_tips(repo, &merged)?
@@ -310,7 +308,24 @@ pub fn sync(
                         tree,
                         parents,
                     },
-                )?
+                )
+            };
+            // A signed merge commit is written before the locked phase (the signer may
+            // prompt): check first, sign, then lock and check again.
+            let mut early = None;
+            if !fast_forward && !opts.dry_run && commit::runs_programs(repo, Purpose::SyncMerge) {
+                drop(prepare_update(op, repo, &mem, &transition, head)?);
+                early = Some(write_merge(&mut mem)?);
+            }
+            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head)?;
+            if opts.dry_run {
+                return Ok(out);
+            }
+            crate::error::check_interrupt()?;
+            let new_commit = match early {
+                _ if fast_forward => commit,
+                Some(c) => c,
+                None => write_merge(&mut mem)?,
             };
             let applied = transition
                 .moving_to(new_commit)
@@ -350,7 +365,11 @@ pub fn sync(
                     .iter()
                     .map(|(p, stage, mode, id)| StagedEntry::new(p, *stage, *mode, *id))
                     .collect(),
-                files: merge_state_files(&merged, lane_name, &out.conflicts),
+                files: [
+                    transition.files.clone(),
+                    merge_state_files(repo, &merged, lane_name, &out.conflicts),
+                ]
+                .concat(),
                 ..transition
             };
             let applied = transition.apply(repo, &prepared, locked)?;
@@ -481,23 +500,38 @@ fn overlap_error(obstacles: &[Obstacle]) -> anyhow::Error {
 /// MERGE_MSG, MERGE_MODE and MERGE_HEAD (last: it is what makes git, and wtc, see a merge in
 /// progress), as `(file name in the git dir, content)`.
 fn merge_state_files(
+    repo: &gix::Repository,
     merged: &[Tip],
     lane_name: &str,
     conflicts: &[String],
 ) -> Vec<(String, String)> {
     let heads: String = merged.iter().map(|t| format!("{}\n", t.commit)).collect();
     let lanes: Vec<&str> = merged.iter().map(|t| t.lane.as_str()).collect();
+    let c = comment_string(repo);
     let mut msg = format!(
-        "{}{} into {lane_name}\n\n# Conflicts:\n",
+        "{}{} into {lane_name}\n\n{c} Conflicts:\n",
         snapshot::SYNC_MERGE_SUBJECT,
         lanes.join(", ")
     );
-    for c in conflicts {
-        msg.push_str(&format!("#\t{c}\n"));
+    for p in conflicts {
+        msg.push_str(&format!("{c}\t{p}\n"));
     }
     vec![
         ("MERGE_MSG".into(), msg),
         ("MERGE_MODE".into(), "no-ff\n".into()),
         ("MERGE_HEAD".into(), heads),
     ]
+}
+
+/// What starts a comment line in commit messages: `core.commentString` or `core.commentChar`
+/// (`#` by default, and for `auto`, since the MERGE_MSG wtc writes never starts a line with
+/// `#`), as `git commit` strips them.
+fn comment_string(repo: &gix::Repository) -> String {
+    let config = repo.config_snapshot();
+    let value = config
+        .string("core.commentString")
+        .or_else(|| config.string("core.commentChar"))
+        .map(|v| v.to_str_lossy().into_owned())
+        .filter(|v| !v.is_empty() && !v.contains('\n') && v != "auto");
+    value.unwrap_or_else(|| "#".into())
 }

@@ -1,9 +1,18 @@
 //! Machine-local settings: git config `wtc.*`, never the plan (which every clone shares).
 //!
-//! `wtc.<plan>.remote` records which remote a plan meets at in this clone.
+//! `wtc.<plan>.remote` records which remote a plan meets at in this clone. Settings the git
+//! layer reads itself are named there and listed here, so this is the one index of them:
+//! `wtc.signSaves` ([`SIGN_SAVES`]) and `wtc.prePush` ([`PRE_PUSH`]). The operations read
+//! `wtc.preCommitOnSave` ([`PRE_COMMIT_ON_SAVE`]).
 
 use anyhow::{Context as _, Result};
 use gix::bstr::ByteSlice;
+
+pub use crate::git::commit::SIGN_SAVES;
+pub use crate::git::remote::PRE_PUSH;
+
+/// `git config wtc.preCommitOnSave true`: `wtc save`/`done` run the pre-commit hook first.
+pub const PRE_COMMIT_ON_SAVE: &str = "wtc.preCommitOnSave";
 
 /// The config key that records a plan's remote.
 fn remote_key(plan: &str) -> String {

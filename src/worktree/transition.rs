@@ -65,9 +65,13 @@ pub struct Transition {
     /// Conflict stages replacing the stage-0 entries of their paths.
     #[serde(default)]
     pub stages: Vec<StagedEntry>,
-    /// Files written into the git dir last, in order (MERGE_MSG, MERGE_MODE, MERGE_HEAD).
+    /// Files written into the git dir last, in order (ORIG_HEAD, MERGE_MSG, MERGE_MODE,
+    /// MERGE_HEAD).
     #[serde(default)]
     pub files: Vec<(String, String)>,
+    /// The reflog entry of the ref's move (after `wtc `); the command name when unset.
+    #[serde(default)]
+    pub reflog: Option<String>,
 }
 
 /// An index entry at stage 1, 2 or 3, as the journal records it.
@@ -156,8 +160,16 @@ impl Transition {
                 new: None,
             },
             stages: Vec::new(),
-            files: Vec::new(),
+            // git merge records where HEAD was, so `git reset --hard ORIG_HEAD` undoes it.
+            files: vec![("ORIG_HEAD".into(), format!("{old}\n"))],
+            reflog: None,
         }
+    }
+
+    /// The reflog entry of the move (after `wtc `).
+    pub fn with_reflog(mut self, message: String) -> Self {
+        self.reflog = Some(message);
+        self
     }
 
     /// The branch moves to `new` (a `Branch` transition).
@@ -269,12 +281,12 @@ impl Transition {
                         branch,
                         PreviousValue::MustExistAndMatch(oid(old)?.into()),
                         new,
-                        &self.command,
+                        self.reflog.as_deref().unwrap_or(&self.command),
                     )?;
                 }
                 Ok(())
             }
-            HeadMove::Attach { branch, .. } => {
+            HeadMove::Attach { branch, previous } => {
                 if head_target(repo).as_deref() == Some(branch.as_str()) {
                     return Ok(());
                 }
@@ -293,6 +305,28 @@ impl Transition {
                     name: "HEAD".try_into()?,
                     deref: false,
                 })?;
+                // gix writes no reflog for a symbolic update; git's checkout does: log it.
+                if let Some(tip) = refs::peel(repo, branch)? {
+                    let _ = repo.edit_reference(RefEdit {
+                        change: Change::Update {
+                            log: LogChange {
+                                mode: RefLog::Only,
+                                force_create_reflog: false,
+                                message: format!(
+                                    "wtc {}: moving from {} to {}",
+                                    self.command,
+                                    previous.strip_prefix("refs/heads/").unwrap_or(previous),
+                                    branch.strip_prefix("refs/heads/").unwrap_or(branch)
+                                )
+                                .into(),
+                            },
+                            expected: PreviousValue::Any,
+                            new: gix::refs::Target::Object(tip),
+                        },
+                        name: "HEAD".try_into()?,
+                        deref: false,
+                    });
+                }
                 crate::faults::point();
                 Ok(())
             }

@@ -326,3 +326,83 @@ fn wtc_save_completes_a_resolved_merge() {
     let sync = env.wtc_json(&b, &["sync"]);
     assert_eq!(sync["result"], "up-to-date", "{sync}");
 }
+
+/// Marker lines without their labels (git's and wtc's name the sides differently).
+fn unlabelled(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            for m in ["<<<<<<<", "|||||||", "=======", ">>>>>>>"] {
+                if l.starts_with(m) {
+                    return m.to_string();
+                }
+            }
+            l.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Issue 11: `merge.conflictStyle` shapes sync's markers exactly as it shapes `git merge`'s,
+/// and MERGE_MSG comments with `core.commentChar`, so `git commit` strips them.
+#[test]
+fn conflict_style_and_comment_char_follow_the_config() {
+    for style in ["merge", "diff3", "zdiff3"] {
+        let env = TestEnv::new();
+        let repo = env.path("repo");
+        env.fixture("make_base.sh", &repo);
+        env.git(&repo, &["config", "merge.conflictStyle", style]);
+        env.git(&repo, &["config", "core.commentChar", ";"]);
+        env.wtc_json(&repo, &["init", "p"]);
+        let a = env.add_lane(&repo, "a", &[]);
+        let b = env.add_lane(&repo, "b", &["a"]);
+        // Both sides change lines 2-4, sharing the first and last of them (what zdiff3
+        // moves out of the conflict).
+        let mut theirs = with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // same");
+        env.write(&a.join(CONFIG), &theirs);
+        theirs = with_line(&env, &a.join(CONFIG), 3, "  timeout: 1, // a");
+        env.write(&a.join(CONFIG), &theirs);
+        env.wtc_ok(&a, &["done"]);
+        let mut ours = with_line(&env, &b.join(CONFIG), 2, "  retries: 5, // same");
+        env.write(&b.join(CONFIG), &ours);
+        ours = with_line(&env, &b.join(CONFIG), 3, "  timeout: 2, // b");
+        env.write(&b.join(CONFIG), &ours);
+        env.wtc_ok(&b, &["save", "-m", "b"]);
+        let before = env.rev(&b, "HEAD");
+        let (code, _) = env.wtc_json_code(&b, &["sync"]);
+        assert_eq!(code, 3, "{style}");
+        let wtc_file = env.read(&b.join(CONFIG));
+        let msg = env.read(&b.join("../../../repo/.git/worktrees/b/MERGE_MSG"));
+        assert!(
+            msg.contains("\n; Conflicts:\n;\tsrc/config.ts\n"),
+            "{style}: {msg}"
+        );
+        // git's answer from the same state.
+        env.git(&b, &["merge", "--abort"]);
+        env.git(&b, &["reset", "-q", "--hard", &before]);
+        let out = env.git_output(&b, &["merge", "--no-edit", "wtc/p/a"]);
+        assert!(
+            !out.status.success(),
+            "{style}: git merge must conflict too"
+        );
+        let git_file = env.read(&b.join(CONFIG));
+        assert_eq!(
+            unlabelled(&wtc_file),
+            unlabelled(&git_file),
+            "{style}:\nwtc:\n{wtc_file}\ngit:\n{git_file}"
+        );
+        if style == "diff3" {
+            assert!(wtc_file.contains("|||||||"), "{wtc_file}");
+        }
+        // Resolved and committed with an editor, the comment lines go.
+        env.git(&b, &["merge", "--abort"]);
+        env.git(&b, &["reset", "-q", "--hard", &before]);
+        env.wtc_json_code(&b, &["sync"]);
+        env.write(&b.join(CONFIG), &ours);
+        let mut commit = env.command("git", &b);
+        commit.env("GIT_EDITOR", "true").args(["commit", "-qa"]);
+        let out = env.run(commit, "git commit");
+        assert!(out.status.success(), "{}", env.describe(&out));
+        let committed = env.git(&b, &["log", "-1", "--format=%B"]);
+        assert!(!committed.contains("Conflicts"), "{style}: {committed}");
+    }
+}

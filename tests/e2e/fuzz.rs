@@ -202,7 +202,8 @@ impl Draft {
         t
     }
 
-    /// The verdict the design asks for.
+    /// The verdict the design asks for (a key this wtc does not know is data: kept, never
+    /// interpreted, so it changes no verdict).
     fn reference_ok(&self) -> bool {
         let hex40 = |s: &str| s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit());
         let names: Vec<&str> = self.lanes.iter().map(|(n, _)| n.as_str()).collect();
@@ -213,7 +214,6 @@ impl Draft {
             && gix::refs::FullName::try_from(format!("refs/heads/{}", self.target)).is_ok()
             && hex40(&self.base)
             && self.integrated.as_deref().is_none_or(hex40)
-            && self.extra.is_none()
             && names.iter().all(|n| reference_name_ok(n))
             && unique.len() == names.len()
             && self
@@ -327,6 +327,12 @@ fn plan_parser_matches_the_reference_on_near_valid_plans() {
                 check_accepted(plan)?;
                 prop_assert_eq!(&plan.name, &draft.name);
                 prop_assert_eq!(plan.lanes.len(), draft.lanes.len());
+                if let Some((k, v)) = &draft.extra {
+                    prop_assert_eq!(
+                        plan.unknown.get(k).and_then(|x| x.as_str()),
+                        Some(v.as_str())
+                    );
+                }
             } else if let Err(e) = &parsed {
                 prop_assert!(e.to_string().len() < 1000, "runaway message");
             }

@@ -24,6 +24,7 @@ mod servers;
 
 mod architecture;
 mod bad_input;
+mod commits;
 mod concurrency;
 mod conflict;
 mod crash;
