@@ -62,6 +62,10 @@ pub enum Error {
     NotADirectory(PathBuf),
     #[error("not inside a git repository: {}", .0.display())]
     NotARepository(PathBuf),
+    #[error("detected dubious ownership in repository at '{}'", dir.display())]
+    DubiousOwnership { dir: PathBuf },
+    #[error("{} is a {format} repository; this wtc reads SHA-1 repositories only", dir.display())]
+    ObjectFormat { dir: PathBuf, format: String },
     #[error("{} is a bare repository; wtc needs a repository with a working tree", .0.display())]
     Bare(PathBuf),
     #[error("cannot open the worktree at {}: {reason}", path.display())]
@@ -102,6 +106,11 @@ impl Diagnostic for Error {
                 "check that you may push to '{remote}'; nothing on the remote was overwritten"
             ),
             Error::NotADirectory(_) => return None,
+            Error::DubiousOwnership { dir } => format!(
+                "it is owned by someone else, so git refuses it too; to add an exception for this directory, call: git config --global --add safe.directory {}",
+                dir.display()
+            ),
+            Error::ObjectFormat { .. } => "gix, which wtc is built on, is built here without SHA-256 support; use wtc on SHA-1 repositories (git's default)".into(),
             Error::NotARepository(_) => {
                 "run wtc inside a clone (or one of its worktrees), or pass -C DIR".into()
             }

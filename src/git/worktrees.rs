@@ -11,6 +11,34 @@ use gix::bstr::ByteSlice;
 
 use super::Error;
 
+/// Refuse a repository git refuses: one owned by someone else and not listed in
+/// `safe.directory` (gix opens it with reduced trust, dropping its local config; git stops,
+/// and so does wtc, before writing anything).
+fn refuse_untrusted(repo: &gix::Repository) -> Result<()> {
+    if repo.git_dir_trust() != gix::sec::Trust::Full {
+        let dir = repo.workdir().unwrap_or(repo.git_dir()).to_owned();
+        return Err(Error::DubiousOwnership { dir }.into());
+    }
+    Ok(())
+}
+
+/// The object format named in an open error, when it is one this build cannot read
+/// (gix is built with SHA-1 only).
+fn unsupported_format(e: &gix::Error) -> Option<String> {
+    if !e.is_unsupported() {
+        return None;
+    }
+    e.iter_errors()
+        .filter_map(|x| x.downcast_ref::<gix::error::Message>())
+        .find(|m| m.message.contains("Object format is not enabled"))
+        .map(|m| match m.values.get("input") {
+            Some(v) if !format!("{v:?}").to_ascii_lowercase().contains("sha256") => {
+                "non-SHA-1".to_string()
+            }
+            _ => "sha256".to_string(),
+        })
+}
+
 /// An opened repository plus the worktree the command runs in.
 pub struct Workspace {
     pub repo: gix::Repository,
@@ -33,7 +61,14 @@ impl Workspace {
         if !dir.is_dir() {
             return Err(Error::NotADirectory(dir.to_owned()).into());
         }
-        let repo = gix::discover(dir).map_err(|_| Error::NotARepository(dir.to_owned()))?;
+        let repo = gix::discover(dir).map_err(|e| match unsupported_format(&e) {
+            Some(format) => Error::ObjectFormat {
+                dir: dir.to_owned(),
+                format,
+            },
+            None => Error::NotARepository(dir.to_owned()),
+        })?;
+        refuse_untrusted(&repo)?;
         if repo.is_bare() || repo.workdir().is_none() {
             return Err(Error::Bare(repo.git_dir().to_owned()).into());
         }
@@ -46,6 +81,7 @@ impl Workspace {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
+        refuse_untrusted(&repo)?;
         Ok(repo)
     }
 

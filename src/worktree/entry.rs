@@ -44,6 +44,9 @@ pub struct Files<'r> {
     pub root: PathBuf,
     pipeline: gix::filter::Pipeline<'r>,
     stat_opts: gix::index::entry::stat::Options,
+    /// `core.fileMode` and `core.symlinks`: without them the exec bit on disk means nothing
+    /// and symlinks are plain files holding the target, as git treats them.
+    caps: gix::fs::Capabilities,
 }
 
 impl<'r> Files<'r> {
@@ -61,7 +64,29 @@ impl<'r> Files<'r> {
             root,
             pipeline,
             stat_opts: repo.stat_options()?,
+            caps: repo.filesystem_options()?,
         })
+    }
+
+    /// Does a leaf found on disk stand for `want`? The same object, and the same kind as far
+    /// as this file system records kinds: with `core.fileMode=false` the exec bit on disk is
+    /// no change, with `core.symlinks=false` a plain file holding the target is the symlink.
+    pub fn same(&self, disk: Option<Leaf>, want: Option<Leaf>) -> bool {
+        match (disk, want) {
+            (None, None) => true,
+            (Some(d), Some(w)) => d.id == w.id && self.kind_matches(Some(d.kind), w.kind),
+            _ => false,
+        }
+    }
+
+    fn kind_matches(&self, disk: Option<EntryKind>, want: EntryKind) -> bool {
+        let blob = |k: EntryKind| matches!(k, EntryKind::Blob | EntryKind::BlobExecutable);
+        match disk {
+            Some(d) if d == want => true,
+            Some(d) if !self.caps.executable_bit && blob(d) && blob(want) => true,
+            Some(d) if !self.caps.symlink && blob(d) && want == EntryKind::Link => true,
+            _ => false,
+        }
     }
 
     pub fn abs(&self, path: &BStr) -> Result<PathBuf> {
@@ -107,12 +132,28 @@ impl<'r> Files<'r> {
                 EntryKind::Link,
             )
         } else if std_md.is_file() {
-            let kind = if gix::fs::is_executable(&std_md) {
-                EntryKind::BlobExecutable
+            let indexed = index
+                .entry_by_path_and_stage(path, Stage::Unconflicted)
+                .and_then(|e| kind_of_mode(e.mode));
+            if !self.caps.symlink && indexed == Some(EntryKind::Link) {
+                // core.symlinks=false: the checked-out symlink is a file holding its target.
+                let target =
+                    std::fs::read(&abs).with_context(|| format!("reading {}", abs.display()))?;
+                (target, EntryKind::Link)
             } else {
-                EntryKind::Blob
-            };
-            (self.clean(path, &abs, index)?, kind)
+                let kind = if !self.caps.executable_bit {
+                    // core.fileMode=false: the index's mode stands (new files: not executable).
+                    match indexed {
+                        Some(EntryKind::BlobExecutable) => EntryKind::BlobExecutable,
+                        _ => EntryKind::Blob,
+                    }
+                } else if gix::fs::is_executable(&std_md) {
+                    EntryKind::BlobExecutable
+                } else {
+                    EntryKind::Blob
+                };
+                (self.clean(path, &abs, index)?, kind)
+            }
         } else if std_md.is_dir() {
             return Ok(nested_repo_head(&abs).map(|id| OnDisk {
                 leaf: Leaf {
@@ -175,7 +216,7 @@ impl<'r> Files<'r> {
                         // size, so the kind on disk is checked too (a local chmod is work).
                         if entry.stat.matches(&stat, self.stat_opts)
                             && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
-                            && disk_kind(&abs) == Some(expected.kind)
+                            && self.kind_matches(disk_kind(&abs), expected.kind)
                         {
                             return Ok(true);
                         }
@@ -183,7 +224,8 @@ impl<'r> Files<'r> {
                 }
             }
         }
-        Ok(self.leaf_on_disk(path, index)? == Some(expected))
+        let disk = self.leaf_on_disk(path, index)?;
+        Ok(self.same(disk, Some(expected)))
     }
 
     /// The leaf of the file at `abs`, judged as if it were at `path` (hashed only).
@@ -239,6 +281,12 @@ impl<'r> Files<'r> {
                     fingerprint: None,
                 });
             }
+            EntryKind::Link if !self.caps.symlink => {
+                // core.symlinks=false: git checks a symlink out as a file holding its target.
+                let blob = self.repo.find_blob(leaf.id)?;
+                let data = blob.data.clone();
+                return self.place_file(&abs, &data, EntryKind::Blob);
+            }
             EntryKind::Link => {
                 let blob = self.repo.find_blob(leaf.id)?;
                 let target = gix::path::from_byte_slice(&blob.data)?.to_owned();
@@ -275,42 +323,7 @@ impl<'r> Files<'r> {
                         }
                     }
                 }
-                if !clear_empty_dir(&abs)? {
-                    return Ok(Placed::Raced);
-                }
-                let parent = abs.parent().expect("inside the worktree");
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(".wtc-tmp-")
-                    .tempfile_in(parent)
-                    .with_context(|| format!("creating a file in {}", parent.display()))?;
-                use std::io::Write;
-                tmp.write_all(&bytes)?;
-                use std::os::unix::fs::PermissionsExt;
-                let mode = if leaf.kind == EntryKind::BlobExecutable {
-                    0o755
-                } else {
-                    0o644
-                };
-                tmp.as_file()
-                    .set_permissions(std::fs::Permissions::from_mode(mode))?;
-                // No clobbering: a file created at `abs` since we moved the old one aside is
-                // someone's work (an editor's write-to-temp-and-rename, an O_CREAT write).
-                let file = match tmp.persist_noclobber(&abs) {
-                    Ok(f) => f,
-                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return Ok(Placed::Raced)
-                    }
-                    Err(e) => {
-                        return Err(e.error).with_context(|| format!("writing {}", abs.display()))
-                    }
-                };
-                // Stat what WE wrote, through our handle: someone may have replaced the path
-                // already (an editor's rename), and their file must not pass for ours.
-                let stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file)?)?;
-                return Ok(Placed::Written {
-                    stat,
-                    fingerprint: Some(Fingerprint::of(&file.metadata()?)),
-                });
+                return self.place_file(&abs, &bytes, leaf.kind);
             }
             EntryKind::Tree => unreachable!("trees are never leaves"),
         }
@@ -318,6 +331,45 @@ impl<'r> Files<'r> {
         Ok(Placed::Written {
             stat: Stat::from_fs(&md)?,
             fingerprint: fingerprint(&abs),
+        })
+    }
+
+    /// Write a regular file with `bytes` at `abs`, where nothing is now (see
+    /// [`Files::place_leaf`]): by temp file and no-clobber rename.
+    fn place_file(&mut self, abs: &Path, bytes: &[u8], kind: EntryKind) -> Result<Placed> {
+        if !clear_empty_dir(abs)? {
+            return Ok(Placed::Raced);
+        }
+        let parent = abs.parent().expect("inside the worktree");
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".wtc-tmp-")
+            .tempfile_in(parent)
+            .with_context(|| format!("creating a file in {}", parent.display()))?;
+        use std::io::Write;
+        tmp.write_all(bytes)?;
+        use std::os::unix::fs::PermissionsExt;
+        let mode = if kind == EntryKind::BlobExecutable {
+            0o755
+        } else {
+            0o644
+        };
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        // No clobbering: a file created at `abs` since we moved the old one aside is
+        // someone's work (an editor's write-to-temp-and-rename, an O_CREAT write).
+        let file = match tmp.persist_noclobber(abs) {
+            Ok(f) => f,
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Ok(Placed::Raced)
+            }
+            Err(e) => return Err(e.error).with_context(|| format!("writing {}", abs.display())),
+        };
+        // Stat what WE wrote, through our handle: someone may have replaced the path
+        // already (an editor's rename), and their file must not pass for ours.
+        let stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file)?)?;
+        Ok(Placed::Written {
+            stat,
+            fingerprint: Some(Fingerprint::of(&file.metadata()?)),
         })
     }
 

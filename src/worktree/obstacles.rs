@@ -68,7 +68,7 @@ impl Files<'_> {
                             _ => false,
                         };
                         let disk = self.leaf_on_disk(c.path.as_bstr(), index)?;
-                        if !(index_is_new && disk == c.new) {
+                        if !(index_is_new && self.same(disk, c.new)) {
                             out.push(Obstacle::Modified(p));
                         }
                         continue;
@@ -80,7 +80,7 @@ impl Files<'_> {
                     let abs = self.abs(c.path.as_bstr())?;
                     match disk {
                         // Already what B wants, or deleted where B deletes too: no conflict.
-                        d if d == c.new => {}
+                        d if self.same(d, c.new) => {}
                         None if std::fs::symlink_metadata(&abs).is_err() => {
                             out.push(Obstacle::Deleted(p))
                         }
@@ -104,7 +104,8 @@ impl Files<'_> {
                             }
                         }
                         Ok(_) => {
-                            if self.leaf_on_disk(c.path.as_bstr(), index)? != c.new {
+                            let disk = self.leaf_on_disk(c.path.as_bstr(), index)?;
+                            if !self.same(disk, c.new) {
                                 out.push(Obstacle::Untracked(p));
                             }
                         }

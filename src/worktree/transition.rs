@@ -543,7 +543,7 @@ fn still_expected(files: &mut Files<'_>, c: &PathChange) -> Result<bool> {
 fn leaf_is(files: &mut Files<'_>, abs: &std::path::Path, c: &PathChange) -> Result<bool> {
     let empty = gix::index::State::new(files.repo.object_hash());
     let on_disk = files.leaf_at(abs, c.path.as_bstr(), &empty)?;
-    Ok(on_disk.is_some() && (on_disk == c.old || on_disk == c.new))
+    Ok(on_disk.is_some() && (files.same(on_disk, c.old) || files.same(on_disk, c.new)))
 }
 
 /// A file wtc moved aside in an update that was killed: ours (A's or B's content) is
@@ -567,7 +567,7 @@ fn recover_aside(
     // gives way; anything else there is the user's too, and both are kept.
     let empty = gix::index::State::new(files.repo.object_hash());
     let ours = match files.leaf_at(abs, c.path.as_bstr(), &empty)? {
-        Some(l) if Some(l) == c.new => fingerprint(abs),
+        Some(l) if files.same(Some(l), c.new) => fingerprint(abs),
         _ => None,
     };
     if let Some(k) = put_back(&aside, abs, ours)? {

@@ -21,6 +21,7 @@ mod hermetic;
 
 mod env;
 mod servers;
+mod setups;
 
 mod architecture;
 mod bad_input;
