@@ -89,6 +89,22 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
         }
         r.note("hint: the incoming version is in the commit: `git diff` shows what your edit changes; keep it with `wtc save`, or take theirs with `git checkout -- PATH`");
     }
+    for s in &out.submodules {
+        match s.state {
+            "checked-out" => r.note(format!(
+                "submodule {}: checked out {} (submodule.recurse)",
+                s.path,
+                &s.gitlink[..9]
+            )),
+            _ => r.note(format!(
+                "submodule {}: the lane now records {}, its checkout is still at another commit{}; run `git submodule update -- {}` (the next save records what is checked out, as `git commit -a` would)",
+                s.path,
+                &s.gitlink[..9],
+                s.why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default(),
+                s.path
+            )),
+        };
+    }
     if !out.kept.is_empty() {
         r.note(format!(
             "note: a file was replaced again while its older edit was being put back; the older version is kept beside it (untracked): {}",

@@ -39,6 +39,29 @@ fn unsupported_format(e: &gix::Error) -> Option<String> {
         })
 }
 
+/// Create a linked worktree at `path` with `branch` (a full name) checked out, the way
+/// `git worktree add` does: gix checks out the files and writes the index, and each
+/// submodule gets its empty directory (gix skips gitlinks; git creates the directory, and an
+/// empty one is what "not initialised" looks like, so status sees no change there).
+pub fn add_worktree(repo: &gix::Repository, path: &Path, branch: &str) -> Result<gix::Repository> {
+    let name: gix::refs::FullName = branch.try_into()?;
+    let interrupt = std::sync::atomic::AtomicBool::new(false);
+    let (new, _) = repo.add_worktree(
+        path,
+        gix::worktree::add::Head::Attached(name),
+        gix::progress::Discard,
+        &interrupt,
+    )?;
+    let index = new.index_or_empty()?;
+    for entry in index.entries() {
+        if entry.mode == gix::index::entry::Mode::COMMIT {
+            let rel = gix::path::from_bstr(entry.path(&index))?;
+            std::fs::create_dir_all(path.join(rel))?;
+        }
+    }
+    Ok(new)
+}
+
 /// An opened repository plus the worktree the command runs in.
 pub struct Workspace {
     pub repo: gix::Repository,

@@ -193,15 +193,8 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            let name: gix::refs::FullName = branch.as_str().try_into()?;
-            let interrupt = std::sync::atomic::AtomicBool::new(false);
-            repo.add_worktree(
-                &path,
-                gix::worktree::add::Head::Attached(name),
-                gix::progress::Discard,
-                &interrupt,
-            )
-            .with_context(|| format!("creating the worktree at {}", path.display()))?;
+            crate::git::worktrees::add_worktree(repo, &path, &branch)
+                .with_context(|| format!("creating the worktree at {}", path.display()))?;
             path
         }
         None => {

@@ -181,17 +181,9 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        let name: gix::refs::FullName = branch.as_str().try_into()?;
-        let interrupt = std::sync::atomic::AtomicBool::new(false);
-        if let Err(e) = repo.add_worktree(
-            path,
-            gix::worktree::add::Head::Attached(name),
-            gix::progress::Discard,
-            &interrupt,
-        ) {
+        if let Err(e) = crate::git::worktrees::add_worktree(repo, path, &branch) {
             undo_branch();
-            return Err(anyhow::Error::new(e)
-                .context(format!("creating the worktree at {}", path.display())));
+            return Err(e.context(format!("creating the worktree at {}", path.display())));
         }
     }
     p.lanes.push(LaneSpec {

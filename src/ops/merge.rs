@@ -122,6 +122,8 @@ impl<'m> Merger<'m> {
             &mut self.blob_merge,
             options.clone(),
         )?;
+        let mut outcome = outcome;
+        fast_forward_submodules(mem, &mut outcome)?;
         Ok((outcome, base_tree))
     }
 
@@ -163,6 +165,85 @@ impl<'m> Merger<'m> {
 }
 
 type Labels<'a> = gix::merge::blob::builtin_driver::text::Labels<'a>;
+
+/// git's submodule merge (merge-ort's `merge_submodule`): a gitlink both sides moved is no
+/// conflict when one side's commit contains the other's and both contain the base: the
+/// result is the newer one ("fast-forwarding submodule"). That needs the submodule's
+/// commits, from its repository (initialised in this worktree, or in the main one); without
+/// them, or when the two lines diverged, it stays a conflict, as in git. gix 0.90 calls
+/// every such gitlink a conflict.
+fn fast_forward_submodules(mem: &gix::Repository, outcome: &mut TreeOutcome<'_>) -> Result<()> {
+    let how = gix::merge::tree::TreatAsUnresolved::git();
+    let mut resolved = Vec::new();
+    for (i, c) in outcome.conflicts.iter().enumerate() {
+        if !c.is_unresolved(how) {
+            continue;
+        }
+        let [Some(base), Some(ours), Some(theirs)] = c.entries() else {
+            continue;
+        };
+        if !(base.mode.is_commit() && ours.mode.is_commit() && theirs.mode.is_commit()) {
+            continue;
+        }
+        let path = c.ours.location().to_owned();
+        let Some(sub) = submodule_repo(mem, path.as_ref(), &[base.id, ours.id, theirs.id]) else {
+            continue;
+        };
+        use crate::git::ancestry::is_ancestor;
+        if !is_ancestor(&sub, base.id, ours.id)? || !is_ancestor(&sub, base.id, theirs.id)? {
+            continue;
+        }
+        let chosen = if is_ancestor(&sub, ours.id, theirs.id)? {
+            theirs.id
+        } else if is_ancestor(&sub, theirs.id, ours.id)? {
+            ours.id
+        } else {
+            continue;
+        };
+        resolved.push((i, path, chosen));
+    }
+    for (i, path, chosen) in resolved.into_iter().rev() {
+        outcome
+            .tree
+            .upsert(
+                path.split(|b| *b == b'/').map(|c| c.as_bstr()),
+                gix::object::tree::EntryKind::Commit,
+                chosen,
+            )
+            .map_err(|e| anyhow::anyhow!("recording the submodule at {path}: {e}"))?;
+        outcome.conflicts.remove(i);
+    }
+    Ok(())
+}
+
+/// A repository of the submodule at `path` that has all of `commits`: the one initialised
+/// in this worktree, or the main worktree's (`<common dir>/modules/<name>`).
+fn submodule_repo(
+    mem: &gix::Repository,
+    path: &gix::bstr::BStr,
+    commits: &[ObjectId],
+) -> Option<gix::Repository> {
+    let mut candidates = Vec::new();
+    let mut name = path.to_owned();
+    if let Ok(Some(subs)) = mem.submodules() {
+        for sm in subs {
+            if sm.path().ok().as_ref().map(|p| p.as_bstr()) == Some(path) {
+                name = sm.name().to_owned();
+                if let Ok(Some(repo)) = sm.open() {
+                    candidates.push(repo);
+                }
+            }
+        }
+    }
+    if let Ok(rel) = gix::path::from_bstr(name.as_bstr()) {
+        if let Ok(repo) = gix::open(mem.common_dir().join("modules").join(rel)) {
+            candidates.push(repo);
+        }
+    }
+    candidates
+        .into_iter()
+        .find(|r| commits.iter().all(|c| r.has_object(c)))
+}
 
 fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {
     Ok(repo.find_commit(commit)?.tree_id()?.detach())

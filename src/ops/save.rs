@@ -99,13 +99,27 @@ fn rows_of(
     for path in paths {
         let found = files.read(path.as_bstr(), index, Store::Write)?;
         crate::faults::point();
+        let gitlink = matches!(
+            crate::git::index::stage0(index, path.as_bstr()),
+            Some((_, Some(EntryKind::Commit)))
+        );
         match found {
-            // Nested repositories are not ours to save.
-            Some(d) if d.leaf.kind == EntryKind::Commit => {}
+            // A submodule's checked-out commit is what `git commit -a` records for it; other
+            // repositories inside the worktree are not ours to save (reported instead).
+            Some(d) if d.leaf.kind == EntryKind::Commit && !gitlink => {}
             Some(d) => rows.push(Row {
                 path: path.clone(),
                 entry: Some((d.leaf.id, d.leaf.kind, d.stat)),
             }),
+            // An uninitialised submodule (an empty directory) keeps its gitlink, staged
+            // bumps included: only a missing directory is a deletion.
+            None if gitlink && files.abs(path.as_bstr())?.is_dir() => {
+                let (id, _) = crate::git::index::stage0(index, path.as_bstr()).expect("checked");
+                rows.push(Row {
+                    path: path.clone(),
+                    entry: Some((id, EntryKind::Commit, Default::default())),
+                })
+            }
             None => rows.push(Row {
                 path: path.clone(),
                 entry: None,

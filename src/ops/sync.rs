@@ -113,6 +113,10 @@ pub struct Synced {
     /// them as `<path>.wtc-kept-N` (untracked).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<String>,
+    /// Initialised submodules whose gitlink the sync changed: moved along
+    /// (`submodule.recurse`) or left at their commit (`git submodule update` moves them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub submodules: Vec<crate::worktree::submodules::Followed>,
     pub dry_run: bool,
 }
 
@@ -138,6 +142,7 @@ pub fn sync(
         autosaved: None,
         raced: Vec::new(),
         kept: Vec::new(),
+        submodules: Vec::new(),
         dry_run: opts.dry_run,
     };
 
@@ -331,6 +336,7 @@ pub fn sync(
                 .moving_to(new_commit)
                 .apply(repo, &prepared, locked)?;
             (out.raced, out.kept) = (applied.raced, applied.kept);
+            out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
             out.commit = Some(new_commit.to_string());
             Ok(out)
         }
@@ -374,6 +380,7 @@ pub fn sync(
             };
             let applied = transition.apply(repo, &prepared, locked)?;
             (out.raced, out.kept) = (applied.raced, applied.kept);
+            out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
             Ok(out)
         }
     }

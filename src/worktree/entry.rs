@@ -155,7 +155,7 @@ impl<'r> Files<'r> {
                 (self.clean(path, &abs, index)?, kind)
             }
         } else if std_md.is_dir() {
-            return Ok(nested_repo_head(&abs).map(|id| OnDisk {
+            return Ok(super::submodules::checked_out(&abs).map(|id| OnDisk {
                 leaf: Leaf {
                     id,
                     kind: EntryKind::Commit,
@@ -495,15 +495,6 @@ fn clear_empty_dir(abs: &Path) -> Result<bool> {
         },
         _ => Ok(true),
     }
-}
-
-/// The HEAD commit of a repository whose worktree is the directory `abs`, if it is one.
-fn nested_repo_head(abs: &Path) -> Option<ObjectId> {
-    if !abs.join(".git").exists() {
-        return None;
-    }
-    let repo = gix::open(abs).ok()?;
-    repo.head_id().ok().map(|id| id.detach())
 }
 
 /// Remove a directory that holds nothing but (possibly nested) empty directories: what is

@@ -69,6 +69,16 @@ pub fn changes(repo: &gix::Repository, index: Option<&gix::index::File>) -> Resu
             }
         }
     }
+    // Gitlinks: what `git commit -a` records (gix's status sees only those in .gitmodules).
+    if let Some(root) = repo.workdir() {
+        match index {
+            Some(index) => out.extend(super::submodules::changed_gitlinks(root, index)),
+            None => {
+                let index = repo.index_or_empty()?;
+                out.extend(super::submodules::changed_gitlinks(root, &index));
+            }
+        }
+    }
     Ok(Changes {
         paths: out.into_iter().collect(),
         nested: nested.into_iter().collect(),

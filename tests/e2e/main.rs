@@ -44,4 +44,5 @@ mod safety;
 mod scenario;
 mod signals;
 mod squash_vs_git;
+mod submodules;
 mod watch;
