@@ -239,7 +239,6 @@ fn switch_in_place(
     if ws.head_branch()?.as_deref() == Some(branch) {
         return Ok(Default::default());
     }
-    let locked = op.lock_index(repo)?;
     let from = match repo.head_id() {
         Ok(id) => repo.find_commit(id.detach())?.tree_id()?.detach(),
         Err(_) => gix::ObjectId::empty_tree(repo.object_hash()),
@@ -257,7 +256,11 @@ fn switch_in_place(
         files: Vec::new(),
         reflog: None,
     };
+    // External filters (git-lfs) run before index.lock is taken: they may download.
+    let staged = transition.smudge_ahead(repo, repo)?;
+    let locked = op.lock_index(repo)?;
     let prepared = transition.prepare(repo, repo, locked.state())?;
+    *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
         return Err(JoinError::LocalChanges {
             paths: prepared

@@ -287,7 +287,8 @@ pub fn squash(
                                 tree,
                             )
                             .with_reflog(squash_reflog(plan, &tips));
-                            if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition) {
+                            if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition, true)
+                            {
                                 (out.worktree_updated, out.raced, out.kept) =
                                     finish_target(tc, repo, transition, local, commit)?;
                             }
@@ -353,7 +354,7 @@ pub fn squash(
         let transition =
             Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree)
                 .with_reflog(squash_reflog(plan, &tips));
-        drop(prepare_target_checkout(op, ws, &mem, &transition)?);
+        drop(prepare_target_checkout(op, ws, &mem, &transition, false)?);
         if opts.dry_run {
             return Ok(out);
         }
@@ -362,7 +363,7 @@ pub fn squash(
         let commit = integration_commit(repo, &out.message, tree, target_tip)?;
         out.message = commit_message(repo, commit)?;
         // Now the locked phase: check again (anything may have changed meanwhile), then move.
-        let tc = prepare_target_checkout(op, ws, repo, &transition)?;
+        let tc = prepare_target_checkout(op, ws, repo, &transition, true)?;
         (out.worktree_updated, out.raced, out.kept) =
             finish_target(tc, repo, transition, target_tip, commit)?;
         out.commit = Some(commit.to_string());
@@ -540,6 +541,7 @@ fn prepare_target_checkout(
     ws: &Workspace,
     objects: &gix::Repository,
     transition: &Transition,
+    smudge: bool,
 ) -> Result<Option<TargetCheckout>> {
     let Some(wt) = ws.worktree_of(transition.branch())?.filter(|w| w.exists) else {
         return Ok(None);
@@ -550,8 +552,14 @@ fn prepare_target_checkout(
     } else {
         Some(Operation::begin(&repo, "squash")?)
     };
+    // External filters (git-lfs) run before index.lock is taken: they may download.
+    let staged = match smudge {
+        true => transition.smudge_ahead(objects, &repo)?,
+        false => Default::default(),
+    };
     let locked = target_op.as_ref().unwrap_or(op).lock_index(&repo)?;
     let prepared = transition.prepare(objects, &repo, locked.state())?;
+    *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
         return Err(SquashError::TargetDirty {
             target: refnames::short_branch(transition.branch()).to_string(),

@@ -319,10 +319,11 @@ pub fn sync(
             // prompt): check first, sign, then lock and check again.
             let mut early = None;
             if !fast_forward && !opts.dry_run && commit::runs_programs(repo, Purpose::SyncMerge) {
-                drop(prepare_update(op, repo, &mem, &transition, head)?);
+                drop(prepare_update(op, repo, &mem, &transition, head, false)?);
                 early = Some(write_merge(&mut mem)?);
             }
-            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head)?;
+            let (locked, prepared) =
+                prepare_update(op, repo, &mem, &transition, head, !opts.dry_run)?;
             if opts.dry_run {
                 return Ok(out);
             }
@@ -353,7 +354,7 @@ pub fn sync(
                 return Ok(out);
             }
             let transition = Transition::of_branch("sync", &branch, head, head_tree, tree);
-            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head)?;
+            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head, true)?;
             crate::error::check_interrupt()?;
             merge::persist_all(&mut mem, repo)?;
             // The index had no conflicts before (checked above): its conflicts are the stages.
@@ -475,10 +476,17 @@ fn prepare_update(
     mem: &gix::Repository,
     transition: &Transition,
     head: ObjectId,
+    smudge: bool,
 ) -> Result<(LockedIndex, Prepared)> {
+    // External filters (git-lfs) run before index.lock is taken: they may download.
+    let staged = match smudge {
+        true => transition.smudge_ahead(mem, repo)?,
+        false => Default::default(),
+    };
     let locked = op.lock_index(repo)?;
     ensure_head_unchanged(repo, transition.branch(), head)?;
     let prepared = transition.prepare(mem, repo, locked.state())?;
+    *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
         return Err(overlap_error(&prepared.obstacles));
     }

@@ -15,7 +15,7 @@ use gix::index::entry::{Stage, Stat};
 use gix::object::tree::EntryKind;
 use gix::ObjectId;
 
-use super::diff::{self, Leaf};
+use super::diff::{self, Leaf, PathChange};
 use super::validate;
 use crate::git::index::kind_of_mode;
 
@@ -47,6 +47,25 @@ pub struct Files<'r> {
     /// `core.fileMode` and `core.symlinks`: without them the exec bit on disk means nothing
     /// and symlinks are plain files holding the target, as git treats them.
     caps: gix::fs::Capabilities,
+    /// Worktree forms of incoming blobs made before the write ([`Files::stage_smudged`]).
+    staged: Staged,
+}
+
+/// Worktree forms of incoming blobs, smudged ahead of a transition, waiting in temp files in
+/// the aside directory; what is not placed is removed (with the directory, if empty).
+#[derive(Debug, Default)]
+pub struct Staged {
+    files: std::collections::HashMap<gix::bstr::BString, tempfile::NamedTempFile>,
+    dir: Option<PathBuf>,
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        self.files.clear();
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 impl<'r> Files<'r> {
@@ -65,6 +84,7 @@ impl<'r> Files<'r> {
             pipeline,
             stat_opts: repo.stat_options()?,
             caps: repo.filesystem_options()?,
+            staged: Default::default(),
         })
     }
 
@@ -184,15 +204,24 @@ impl<'r> Files<'r> {
             std::fs::File::open(abs).with_context(|| format!("reading {}", abs.display()))?;
         let rela = gix::path::from_bstr(path)?;
         let mut data = Vec::new();
-        match self.pipeline.convert_to_git(file, &rela, index)? {
-            ToGitOutcome::Unchanged(mut f) => {
-                f.read_to_end(&mut data)?;
+        let read: Result<()> = match self.pipeline.convert_to_git(file, &rela, index) {
+            Ok(ToGitOutcome::Unchanged(mut f)) => {
+                f.read_to_end(&mut data).map(|_| ()).map_err(Into::into)
             }
-            ToGitOutcome::Buffer(buf) => data.extend_from_slice(buf),
-            ToGitOutcome::Process(mut r) => {
-                r.read_to_end(&mut data)?;
+            Ok(ToGitOutcome::Buffer(buf)) => {
+                data.extend_from_slice(buf);
+                Ok(())
             }
-        }
+            Ok(ToGitOutcome::Process(mut r)) => {
+                r.read_to_end(&mut data).map(|_| ()).map_err(Into::into)
+            }
+            Err(e) => Err(e.into()),
+        };
+        read.map_err(|e| super::Error::FilterFailed {
+            path: path.to_string(),
+            driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
+            reason: format!("{e:#}"),
+        })?;
         Ok(data)
     }
 
@@ -306,24 +335,16 @@ impl<'r> Files<'r> {
                 }
             }
             EntryKind::Blob | EntryKind::BlobExecutable => {
-                let blob = self.repo.find_blob(leaf.id)?;
-                let data = blob.data.clone();
-                let mut bytes = Vec::new();
-                {
-                    let out = self
-                        .pipeline
-                        .convert_to_worktree(&data, path, Default::default())?;
-                    match out.as_bytes() {
-                        Some(b) => bytes.extend_from_slice(b),
-                        None => {
-                            return Err(super::Error::FilterDelayed {
-                                path: path.to_string(),
-                            }
-                            .into())
-                        }
+                let tmp = match self.staged.files.remove(path) {
+                    Some(t) => t,
+                    None => {
+                        let parent = abs.parent().expect("inside the worktree");
+                        let mut tmp = temp_in(parent)?;
+                        self.smudge_into(path, leaf.id, tmp.as_file_mut())?;
+                        tmp
                     }
-                }
-                return self.place_file(&abs, &bytes, leaf.kind);
+                };
+                return place_temp(tmp, &abs, leaf.kind);
             }
             EntryKind::Tree => unreachable!("trees are never leaves"),
         }
@@ -334,43 +355,128 @@ impl<'r> Files<'r> {
         })
     }
 
+    /// Hand over what [`Files::stage_smudged`] made (to the `Files` that writes).
+    pub fn take_staged(&mut self) -> Staged {
+        std::mem::take(&mut self.staged)
+    }
+
+    /// Use worktree forms smudged ahead (see [`Files::take_staged`]).
+    pub fn use_staged(&mut self, staged: Staged) {
+        self.staged = staged;
+    }
+
     /// Write a regular file with `bytes` at `abs`, where nothing is now (see
     /// [`Files::place_leaf`]): by temp file and no-clobber rename.
     fn place_file(&mut self, abs: &Path, bytes: &[u8], kind: EntryKind) -> Result<Placed> {
-        if !clear_empty_dir(abs)? {
-            return Ok(Placed::Raced);
-        }
         let parent = abs.parent().expect("inside the worktree");
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".wtc-tmp-")
-            .tempfile_in(parent)
-            .with_context(|| format!("creating a file in {}", parent.display()))?;
+        let mut tmp = temp_in(parent)?;
         use std::io::Write;
         tmp.write_all(bytes)?;
-        use std::os::unix::fs::PermissionsExt;
-        let mode = if kind == EntryKind::BlobExecutable {
-            0o755
-        } else {
-            0o644
+        place_temp(tmp, abs, kind)
+    }
+
+    /// Write the worktree form of blob `id` at `path` (through the smudge filters, never
+    /// delayed) into `out`.
+    fn smudge_into(&mut self, path: &BStr, id: ObjectId, out: &mut std::fs::File) -> Result<()> {
+        use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
+        use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
+        use std::io::Write;
+        let data = self.repo.find_blob(id)?.detach().data;
+        let options = to_worktree::Options {
+            can_delay: Delay::Forbid,
+            ..Default::default()
         };
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        // No clobbering: a file created at `abs` since we moved the old one aside is
-        // someone's work (an editor's write-to-temp-and-rename, an O_CREAT write).
-        let file = match tmp.persist_noclobber(abs) {
-            Ok(f) => f,
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Ok(Placed::Raced)
+        let result = match self.pipeline.convert_to_worktree(&data, path, options) {
+            Ok(ToWorktreeOutcome::Unchanged(b)) | Ok(ToWorktreeOutcome::Buffer(b)) => {
+                out.write_all(b).map_err(anyhow::Error::from)
             }
-            Err(e) => return Err(e.error).with_context(|| format!("writing {}", abs.display())),
+            Ok(ToWorktreeOutcome::Process(MaybeDelayed::Immediate(mut r))) => {
+                std::io::copy(&mut r, out)
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from)
+            }
+            Ok(ToWorktreeOutcome::Process(MaybeDelayed::Delayed(_))) => Err(anyhow::anyhow!(
+                "the filter delayed its output though told not to"
+            )),
+            Err(e) => Err(anyhow::Error::from(e)),
         };
-        // Stat what WE wrote, through our handle: someone may have replaced the path
-        // already (an editor's rename), and their file must not pass for ours.
-        let stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file)?)?;
-        Ok(Placed::Written {
-            stat,
-            fingerprint: Some(Fingerprint::of(&file.metadata()?)),
+        result.map_err(|e| {
+            super::Error::FilterFailed {
+                path: path.to_string(),
+                driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
+                reason: format!("{e:#}"),
+            }
+            .into()
         })
+    }
+
+    /// Run the external smudge filters of every leaf `changes` writes, before anything is
+    /// written: their output waits in temp files (in the aside directory) until the write
+    /// step places it. A failing filter (a missing `git-lfs`, an unreachable LFS server)
+    /// thus fails the transition before its journal record exists: the worktree is untouched.
+    /// Costs nothing when no filter driver is configured (the common case).
+    pub fn stage_smudged(&mut self, changes: &[PathChange]) -> Result<()> {
+        let drivers = gix::filter::Pipeline::options(self.repo)?.drivers;
+        if drivers.is_empty() {
+            return Ok(());
+        }
+        use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
+        use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
+        let dir = self.root.join(ASIDE_DIR);
+        self.staged.dir = Some(dir.clone());
+        for c in changes {
+            let Some(new) = c
+                .new
+                .filter(|n| matches!(n.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+            else {
+                continue;
+            };
+            // Which paths an external driver applies to: ask the pipeline (no driver ran
+            // when it left the data unchanged).
+            let data = self.repo.find_blob(new.id)?.detach().data;
+            let options = to_worktree::Options {
+                can_delay: Delay::Forbid,
+                ..Default::default()
+            };
+            let path = c.path.as_bstr();
+            let staged: Result<Option<tempfile::NamedTempFile>> =
+                match self.pipeline.convert_to_worktree(&data, path, options) {
+                    Ok(ToWorktreeOutcome::Unchanged(_)) => Ok(None),
+                    Ok(ToWorktreeOutcome::Buffer(b)) => (|| {
+                        std::fs::create_dir_all(&dir)?;
+                        let mut tmp = temp_in(&dir)?;
+                        use std::io::Write;
+                        tmp.write_all(b)?;
+                        Ok(Some(tmp))
+                    })(),
+                    Ok(ToWorktreeOutcome::Process(MaybeDelayed::Immediate(mut r))) => (|| {
+                        std::fs::create_dir_all(&dir)?;
+                        let mut tmp = temp_in(&dir)?;
+                        std::io::copy(&mut r, tmp.as_file_mut())?;
+                        Ok(Some(tmp))
+                    })(
+                    ),
+                    Ok(ToWorktreeOutcome::Process(MaybeDelayed::Delayed(_))) => Err(
+                        anyhow::anyhow!("the filter delayed its output though told not to"),
+                    ),
+                    Err(e) => Err(e.into()),
+                };
+            match staged {
+                Ok(Some(tmp)) => {
+                    self.staged.files.insert(c.path.clone(), tmp);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(super::Error::FilterFailed {
+                        path: c.path.to_string(),
+                        driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
+                        reason: format!("{e:#}"),
+                    }
+                    .into())
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Create the directories above `path`, refusing to go through a symlink or a file.
@@ -394,6 +500,66 @@ impl<'r> Files<'r> {
         }
         Ok(())
     }
+}
+
+/// A temp file in `dir` (wtc's prefix, so a killed wtc's leftovers are recognisable).
+fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".wtc-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))
+}
+
+/// Put the written temp file `tmp` at `abs` with the mode of `kind`, never over something
+/// that appeared there (then [`Placed::Raced`]).
+fn place_temp(tmp: tempfile::NamedTempFile, abs: &Path, kind: EntryKind) -> Result<Placed> {
+    if !clear_empty_dir(abs)? {
+        return Ok(Placed::Raced);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if kind == EntryKind::BlobExecutable {
+        0o755
+    } else {
+        0o644
+    };
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))?;
+    // No clobbering: a file created at `abs` since we moved the old one aside is someone's
+    // work (an editor's write-to-temp-and-rename, an O_CREAT write).
+    let file = match tmp.persist_noclobber(abs) {
+        Ok(f) => f,
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Placed::Raced),
+        Err(e) => return Err(e.error).with_context(|| format!("writing {}", abs.display())),
+    };
+    // Stat what WE wrote, through our handle: someone may have replaced the path already (an
+    // editor's rename), and their file must not pass for ours.
+    let stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file)?)?;
+    Ok(Placed::Written {
+        stat,
+        fingerprint: Some(Fingerprint::of(&file.metadata()?)),
+    })
+}
+
+/// The `filter` attribute's driver name for `path`, for error messages.
+fn filter_driver(repo: &gix::Repository, path: &BStr) -> Option<String> {
+    let index = repo.index_or_empty().ok()?;
+    let mut stack = repo
+        .attributes_only(
+            &index,
+            gix::worktree::stack::state::attributes::Source::WorktreeThenIdMapping,
+        )
+        .ok()?;
+    let mut out = stack.selected_attribute_matches(["filter"]);
+    let platform = stack.at_entry(path, None).ok()?;
+    platform.matching_attributes(&mut out);
+    let found = out
+        .iter_selected()
+        .next()
+        .and_then(|m| match m.assignment.state {
+            gix::attrs::StateRef::Value(v) => Some(v.as_bstr().to_string()),
+            _ => None,
+        });
+    found
 }
 
 /// How [`Files::place_leaf`] went.

@@ -176,7 +176,24 @@ pub fn recover(repo: &gix::Repository) -> Result<Option<Finished>> {
         return Ok(None);
     }
     let mut locked = LockedIndex::acquire(repo)?;
-    let finished = finish(repo, &mut locked)?;
+    let finished = finish(repo, &mut locked).map_err(|e| {
+        // A filter that fails while the update is finished must not leave the user stuck
+        // without knowing why every command fails: say what is half-done and how to go on.
+        match e.downcast_ref::<super::Error>() {
+            Some(super::Error::FilterFailed {
+                path,
+                driver,
+                reason,
+            }) => super::Error::FinishBlockedByFilter {
+                record: record_path(repo),
+                path: path.clone(),
+                driver: driver.clone(),
+                reason: reason.clone(),
+            }
+            .into(),
+            _ => e,
+        }
+    })?;
     if finished.is_some() {
         locked.commit()?;
         end(repo)?;

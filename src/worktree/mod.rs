@@ -30,8 +30,19 @@ pub enum Error {
     FileAndDirectory { file: String, path: String },
     #[error("refusing to write {path}: {} is not a directory (a symlink or a file)", dir.display())]
     NotADirectory { path: String, dir: PathBuf },
-    #[error("the filter for {path} delayed its output, which wtc does not support")]
-    FilterDelayed { path: String },
+    #[error("an interrupted wtc update of this worktree cannot be finished: the {driver} filter failed on {path}: {reason}")]
+    FinishBlockedByFilter {
+        record: PathBuf,
+        path: String,
+        driver: String,
+        reason: String,
+    },
+    #[error("the {driver} filter failed on {path}: {reason}")]
+    FilterFailed {
+        path: String,
+        driver: String,
+        reason: String,
+    },
     #[error("{} is unreadable ({reason}); it was removed", record.display())]
     JournalUnreadable { record: PathBuf, reason: String },
     #[error("an interrupted `wtc {command}` was updating this worktree from {from} to {to}, but {branch} has moved since (now {now}); wtc left the files as they are")]
@@ -76,7 +87,14 @@ impl Diagnostic for Error {
             Error::OperationInProgress { operation, .. } => {
                 format!("{}, then run wtc again", operation.how_to_finish())
             }
-            Error::NotADirectory { .. } | Error::FilterDelayed { .. } => return None,
+            Error::NotADirectory { .. } => return None,
+            Error::FinishBlockedByFilter { record, driver, .. } => format!(
+                "the update is recorded in {}; fix the {driver} filter (`git config --get-regexp filter.{driver}`; for git-lfs: is `git lfs` installed, can it reach the LFS server?) and run any wtc command to finish it; files it already wrote stay",
+                record.display()
+            ),
+            Error::FilterFailed { driver, .. } => format!(
+                "check the filter (`git config --get-regexp filter.{driver}`; for git-lfs: is `git lfs` installed, can it reach the LFS server?), then run the command again; nothing was written"
+            ),
         })
     }
     fn paths(&self) -> Vec<String> {

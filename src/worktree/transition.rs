@@ -29,7 +29,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use super::diff::{self, PathChange};
-use super::entry::{fingerprint, held_open_elsewhere, Files, Fingerprint, Placed};
+use super::entry::{fingerprint, held_open_elsewhere, Files, Fingerprint, Placed, Staged};
 use super::journal;
 use super::obstacles::Obstacle;
 use crate::git::index::{LockedIndex, Row, StageRow};
@@ -118,6 +118,8 @@ pub struct Prepared {
     pub changes: Vec<PathChange>,
     pub obstacles: Vec<Obstacle>,
     pub seen: Seen,
+    /// Incoming files smudged ahead ([`Transition::smudge_ahead`]), placed by the write.
+    pub staged: std::sync::Mutex<Staged>,
 }
 
 /// Each changed path's fingerprint as the check saw it (`None`: nothing was there).
@@ -219,7 +221,30 @@ impl Transition {
             changes,
             obstacles,
             seen,
+            staged: Default::default(),
         })
+    }
+
+    /// Run the external smudge filters (git-lfs...) of every file B writes in `worktree`,
+    /// reading blobs from `objects`, BEFORE the locked phase: a filter may download or fail,
+    /// and neither may happen with `index.lock` held or after the first write. Give the
+    /// result to [`Prepared::staged`]. Nothing to do (and no cost) without filter drivers.
+    pub fn smudge_ahead(
+        &self,
+        objects: &gix::Repository,
+        worktree: &gix::Repository,
+    ) -> Result<Staged> {
+        if gix::filter::Pipeline::options(worktree)?.drivers.is_empty() {
+            return Ok(Staged::default());
+        }
+        let changes = diff::diff_trees(objects, self.from_tree()?, self.to_tree()?)?;
+        let root = worktree
+            .workdir()
+            .context("a worktree is needed")?
+            .to_owned();
+        let mut files = Files::at(objects, root)?;
+        files.stage_smudged(&changes)?;
+        Ok(files.take_staged())
     }
 
     /// Steps 3 and 4: record the transition, carry it out on `repo`'s worktree and the index
@@ -231,8 +256,13 @@ impl Transition {
         prepared: &Prepared,
         mut locked: LockedIndex,
     ) -> Result<Applied> {
+        let mut files = Files::new(repo)?;
+        files.use_staged(std::mem::take(
+            &mut *prepared.staged.lock().expect("not poisoned"),
+        ));
         journal::begin(repo, self)?;
-        let applied = self.execute(repo, &prepared.changes, &prepared.seen, &mut locked)?;
+        let applied =
+            self.execute_with(files, repo, &prepared.changes, &prepared.seen, &mut locked)?;
         locked.commit()?;
         journal::end(repo)?;
         Ok(applied)
@@ -248,7 +278,18 @@ impl Transition {
         seen: &Seen,
         locked: &mut LockedIndex,
     ) -> Result<Applied> {
-        let (rows, raced, kept) = write_files(&mut Files::new(repo)?, changes, seen)?;
+        self.execute_with(Files::new(repo)?, repo, changes, seen, locked)
+    }
+
+    fn execute_with(
+        &self,
+        mut files: Files<'_>,
+        repo: &gix::Repository,
+        changes: &[PathChange],
+        seen: &Seen,
+        locked: &mut LockedIndex,
+    ) -> Result<Applied> {
+        let (rows, raced, kept) = write_files(&mut files, changes, seen)?;
         let stages: Vec<StageRow> = self
             .stages
             .iter()

@@ -30,6 +30,7 @@ mod concurrency;
 mod conflict;
 mod crash;
 mod dirty;
+mod filters;
 mod fuzz;
 mod help;
 mod hostile;
