@@ -44,6 +44,9 @@ impl LockedIndex {
             gix::index::decode::Options::default(),
         )
         .with_context(|| format!("reading the index {}", path.display()))?;
+        if file.is_sparse() {
+            return Err(crate::git::Error::SparseIndex { index: path }.into());
+        }
         Ok(LockedIndex { lock, file })
     }
 
@@ -106,6 +109,9 @@ pub fn conflicted_paths(state: &gix::index::State) -> Vec<String> {
 pub struct Row {
     pub path: BString,
     pub entry: Option<(ObjectId, EntryKind, Stat)>,
+    /// The path stays out of the worktree (sparse checkout): the entry keeps
+    /// `SKIP_WORKTREE`.
+    pub skip_worktree: bool,
 }
 
 /// One conflict stage of a path.
@@ -144,10 +150,16 @@ impl Rows<'_> {
             let Some((id, kind, stat)) = row.entry else {
                 continue;
             };
+            // SKIP_WORKTREE lives in the extended flags, which gix writes only when EXTENDED
+            // says they are there.
+            let flags = match row.skip_worktree {
+                true => Flags::SKIP_WORKTREE | Flags::EXTENDED,
+                false => Flags::empty(),
+            };
             self.state.dangerously_push_entry(
                 stat,
                 id,
-                Flags::empty(),
+                flags,
                 index_mode(kind),
                 row.path.as_bstr(),
             );

@@ -21,6 +21,8 @@ use crate::error::{diagnostic_of, Diagnostic, Kind};
 /// What the git layer refuses or fails at, in terms the user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{} is a sparse index (index.sparse), which wtc cannot edit yet; nothing was changed", .index.display())]
+    SparseIndex { index: PathBuf },
     #[error("{}.lock exists: another git command is running in this worktree", .index.display())]
     IndexLocked { index: PathBuf },
     #[error("another wtc command (`wtc {command}`, pid {pid}) is working in this worktree")]
@@ -84,6 +86,7 @@ impl Diagnostic for Error {
                 index.display()
             ),
             Error::Busy { .. } => "wait for it to finish, then run this again".into(),
+            Error::SparseIndex { .. } => "keep the sparse checkout with a full index: `git sparse-checkout init --no-sparse-index` (or `git config index.sparse false && git sparse-checkout reapply`), then run the command again".into(),
             Error::RefMoved { .. } => "run the command again: it starts from the new value".into(),
             Error::NoIdentity { .. } => "tell git who you are, as git asks: run `git config --global user.email \"you@example.com\"` and `git config --global user.name \"Your Name\"` (omit --global to set the identity only in this repository)".into(),
             Error::Signing { .. } => "check the signing setup with a plain `git commit -S --allow-empty -m test` (user.signingKey, gpg.format, the agent); or sign nothing: `git config commit.gpgSign false`".into(),

@@ -97,6 +97,21 @@ fn rows_of(
     let mut files = Files::new(repo)?;
     let mut rows: Vec<Row> = Vec::new();
     for path in paths {
+        // Outside a sparse checkout: what the index has stays, flag included.
+        if let Some(e) =
+            index.entry_by_path_and_stage(path.as_bstr(), gix::index::entry::Stage::Unconflicted)
+        {
+            if e.flags.contains(gix::index::entry::Flags::SKIP_WORKTREE) {
+                if let Some(kind) = crate::git::index::kind_of_mode(e.mode) {
+                    rows.push(Row {
+                        path: path.clone(),
+                        entry: Some((e.id, kind, e.stat)),
+                        skip_worktree: true,
+                    });
+                    continue;
+                }
+            }
+        }
         let found = files.read(path.as_bstr(), index, Store::Write)?;
         crate::faults::point();
         let gitlink = matches!(
@@ -110,6 +125,7 @@ fn rows_of(
             Some(d) => rows.push(Row {
                 path: path.clone(),
                 entry: Some((d.leaf.id, d.leaf.kind, d.stat)),
+                skip_worktree: false,
             }),
             // An uninitialised submodule (an empty directory) keeps its gitlink, staged
             // bumps included: only a missing directory is a deletion.
@@ -118,11 +134,13 @@ fn rows_of(
                 rows.push(Row {
                     path: path.clone(),
                     entry: Some((id, EntryKind::Commit, Default::default())),
+                    skip_worktree: false,
                 })
             }
             None => rows.push(Row {
                 path: path.clone(),
                 entry: None,
+                skip_worktree: false,
             }),
         }
     }

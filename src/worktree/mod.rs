@@ -10,6 +10,7 @@ pub mod journal;
 pub mod obstacles;
 pub mod operation;
 pub mod snapshot;
+pub mod sparse;
 pub mod submodules;
 pub mod transition;
 pub mod validate;

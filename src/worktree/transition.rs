@@ -190,6 +190,11 @@ impl Transition {
         oid(&self.to)
     }
 
+    /// Paths with conflict stages: always written, sparse checkout or not.
+    fn staged_paths(&self) -> BTreeSet<&[u8]> {
+        self.stages.iter().map(|s| s.path.as_slice()).collect()
+    }
+
     /// The branch the transition is about.
     pub fn branch(&self) -> &str {
         match &self.head {
@@ -216,7 +221,16 @@ impl Transition {
         let mut files = Files::at(objects, root)?;
         // Fingerprints first: a change made while the check hashes a file shows at write time.
         let seen = seen(&files, &changes)?;
-        let obstacles = files.obstacles(&changes, index)?;
+        // Every incoming path is validated, also those that only reach the index.
+        super::validate::validate_new_paths(&changes, super::validate::PathRules::of(objects))?;
+        // Paths a sparse checkout keeps out of the worktree are nobody's local work.
+        let skip = super::sparse::skipped(worktree, index, &changes, &self.staged_paths())?;
+        let on_disk: Vec<PathChange> = changes
+            .iter()
+            .filter(|c| !skip.contains(&c.path))
+            .cloned()
+            .collect();
+        let obstacles = files.obstacles(&on_disk, index)?;
         Ok(Prepared {
             changes,
             obstacles,
@@ -289,7 +303,8 @@ impl Transition {
         seen: &Seen,
         locked: &mut LockedIndex,
     ) -> Result<Applied> {
-        let (rows, raced, kept) = write_files(&mut files, changes, seen)?;
+        let skip = super::sparse::skipped(repo, locked.state(), changes, &self.staged_paths())?;
+        let (rows, raced, kept) = write_files(&mut files, changes, seen, &skip)?;
         let stages: Vec<StageRow> = self
             .stages
             .iter()
@@ -446,6 +461,7 @@ fn write_files(
     files: &mut Files<'_>,
     changes: &[PathChange],
     seen: &Seen,
+    skip: &BTreeSet<BString>,
 ) -> Result<(Vec<Row>, Vec<String>, Vec<String>)> {
     let mut raced: BTreeSet<BString> = BTreeSet::new();
     let mut kept: BTreeSet<BString> = BTreeSet::new();
@@ -453,6 +469,9 @@ fn write_files(
     let mut dirs_to_prune = BTreeSet::new();
     // 0 and 1: leftovers of a killed update, then move aside what is in the way.
     for c in changes.iter().rev() {
+        if skip.contains(&c.path) {
+            continue; // sparse: not in the worktree, never written
+        }
         let abs = files.abs(c.path.as_bstr())?;
         recover_aside(files, c, &abs, &mut raced, &mut kept)?;
         let Some(now) = fingerprint(&abs) else {
@@ -508,7 +527,7 @@ fn write_files(
     let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
     for (i, c) in changes.iter().enumerate() {
         let Some(new) = c.new else { continue };
-        if raced.contains(&c.path) {
+        if raced.contains(&c.path) || skip.contains(&c.path) {
             continue;
         }
         match files.place_leaf(c.path.as_bstr(), new)? {
@@ -555,6 +574,7 @@ fn write_files(
         .iter()
         .enumerate()
         .map(|(i, c)| Row {
+            skip_worktree: skip.contains(&c.path),
             path: c.path.clone(),
             entry: c.new.map(|new| {
                 // A raced path's index row holds the incoming leaf with no stat data, so git

@@ -240,3 +240,104 @@ fn ignore_case_true_saves_what_git_add_would() {
         "saved what git add would not: {doc}"
     );
 }
+
+/// `git ls-files -t` tags: `S` marks a skip-worktree entry.
+fn skip_worktree(env: &TestEnv, dir: &Path, path: &str) -> bool {
+    env.git(dir, &["ls-files", "-t", "--", path])
+        .starts_with("S ")
+}
+
+fn sparse_world(env: &TestEnv) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    lanes(env, |repo| {
+        env.write(&repo.join("docs/guide.md"), "guide v1\n");
+        env.write(&repo.join("docs/deep/more.md"), "more v1\n");
+        env.git(repo, &["add", "-A"]);
+        env.git(repo, &["commit", "-qm", "docs"]);
+    })
+}
+
+/// Upstream (lane a) changes files inside and outside b's checkout and adds one of each.
+fn change_both_sides(env: &TestEnv, a: &Path) {
+    env.write(&a.join("docs/guide.md"), "guide v2\n");
+    env.write(&a.join("docs/new.md"), "new doc\n");
+    env.write(&a.join("src/index.ts"), "export const x = 2;\n");
+    env.write(&a.join("src/new.ts"), "export const y = 1;\n");
+    env.wtc_ok(a, &["done"]);
+}
+
+#[test]
+fn a_sparse_checkout_keeps_skip_worktree_paths_out_cone_and_non_cone() {
+    for cone in [true, false] {
+        let env = TestEnv::new();
+        let (_repo, a, b) = sparse_world(&env);
+        if cone {
+            env.git(&b, &["sparse-checkout", "set", "--cone", "src"]);
+        } else {
+            env.git(
+                &b,
+                &["sparse-checkout", "set", "--no-cone", "/*", "!/docs/"],
+            );
+        }
+        assert!(!b.join("docs").exists());
+        change_both_sides(&env, &a);
+        // Local work inside the checkout, saved by the sync's autosave.
+        env.write(&b.join("src/mine.ts"), "mine\n");
+        let (code, doc) = env.wtc_json_code(&b, &["sync"]);
+        assert_eq!(
+            code, 0,
+            "cone={cone}: outside paths are no local changes: {doc}"
+        );
+        assert_eq!(env.read(&b.join("src/index.ts")), "export const x = 2;\n");
+        assert_eq!(env.read(&b.join("src/new.ts")), "export const y = 1;\n");
+        assert!(
+            !b.join("docs").exists(),
+            "cone={cone}: materialised outside the checkout"
+        );
+        for p in ["docs/guide.md", "docs/new.md", "docs/deep/more.md"] {
+            assert!(
+                skip_worktree(&env, &b, p),
+                "cone={cone}: {p} lost skip-worktree"
+            );
+        }
+        assert!(!skip_worktree(&env, &b, "src/new.ts"));
+        env.assert_clean(&b, "after a sparse sync");
+        assert_eq!(env.git(&b, &["show", "HEAD:docs/new.md"]), "new doc\n");
+        // A save keeps them out too, and git's own sparse-checkout still works on it.
+        env.write(&b.join("src/mine.ts"), "mine 2\n");
+        env.wtc_ok(&b, &["save"]);
+        assert!(skip_worktree(&env, &b, "docs/guide.md"));
+        if cone {
+            env.git(&b, &["sparse-checkout", "add", "docs"]);
+        } else {
+            env.git(&b, &["sparse-checkout", "disable"]);
+        }
+        assert_eq!(env.read(&b.join("docs/new.md")), "new doc\n");
+        assert_eq!(env.read(&b.join("docs/guide.md")), "guide v2\n");
+        env.assert_clean(&b, "after widening the sparse checkout");
+    }
+}
+
+#[test]
+fn a_sparse_index_is_refused_clearly() {
+    let env = TestEnv::new();
+    let (_repo, a, b) = sparse_world(&env);
+    env.git(
+        &b,
+        &["sparse-checkout", "set", "--cone", "--sparse-index", "src"],
+    );
+    change_both_sides(&env, &a);
+    let before = env.snapshot(&b);
+    let out = env.wtc(&b, &["sync"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("sparse index"),
+        "{}",
+        env.describe(&out)
+    );
+    assert!(
+        stderr(&out).contains("--no-sparse-index"),
+        "{}",
+        env.describe(&out)
+    );
+    assert_eq!(env.snapshot(&b), before);
+}
