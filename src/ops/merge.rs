@@ -44,6 +44,12 @@ pub enum Folded<'m> {
         /// Paths added in a directory the other side renamed (git's "file location"
         /// conflict; the outcome itself then has no unresolved conflict).
         moved: Vec<DirRenameConflict>,
+        /// Paths whose merge driver (`merge.<name>.driver`) exited non-zero: git's
+        /// "conflict, the driver's result left in the file". The outcome's tree holds that
+        /// result; the sides are in `base_tree`, `ours` and `tip`.
+        driver_failed: Vec<gix::bstr::BString>,
+        /// The tree of the merge base the conflicting merge used.
+        base_tree: ObjectId,
     },
 }
 
@@ -62,6 +68,46 @@ struct Merger<'m> {
     diff_cache: gix::diff::blob::Platform,
     blob_merge: gix::merge::blob::Platform,
     options: gix::merge::plumbing::tree::Options,
+    /// Where wrapped merge drivers note the paths they failed on ([`wrap_drivers`]).
+    driver_status: Option<tempfile::NamedTempFile>,
+}
+
+/// git runs a merge driver and treats a non-zero exit (up to 128) as "conflict, the result
+/// is in the file"; gix 0.90 turns it into an error that fails the whole merge. So each
+/// configured driver runs wrapped: a failing driver notes its path (`%P`) in a status file
+/// and exits 0; wtc then reports that path as conflicted. A driver killed by a signal (exit
+/// above 128) stays an error, as in git.
+fn wrap_drivers(
+    base: gix::merge::blob::Platform,
+) -> Result<(gix::merge::blob::Platform, Option<tempfile::NamedTempFile>)> {
+    if base.drivers().is_empty() {
+        return Ok((base, None));
+    }
+    let status = tempfile::Builder::new().prefix("wtc-merge-driver-").tempfile()?;
+    let quoted = status.path().display().to_string().replace('\'', "'\\''");
+    let drivers = base
+        .drivers()
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            if !d.command.is_empty() {
+                d.command = format!(
+                    "( {} ); s=$?; if [ $s -gt 128 ]; then exit $s; fi; if [ $s -ne 0 ]; then printf '%s\\n' %P >> '{quoted}'; fi; exit 0",
+                    d.command
+                )
+                .into();
+            }
+            d
+        })
+        .collect();
+    let platform = gix::merge::blob::Platform::new(
+        base.filter,
+        base.filter_mode,
+        base.attr_stack,
+        drivers,
+        base.options,
+    );
+    Ok((platform, Some(status)))
 }
 
 /// The outcome of one 3-way merge of two commits.
@@ -83,7 +129,7 @@ impl<'m> Merger<'m> {
         labels: Labels<'_>,
         options: &gix::merge::plumbing::tree::Options,
         depth: u8,
-    ) -> Result<(TreeOutcome<'m>, ObjectId)> {
+    ) -> Result<(TreeOutcome<'m>, ObjectId, Vec<gix::bstr::BString>)> {
         let mem = self.mem;
         let mut bases = crate::git::ancestry::merge_bases(mem, ours, theirs)?;
         let (base_tree, ancestor) = match bases.len() {
@@ -110,6 +156,10 @@ impl<'m> Merger<'m> {
             ..labels
         };
         let mut state = gix::diff::tree::State::default();
+        // Only this merge's driver failures count (not those of virtual bases above).
+        if let Some(f) = &self.driver_status {
+            f.as_file().set_len(0)?;
+        }
         let outcome = gix::merge::plumbing::tree(
             &base_tree,
             &tree_of(mem, ours)?,
@@ -124,7 +174,17 @@ impl<'m> Merger<'m> {
         )?;
         let mut outcome = outcome;
         fast_forward_submodules(mem, &mut outcome)?;
-        Ok((outcome, base_tree))
+        let mut failed = Vec::new();
+        if let Some(f) = &self.driver_status {
+            let text = std::fs::read(f.path())?;
+            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let path: gix::bstr::BString = line.into();
+                if !failed.contains(&path) {
+                    failed.push(path);
+                }
+            }
+        }
+        Ok((outcome, base_tree, failed))
     }
 
     /// The tree of the virtual merge base of `bases` (oldest first): merge them one after
@@ -145,7 +205,7 @@ impl<'m> Merger<'m> {
                 current: Some("Temporary merge branch 1".into()),
                 other: Some("Temporary merge branch 2".into()),
             };
-            let (mut outcome, _) = self.merge(merged, *next, labels, &options, depth)?;
+            let (mut outcome, _, _) = self.merge(merged, *next, labels, &options, depth)?;
             let tree = outcome
                 .tree
                 .write(|t| self.mem.objects.write(t))
@@ -245,7 +305,7 @@ fn submodule_repo(
         .find(|r| commits.iter().all(|c| r.has_object(c)))
 }
 
-fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {
+pub fn tree_of(repo: &gix::Repository, commit: ObjectId) -> Result<ObjectId> {
     Ok(repo.find_commit(commit)?.tree_id()?.detach())
 }
 
@@ -277,23 +337,29 @@ pub fn fold<'m>(
         };
         if merger.is_none() {
             let options: gix::merge::plumbing::tree::Options = mem.tree_merge_options()?.into();
+            let (blob_merge, driver_status) =
+                wrap_drivers(mem.merge_resource_cache(Default::default())?)?;
             merger = Some(Merger {
                 mem,
                 diff_cache: mem.diff_resource_cache_for_tree_diff()?,
-                blob_merge: mem.merge_resource_cache(Default::default())?,
+                blob_merge,
                 options,
+                driver_status,
             });
         }
         let m = merger.as_mut().expect("set above");
         let options = m.options.clone();
-        let (mut outcome, base_tree) = m.merge(current, tip.commit, labels, &options, 0)?;
-        if outcome.has_unresolved_conflicts(how) {
+        let (mut outcome, base_tree, driver_failed) =
+            m.merge(current, tip.commit, labels, &options, 0)?;
+        if outcome.has_unresolved_conflicts(how) || !driver_failed.is_empty() {
             return Ok(Folded::Conflict {
                 tip: tip.clone(),
                 merged,
                 ours: current,
                 outcome: Box::new(outcome),
                 moved: Vec::new(),
+                driver_failed,
+                base_tree,
             });
         }
         let tree = outcome
@@ -315,6 +381,8 @@ pub fn fold<'m>(
                 ours: current,
                 outcome: Box::new(outcome),
                 moved,
+                driver_failed: Vec::new(),
+                base_tree,
             });
         }
         current = crate::git::commit::write(
@@ -579,7 +647,7 @@ fn directory_rename_conflicts(
 }
 
 /// The leaf at `path` in `tree`: its id and kind.
-fn lookup(
+pub fn lookup(
     tree: &gix::Tree<'_>,
     path: &gix::bstr::BStr,
 ) -> Result<Option<(ObjectId, gix::object::tree::EntryKind)>> {

@@ -446,6 +446,7 @@ fn fold_onto(
             merged,
             outcome,
             moved,
+            driver_failed,
             ..
         } => {
             let others: Vec<_> = merged
@@ -468,6 +469,7 @@ fn fold_onto(
                 paths: merge::conflicted_paths(&outcome)
                     .into_iter()
                     .chain(moved.iter().map(|m| m.path.to_string()))
+                    .chain(driver_failed.iter().map(|p| p.to_string()))
                     .collect(),
             }
             .into());

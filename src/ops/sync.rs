@@ -235,7 +235,10 @@ pub fn sync(
                 merged,
                 mut outcome,
                 moved,
-                ..
+                driver_failed,
+                base_tree,
+                ours,
+                tip,
             } => {
                 let tree = outcome
                     .tree
@@ -243,6 +246,7 @@ pub fn sync(
                     .map_err(|e| anyhow::anyhow!("writing the conflicted tree: {e}"))?;
                 let mut paths = merge::conflicted_paths(&outcome);
                 paths.extend(moved.iter().map(|m| m.path.to_str_lossy().into_owned()));
+                paths.extend(driver_failed.iter().map(|p| p.to_str_lossy().into_owned()));
                 paths.sort();
                 paths.dedup();
                 // gix applies conflict stages to an index that is at the merged tree's state;
@@ -259,6 +263,20 @@ pub fn sync(
                         gix::index::entry::Stage::Ours
                     };
                     stages.entries.push((m.path.clone(), stage, m.mode, m.id));
+                }
+                // A merge driver that said "conflict": its result is in the worktree (the
+                // merged tree holds it), the three sides are the stages, as git leaves them.
+                let sides = [
+                    (gix::index::entry::Stage::Base, base_tree),
+                    (gix::index::entry::Stage::Ours, merge::tree_of(mem_ref, ours)?),
+                    (gix::index::entry::Stage::Theirs, merge::tree_of(mem_ref, tip.commit)?),
+                ];
+                for p in &driver_failed {
+                    for (stage, tree) in sides {
+                        if let Some((id, kind)) = merge::lookup(&mem_ref.find_tree(tree)?, p.as_ref())? {
+                            stages.entries.push((p.clone(), stage, crate::git::index::index_mode(kind), id));
+                        }
+                    }
                 }
                 FoldSummary::Conflict {
                     tree,

@@ -406,3 +406,64 @@ fn conflict_style_and_comment_char_follow_the_config() {
         assert!(!committed.contains("Conflicts"), "{style}: {committed}");
     }
 }
+
+/// Issue 11: merge drivers (`merge.<name>.driver`) run as git runs them, and a driver's
+/// non-zero exit is a conflict with its result left in the file (git's answer), not an error.
+#[test]
+fn merge_drivers_run_like_git_and_a_failing_one_is_a_conflict() {
+    for (driver, conflicts) in [
+        ("cp %B %A", false),
+        ("printf 'driver result\\n' > %A; exit 1", true),
+    ] {
+        let env = TestEnv::new();
+        let repo = env.path("repo");
+        env.fixture("make_base.sh", &repo);
+        let log = env.path("driver.log");
+        env.write(&repo.join(".gitattributes"), "*.ts merge=custom\n");
+        env.git(&repo, &["add", ".gitattributes"]);
+        env.git(&repo, &["commit", "-qm", "merge driver"]);
+        env.git(
+            &repo,
+            &[
+                "config",
+                "merge.custom.driver",
+                &format!("echo \"%L %P\" >> {}; {driver}", log.display()),
+            ],
+        );
+        env.wtc_json(&repo, &["init", "p"]);
+        let a = env.add_lane(&repo, "a", &[]);
+        let b = env.add_lane(&repo, "b", &["a"]);
+        let c = env.add_lane(&repo, "c", &[]);
+        env.write(&a.join(CONFIG), with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"));
+        env.wtc_ok(&a, &["done"]);
+        env.write(&b.join(CONFIG), with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"));
+        env.wtc_ok(&b, &["save", "-m", "b"]);
+        env.write(&c.join(CONFIG), with_line(&env, &c.join(CONFIG), 2, "  retries: 9, // c"));
+        env.wtc_ok(&c, &["done"]);
+        let before = env.rev(&b, "HEAD");
+        let (code, doc) = env.wtc_json_code(&b, &["sync"]);
+        let wtc_file = env.read(&b.join(CONFIG));
+        let wtc_stages = env.git(&b, &["ls-files", "-u"]);
+        assert_eq!(env.read(&log), format!("7 '{CONFIG}'\n"), "the driver's %L and %P");
+        // git's answer from the same state.
+        let _ = env.git_output(&b, &["merge", "--abort"]);
+        env.git(&b, &["reset", "-q", "--hard", &before]);
+        let out = env.git_output(&b, &["merge", "--no-edit", "wtc/p/a"]);
+        assert_eq!(!out.status.success(), conflicts, "{driver}: git's verdict");
+        assert_eq!(wtc_file, env.read(&b.join(CONFIG)), "{driver}: git's file");
+        assert_eq!(wtc_stages, env.git(&b, &["ls-files", "-u"]), "{driver}: git's stages");
+        if conflicts {
+            assert_eq!(code, 3, "{driver}: {doc}");
+            assert_eq!(doc["conflicts"], serde_json::json!([CONFIG]), "{doc}");
+            // squash: a conflict too, and nothing written.
+            let _ = env.git_output(&b, &["merge", "--abort"]);
+            env.git(&b, &["reset", "-q", "--hard", &before]);
+            let snapshot = env.snapshot(&repo);
+            let (code, doc) = env.wtc_json_code(&repo, &["squash", "--unfinished"]);
+            assert_eq!(code, 3, "{doc}");
+            assert_eq!(env.snapshot(&repo), snapshot);
+        } else {
+            assert_eq!(code, 0, "{driver}: {doc}");
+        }
+    }
+}
