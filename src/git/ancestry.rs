@@ -26,11 +26,26 @@ const RESULT: u8 = 8;
 struct Commits {
     info: HashMap<ObjectId, (i64, Vec<ObjectId>)>,
     buf: Vec<u8>,
+    /// The shallow boundary (`<common dir>/shallow`): git treats these commits as roots,
+    /// whatever parents their objects name.
+    shallow: std::collections::HashSet<ObjectId>,
 }
 
 impl Commits {
-    /// Time and parents of `id`; `None` when the object is missing (beyond a shallow
-    /// boundary, or in a partial clone): the walk treats it as having no history.
+    fn of(repo: &gix::Repository) -> Result<Self> {
+        let shallow = match repo.shallow_commits()? {
+            Some(list) => list.iter().copied().collect(),
+            None => Default::default(),
+        };
+        Ok(Commits {
+            shallow,
+            ..Default::default()
+        })
+    }
+
+    /// Time and parents of `id` (none for a commit on the shallow boundary); `None` when the
+    /// object is missing: the walk treats it as having no history. Callers that need the
+    /// true answer in a shallow clone fetch the history first (`ops::history`).
     fn get(
         &mut self,
         repo: &gix::Repository,
@@ -44,7 +59,10 @@ impl Commits {
                 anyhow::bail!("{id} is a {}, not a commit", data.kind);
             }
             let iter = gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash());
-            let parents: Vec<ObjectId> = iter.parent_ids().collect();
+            let parents: Vec<ObjectId> = match self.shallow.contains(&id) {
+                true => Vec::new(),
+                false => iter.parent_ids().collect(),
+            };
             let time = iter.committer().map(|c| c.seconds()).unwrap_or(0);
             self.info.insert(id, (time, parents));
         }
@@ -149,7 +167,7 @@ pub fn merge_bases(repo: &gix::Repository, one: ObjectId, two: ObjectId) -> Resu
     if one == two {
         return Ok(vec![one]);
     }
-    let mut commits = Commits::default();
+    let mut commits = Commits::of(repo)?;
     let (candidates, _) = paint(repo, &mut commits, one, &[two])?;
     remove_redundant(repo, &mut commits, candidates)
 }
@@ -204,7 +222,7 @@ pub fn is_ancestor(
     if ancestor == descendant {
         return Ok(true);
     }
-    let mut commits = Commits::default();
+    let mut commits = Commits::of(repo)?;
     let (_, flags) = paint(repo, &mut commits, ancestor, &[descendant])?;
     Ok(flags.get(&ancestor).copied().unwrap_or(0) & PARENT2 != 0)
 }

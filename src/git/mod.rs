@@ -4,6 +4,7 @@
 //! concepts: it never spells a `refs/wtc/` name (those live in [`crate::plan::refnames`]).
 
 pub mod ancestry;
+pub mod backfill;
 pub mod commit;
 pub mod hooks;
 pub mod index;

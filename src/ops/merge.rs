@@ -13,6 +13,22 @@ use gix::ObjectId;
 
 use crate::git::refs;
 
+/// Why a fold could not merge at all.
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error("{ours} and {theirs} have no common history (no merge base); nothing was changed")]
+    NoMergeBase { ours: String, theirs: String },
+}
+
+impl crate::error::Diagnostic for MergeError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some("in a shallow clone, fetch the history (`git fetch --unshallow`); otherwise the lanes do not start from the plan's base".into())
+    }
+}
+
 /// One lane tip to fold in.
 #[derive(Debug, Clone)]
 pub struct Tip {
@@ -83,7 +99,9 @@ fn wrap_drivers(
     if base.drivers().is_empty() {
         return Ok((base, None));
     }
-    let status = tempfile::Builder::new().prefix("wtc-merge-driver-").tempfile()?;
+    let status = tempfile::Builder::new()
+        .prefix("wtc-merge-driver-")
+        .tempfile()?;
     let quoted = status.path().display().to_string().replace('\'', "'\\''");
     let drivers = base
         .drivers()
@@ -133,12 +151,16 @@ impl<'m> Merger<'m> {
         let mem = self.mem;
         let mut bases = crate::git::ancestry::merge_bases(mem, ours, theirs)?;
         let (base_tree, ancestor) = match bases.len() {
-            // Kept from before (issue 11 replaces it): unrelated histories merge against
-            // the empty tree.
-            0 => (
-                ObjectId::empty_tree(mem.object_hash()),
-                "empty tree".to_string(),
-            ),
+            // Never the empty tree: that would turn one side's deletions into nothing. git
+            // refuses unrelated histories too; in a shallow clone the callers fetched the
+            // history first (`ops::history`), so this is a real "no common history".
+            0 => {
+                return Err(MergeError::NoMergeBase {
+                    ours: ours.to_string(),
+                    theirs: theirs.to_string(),
+                }
+                .into())
+            }
             1 => (
                 tree_of(mem, bases[0])?,
                 bases[0].to_hex_with_len(7).to_string(),

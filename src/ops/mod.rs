@@ -2,6 +2,7 @@
 //! data (serde structs) or a typed error, and never prints.
 
 pub mod clean;
+pub mod history;
 pub mod init;
 pub mod join;
 pub mod lanes;
@@ -27,5 +28,7 @@ pub fn diagnostic<'a>(
         lanes::LaneError,
         clean::CleanError,
         init::InitError,
+        history::HistoryError,
+        merge::MergeError,
     )
 }

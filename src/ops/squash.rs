@@ -243,9 +243,16 @@ pub fn squash(
         // Fold onto the REMOTE target; when it moves meanwhile, re-fold once, then give up.
         let mut onto = fetch_remote_target(repo, &remote, plan)?;
         loop {
+            crate::ops::history::ensure(
+                repo,
+                Some(&remote),
+                plan.base_id(),
+                &fold_commits(onto, &tips),
+            )?;
             let mut mem = merge::memory_repo(repo);
             let tree = fold_onto(&mem, onto, &tips, plan)?;
             if let Some(cmd) = &opts.verify {
+                crate::ops::history::ensure_tree_blobs(&mem, Some(&remote), tree)?;
                 verify(&mem, tree, cmd)?;
             }
             out.tree = tree.to_string();
@@ -340,9 +347,17 @@ pub fn squash(
             }
             return record_integration(repo, stored, target_tip, out);
         }
+        let remote = crate::plan::settings::remote_of(repo, &plan.name);
+        crate::ops::history::ensure(
+            repo,
+            remote.as_deref(),
+            plan.base_id(),
+            &fold_commits(target_tip, &tips),
+        )?;
         let mut mem = merge::memory_repo(repo);
         let tree = fold_onto(&mem, target_tip, &tips, plan)?;
         if let Some(cmd) = &opts.verify {
+            crate::ops::history::ensure_tree_blobs(&mem, remote.as_deref(), tree)?;
             verify(&mem, tree, cmd)?;
         }
         out.tree = tree.to_string();
@@ -371,6 +386,13 @@ pub fn squash(
     let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
     commit::after_landing(repo, Purpose::Integration);
     record_integration(repo, stored, commit, out)
+}
+
+/// The commits a fold onto `onto` starts from: `onto` and every lane tip.
+fn fold_commits(onto: ObjectId, tips: &[Tip]) -> Vec<ObjectId> {
+    std::iter::once(onto)
+        .chain(tips.iter().map(|t| t.commit))
+        .collect()
 }
 
 /// The target's reflog entry for the integration.

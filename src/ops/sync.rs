@@ -214,6 +214,16 @@ pub fn sync(
         }
     }
 
+    // A shallow or partial clone gets the history and blobs the fold needs first.
+    let commits: Vec<ObjectId> = std::iter::once(head)
+        .chain(tips.iter().map(|t| t.commit))
+        .collect();
+    crate::ops::history::ensure(
+        repo,
+        crate::plan::settings::remote_of(repo, &plan.name).as_deref(),
+        plan.base_id(),
+        &commits,
+    )?;
     let mut mem = merge::memory_repo(repo);
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     // The fold borrows `mem`; keep what we need from it in owned form.
@@ -268,13 +278,26 @@ pub fn sync(
                 // merged tree holds it), the three sides are the stages, as git leaves them.
                 let sides = [
                     (gix::index::entry::Stage::Base, base_tree),
-                    (gix::index::entry::Stage::Ours, merge::tree_of(mem_ref, ours)?),
-                    (gix::index::entry::Stage::Theirs, merge::tree_of(mem_ref, tip.commit)?),
+                    (
+                        gix::index::entry::Stage::Ours,
+                        merge::tree_of(mem_ref, ours)?,
+                    ),
+                    (
+                        gix::index::entry::Stage::Theirs,
+                        merge::tree_of(mem_ref, tip.commit)?,
+                    ),
                 ];
                 for p in &driver_failed {
                     for (stage, tree) in sides {
-                        if let Some((id, kind)) = merge::lookup(&mem_ref.find_tree(tree)?, p.as_ref())? {
-                            stages.entries.push((p.clone(), stage, crate::git::index::index_mode(kind), id));
+                        if let Some((id, kind)) =
+                            merge::lookup(&mem_ref.find_tree(tree)?, p.as_ref())?
+                        {
+                            stages.entries.push((
+                                p.clone(),
+                                stage,
+                                crate::git::index::index_mode(kind),
+                                id,
+                            ));
                         }
                     }
                 }

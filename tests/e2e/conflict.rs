@@ -434,24 +434,41 @@ fn merge_drivers_run_like_git_and_a_failing_one_is_a_conflict() {
         let a = env.add_lane(&repo, "a", &[]);
         let b = env.add_lane(&repo, "b", &["a"]);
         let c = env.add_lane(&repo, "c", &[]);
-        env.write(&a.join(CONFIG), with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"));
+        env.write(
+            &a.join(CONFIG),
+            with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"),
+        );
         env.wtc_ok(&a, &["done"]);
-        env.write(&b.join(CONFIG), with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"));
+        env.write(
+            &b.join(CONFIG),
+            with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"),
+        );
         env.wtc_ok(&b, &["save", "-m", "b"]);
-        env.write(&c.join(CONFIG), with_line(&env, &c.join(CONFIG), 2, "  retries: 9, // c"));
+        env.write(
+            &c.join(CONFIG),
+            with_line(&env, &c.join(CONFIG), 2, "  retries: 9, // c"),
+        );
         env.wtc_ok(&c, &["done"]);
         let before = env.rev(&b, "HEAD");
         let (code, doc) = env.wtc_json_code(&b, &["sync"]);
         let wtc_file = env.read(&b.join(CONFIG));
         let wtc_stages = env.git(&b, &["ls-files", "-u"]);
-        assert_eq!(env.read(&log), format!("7 '{CONFIG}'\n"), "the driver's %L and %P");
+        assert_eq!(
+            env.read(&log),
+            format!("7 '{CONFIG}'\n"),
+            "the driver's %L and %P"
+        );
         // git's answer from the same state.
         let _ = env.git_output(&b, &["merge", "--abort"]);
         env.git(&b, &["reset", "-q", "--hard", &before]);
         let out = env.git_output(&b, &["merge", "--no-edit", "wtc/p/a"]);
         assert_eq!(!out.status.success(), conflicts, "{driver}: git's verdict");
         assert_eq!(wtc_file, env.read(&b.join(CONFIG)), "{driver}: git's file");
-        assert_eq!(wtc_stages, env.git(&b, &["ls-files", "-u"]), "{driver}: git's stages");
+        assert_eq!(
+            wtc_stages,
+            env.git(&b, &["ls-files", "-u"]),
+            "{driver}: git's stages"
+        );
         if conflicts {
             assert_eq!(code, 3, "{driver}: {doc}");
             assert_eq!(doc["conflicts"], serde_json::json!([CONFIG]), "{doc}");

@@ -43,6 +43,7 @@ mod removal;
 mod run;
 mod safety;
 mod scenario;
+mod shallow;
 mod signals;
 mod squash_vs_git;
 mod submodules;
