@@ -484,3 +484,40 @@ fn merge_drivers_run_like_git_and_a_failing_one_is_a_conflict() {
         }
     }
 }
+
+/// Issue 11: with `rerere.enabled`, wtc does not replay resolutions itself (a documented
+/// gap), but the conflict it leaves is git's: `git rerere` applies a resolution recorded in
+/// an earlier `git merge` of the same conflict.
+#[test]
+fn git_rerere_replays_a_recorded_resolution_on_a_wtc_conflict() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.git(&repo, &["config", "rerere.enabled", "true"]);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &["a"]);
+    env.write(&a.join(CONFIG), with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"));
+    env.wtc_ok(&a, &["done"]);
+    env.write(&b.join(CONFIG), with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"));
+    env.wtc_ok(&b, &["save", "-m", "b"]);
+    let before = env.rev(&b, "HEAD");
+    // Record a resolution once, with git.
+    let out = env.git_output(&b, &["merge", "--no-edit", "wtc/p/a"]);
+    assert!(!out.status.success());
+    let resolved = with_line(&env, &b.join(CONFIG), 2, "  retries: 6, // both");
+    let resolved = resolved
+        .lines()
+        .filter(|l| !l.starts_with("<<<<<<<") && !l.starts_with("=======") && !l.starts_with(">>>>>>>") && !l.contains("retries: 7") && !l.contains("retries: 5"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    env.write(&b.join(CONFIG), &resolved);
+    env.git(&b, &["rerere"]);
+    env.git(&b, &["reset", "-q", "--hard", &before]);
+    // The same conflict, from wtc: git rerere resolves it.
+    let (code, _) = env.wtc_json_code(&b, &["sync"]);
+    assert_eq!(code, 3);
+    env.git(&b, &["rerere"]);
+    assert_eq!(env.read(&b.join(CONFIG)), resolved, "git rerere did not replay the resolution");
+}
