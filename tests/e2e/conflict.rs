@@ -497,9 +497,15 @@ fn git_rerere_replays_a_recorded_resolution_on_a_wtc_conflict() {
     env.wtc_json(&repo, &["init", "p"]);
     let a = env.add_lane(&repo, "a", &[]);
     let b = env.add_lane(&repo, "b", &["a"]);
-    env.write(&a.join(CONFIG), with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"));
+    env.write(
+        &a.join(CONFIG),
+        with_line(&env, &a.join(CONFIG), 2, "  retries: 5, // a"),
+    );
     env.wtc_ok(&a, &["done"]);
-    env.write(&b.join(CONFIG), with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"));
+    env.write(
+        &b.join(CONFIG),
+        with_line(&env, &b.join(CONFIG), 2, "  retries: 7, // b"),
+    );
     env.wtc_ok(&b, &["save", "-m", "b"]);
     let before = env.rev(&b, "HEAD");
     // Record a resolution once, with git.
@@ -508,7 +514,13 @@ fn git_rerere_replays_a_recorded_resolution_on_a_wtc_conflict() {
     let resolved = with_line(&env, &b.join(CONFIG), 2, "  retries: 6, // both");
     let resolved = resolved
         .lines()
-        .filter(|l| !l.starts_with("<<<<<<<") && !l.starts_with("=======") && !l.starts_with(">>>>>>>") && !l.contains("retries: 7") && !l.contains("retries: 5"))
+        .filter(|l| {
+            !l.starts_with("<<<<<<<")
+                && !l.starts_with("=======")
+                && !l.starts_with(">>>>>>>")
+                && !l.contains("retries: 7")
+                && !l.contains("retries: 5")
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n";
@@ -519,5 +531,9 @@ fn git_rerere_replays_a_recorded_resolution_on_a_wtc_conflict() {
     let (code, _) = env.wtc_json_code(&b, &["sync"]);
     assert_eq!(code, 3);
     env.git(&b, &["rerere"]);
-    assert_eq!(env.read(&b.join(CONFIG)), resolved, "git rerere did not replay the resolution");
+    assert_eq!(
+        env.read(&b.join(CONFIG)),
+        resolved,
+        "git rerere did not replay the resolution"
+    );
 }
