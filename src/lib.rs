@@ -19,6 +19,7 @@
 
 pub mod error;
 pub mod faults;
+pub mod trace;
 
 pub mod git;
 pub mod worktree;

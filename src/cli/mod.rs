@@ -125,6 +125,7 @@ pub fn main() -> i32 {
         ui,
     };
     let name = cli.command.name();
+    let total = crate::trace::span("total");
     let result = match cli.command {
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Join(a) => commands::join::run(&ctx, a),
@@ -143,6 +144,7 @@ pub fn main() -> i32 {
         Command::Clean(a) => commands::clean::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
     };
+    drop(total);
     let code = match result {
         Ok(report) => render::render(&ctx.ui, report),
         Err(e) => render::render_error(&ctx.ui, name, &e),

@@ -52,22 +52,51 @@ impl Commits {
         id: ObjectId,
     ) -> Result<Option<&(i64, Vec<ObjectId>)>> {
         if !self.info.contains_key(&id) {
-            let Some(data) = repo.objects.try_find(&id, &mut self.buf)? else {
+            let Some((time, parents)) = read_commit(repo, id, &mut self.buf)? else {
                 return Ok(None);
             };
-            if data.kind != gix::object::Kind::Commit {
-                anyhow::bail!("{id} is a {}, not a commit", data.kind);
-            }
-            let iter = gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash());
-            let parents: Vec<ObjectId> = match self.shallow.contains(&id) {
+            let parents = match self.shallow.contains(&id) {
                 true => Vec::new(),
-                false => iter.parent_ids().collect(),
+                false => parents,
             };
-            let time = iter.committer().map(|c| c.seconds()).unwrap_or(0);
             self.info.insert(id, (time, parents));
         }
         Ok(self.info.get(&id))
     }
+}
+
+/// Committer time and parents of every commit read in this process. A commit object never
+/// changes (its id is its content), so this cache is valid for every repository and every
+/// walk; it saves decompressing a commit again for each of the many ancestry questions a
+/// fold asks (two per lane tip, the merge bases, the independent tips). The shallow
+/// boundary is applied on top, per walk.
+static READ: std::sync::OnceLock<std::sync::Mutex<HashMap<ObjectId, (i64, Vec<ObjectId>)>>> =
+    std::sync::OnceLock::new();
+
+/// Time and parents of commit `id` as its object says, `None` when it is missing.
+fn read_commit(
+    repo: &gix::Repository,
+    id: ObjectId,
+    buf: &mut Vec<u8>,
+) -> Result<Option<(i64, Vec<ObjectId>)>> {
+    let cache = READ.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().expect("not poisoned").get(&id) {
+        return Ok(Some(hit.clone()));
+    }
+    let Some(data) = repo.objects.try_find(&id, buf)? else {
+        return Ok(None);
+    };
+    if data.kind != gix::object::Kind::Commit {
+        anyhow::bail!("{id} is a {}, not a commit", data.kind);
+    }
+    let iter = gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash());
+    let parents: Vec<ObjectId> = iter.clone().parent_ids().collect();
+    let time = iter.committer().map(|c| c.seconds()).unwrap_or(0);
+    cache
+        .lock()
+        .expect("not poisoned")
+        .insert(id, (time, parents.clone()));
+    Ok(Some((time, parents)))
 }
 
 /// A queue entry: newest first, then first inserted first (git's `prio_queue` with

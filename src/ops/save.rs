@@ -167,9 +167,8 @@ pub fn run_pre_commit(repo: &gix::Repository) -> Result<()> {
     let rows = rows_of(repo, &status.paths, &index)?;
     crate::git::index::edit(&mut index).set(&rows);
     let path = repo.git_dir().join("wtc-pre-commit.index");
-    let mut buf = Vec::new();
     index.remove_tree();
-    index.write_to(&mut buf, gix::index::write::Options::default())?;
+    let buf = crate::git::index::encode(&index, false)?;
     std::fs::write(&path, &buf)?;
     let ran = hooks::run(
         repo,

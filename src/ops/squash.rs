@@ -355,7 +355,9 @@ pub fn squash(
             &fold_commits(target_tip, &tips),
         )?;
         let mut mem = merge::memory_repo(repo);
+        let fold_span = crate::trace::span("squash: fold");
         let tree = fold_onto(&mem, target_tip, &tips, plan)?;
+        drop(fold_span);
         if let Some(cmd) = &opts.verify {
             crate::ops::history::ensure_tree_blobs(&mem, remote.as_deref(), tree)?;
             verify(&mem, tree, cmd)?;
@@ -369,7 +371,9 @@ pub fn squash(
         let transition =
             Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree)
                 .with_reflog(squash_reflog(plan, &tips));
+        let check_span = crate::trace::span("squash: check target");
         drop(prepare_target_checkout(op, ws, &mem, &transition, false)?);
+        drop(check_span);
         if opts.dry_run {
             return Ok(out);
         }

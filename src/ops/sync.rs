@@ -206,6 +206,7 @@ pub fn sync(
     // One status pass: `save` finds the changed paths itself and commits nothing when clean.
     if opts.autosave && !opts.dry_run || !snapshot::merge_heads(repo)?.is_empty() {
         let msg = format!("wip: {lane_name} (autosave before sync)");
+        let _t = crate::trace::span("sync: autosave");
         let saved = crate::ops::save::save(op, repo, &branch, lane_name, Some(&msg), false)?;
         if let Some(c) = saved.commit {
             head = c;
@@ -227,6 +228,7 @@ pub fn sync(
     let mut mem = merge::memory_repo(repo);
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     // The fold borrows `mem`; keep what we need from it in owned form.
+    let fold_span = crate::trace::span("sync: fold");
     let folded = {
         let mem_ref: &gix::Repository = &mem;
         match merge::fold(mem_ref, head, &tips, lane_name)? {
@@ -311,6 +313,7 @@ pub fn sync(
         }
     };
 
+    drop(fold_span);
     match folded {
         FoldSummary::Clean {
             commit,
@@ -526,6 +529,7 @@ fn prepare_update(
     };
     let locked = op.lock_index(repo)?;
     ensure_head_unchanged(repo, transition.branch(), head)?;
+    let _t = crate::trace::span("sync: prepare");
     let prepared = transition.prepare(mem, repo, locked.state())?;
     *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {

@@ -29,6 +29,7 @@ pub struct Changes {
 
 /// The status of `repo`'s worktree (see [`dirty_paths`]), nested repositories apart.
 pub fn changes(repo: &gix::Repository, index: Option<&gix::index::File>) -> Result<Changes> {
+    let _t = crate::trace::span("status");
     use gix::status::index_worktree::Item as IW;
     use gix::status::Item;
     let mut platform = repo.status(gix::progress::Discard)?;

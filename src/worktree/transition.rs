@@ -270,7 +270,10 @@ impl Transition {
         prepared: &Prepared,
         mut locked: LockedIndex,
     ) -> Result<Applied> {
+        let _t = crate::trace::span("transition: apply");
+        let fs = crate::trace::span("transition: Files::new");
         let mut files = Files::new(repo)?;
+        drop(fs);
         files.use_staged(std::mem::take(
             &mut *prepared.staged.lock().expect("not poisoned"),
         ));
@@ -303,14 +306,19 @@ impl Transition {
         seen: &Seen,
         locked: &mut LockedIndex,
     ) -> Result<Applied> {
+        let sk = crate::trace::span("transition: sparse");
         let skip = super::sparse::skipped(repo, locked.state(), changes, &self.staged_paths())?;
+        drop(sk);
+        let write_span = crate::trace::span("transition: write files");
         let (rows, raced, kept) = write_files(&mut files, changes, seen, &skip)?;
+        drop(write_span);
         let stages: Vec<StageRow> = self
             .stages
             .iter()
             .map(StagedEntry::row)
             .collect::<Result<_>>()?;
         {
+            let _r = crate::trace::span("transition: index rows");
             let mut editor = locked.rows();
             editor.set(&rows);
             editor.set_stages(&stages);
