@@ -70,8 +70,10 @@ impl Commits {
 /// walk; it saves decompressing a commit again for each of the many ancestry questions a
 /// fold asks (two per lane tip, the merge bases, the independent tips). The shallow
 /// boundary is applied on top, per walk.
-static READ: std::sync::OnceLock<std::sync::Mutex<HashMap<ObjectId, (i64, Vec<ObjectId>)>>> =
-    std::sync::OnceLock::new();
+static READ: std::sync::OnceLock<std::sync::Mutex<CommitCache>> = std::sync::OnceLock::new();
+
+/// Commit id -> (committer time, parents).
+type CommitCache = HashMap<ObjectId, (i64, Vec<ObjectId>)>;
 
 /// Time and parents of commit `id` as its object says, `None` when it is missing.
 fn read_commit(
@@ -90,7 +92,7 @@ fn read_commit(
         anyhow::bail!("{id} is a {}, not a commit", data.kind);
     }
     let iter = gix::objs::CommitRefIter::from_bytes(data.data, repo.object_hash());
-    let parents: Vec<ObjectId> = iter.clone().parent_ids().collect();
+    let parents: Vec<ObjectId> = iter.parent_ids().collect();
     let time = iter.committer().map(|c| c.seconds()).unwrap_or(0);
     cache
         .lock()
