@@ -163,7 +163,7 @@ pub fn run_pre_commit(repo: &gix::Repository) -> Result<()> {
     }
     let snapshot = repo.index_or_empty()?;
     let mut index: gix::index::File = (**snapshot).clone();
-    let status = crate::worktree::snapshot::changes(repo, Some(&index))?;
+    let status = crate::worktree::snapshot::changes(repo, Some(&index), None)?;
     let rows = rows_of(repo, &status.paths, &index)?;
     crate::git::index::edit(&mut index).set(&rows);
     let path = repo.git_dir().join("wtc-pre-commit.index");
@@ -203,6 +203,39 @@ pub fn save(
     user_message: Option<&str>,
     done: bool,
 ) -> Result<Saved> {
+    save_scoped(op, repo, branch, lane_name, user_message, done, None)
+}
+
+/// [`save`] restricted to `paths` (files, or directories and everything below them): what
+/// sync autosaves where the incoming lanes write, leaving other local work uncommitted.
+pub fn save_paths(
+    op: &Operation,
+    repo: &gix::Repository,
+    branch: &str,
+    lane_name: &str,
+    user_message: Option<&str>,
+    paths: &[gix::bstr::BString],
+) -> Result<Saved> {
+    save_scoped(
+        op,
+        repo,
+        branch,
+        lane_name,
+        user_message,
+        false,
+        Some(paths),
+    )
+}
+
+fn save_scoped(
+    op: &Operation,
+    repo: &gix::Repository,
+    branch: &str,
+    lane_name: &str,
+    user_message: Option<&str>,
+    done: bool,
+    only: Option<&[gix::bstr::BString]>,
+) -> Result<Saved> {
     crate::worktree::snapshot::refuse_operation_in_progress(repo)?;
     let mut locked = op.lock_index(repo)?;
     let conflicted = locked.conflicted_paths();
@@ -224,7 +257,7 @@ pub fn save(
     })?;
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     let merge_heads = merge_heads(repo)?;
-    let status = crate::worktree::snapshot::changes(repo, Some(&locked.file))?;
+    let status = crate::worktree::snapshot::changes(repo, Some(&locked.file), only)?;
     let paths = status.paths;
 
     let rows = rows_of(repo, &paths, locked.state())?;

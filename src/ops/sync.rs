@@ -1,9 +1,10 @@
 //! `sync`: bring every upstream lane (transitively) into this lane's branch and worktree.
 //!
-//! Order of work: refuse an unfinished merge; find upstream tips not yet contained; autosave a
-//! dirty worktree (default); fold the tips in memory; then, holding `index.lock`, check that no
-//! local change stands where the result writes, write the objects, update files and index, and
-//! move the branch by compare-and-swap. On conflicts the worktree gets the markers, the index
+//! Order of work: refuse an unfinished merge; find upstream tips not yet contained; fold the
+//! tips in memory; then, holding `index.lock`, check the paths the result changes (nothing
+//! else: no whole-worktree scan), write the objects, update files and index, and move the
+//! branch by compare-and-swap. Local work on those paths is autosaved (default) and the fold
+//! runs again on top of it, or refused (`--no-autosave`); local work elsewhere stays. On conflicts the worktree gets the markers, the index
 //! gets stages 1/2/3 and MERGE_HEAD/MERGE_MSG are written, so `git status` explains and a plain
 //! `git commit` finishes the merge.
 
@@ -203,10 +204,11 @@ pub fn sync(
         return Ok(out);
     }
 
-    // One status pass: `save` finds the changed paths itself and commits nothing when clean.
-    if opts.autosave && !opts.dry_run || !snapshot::merge_heads(repo)?.is_empty() {
+    // Concluding a resolved conflict: the whole worktree is the merge's result, as with
+    // `git commit -a`.
+    if !snapshot::merge_heads(repo)?.is_empty() {
         let msg = format!("wip: {lane_name} (autosave before sync)");
-        let _t = crate::trace::span("sync: autosave");
+        let _t = crate::trace::span("sync: conclude merge");
         let saved = crate::ops::save::save(op, repo, &branch, lane_name, Some(&msg), false)?;
         if let Some(c) = saved.commit {
             head = c;
@@ -214,7 +216,61 @@ pub fn sync(
             out.commit = Some(c.to_string());
         }
     }
+    // No whole-worktree scan: the fold comes first, then only the paths it changes are
+    // looked at. Local work there is autosaved (default) and the fold runs again on top of
+    // it; local work elsewhere stays in the worktree, uncommitted, as `git merge` leaves it.
+    let mut autosaved = false;
+    loop {
+        match fold_and_apply(
+            op, repo, plan, lane_name, &branch, head, &tips, opts, &mut out,
+        )? {
+            Step::Done => return Ok(out),
+            Step::Blocked(obstacles) if opts.autosave && !opts.dry_run && !autosaved => {
+                autosaved = true;
+                let msg = format!("wip: {lane_name} (autosave before sync)");
+                let _t = crate::trace::span("sync: autosave");
+                let paths: Vec<gix::bstr::BString> =
+                    obstacles.iter().map(|o| o.path().into()).collect();
+                let saved =
+                    crate::ops::save::save_paths(op, repo, &branch, lane_name, Some(&msg), &paths)?;
+                match saved.commit {
+                    Some(c) => {
+                        head = c;
+                        out.autosaved = Some(c.to_string());
+                        out.commit = Some(c.to_string());
+                    }
+                    // Only ignored files or nested repositories stand there: never saved.
+                    None => return Err(overlap_error(&obstacles)),
+                }
+            }
+            Step::Blocked(obstacles) => return Err(overlap_error(&obstacles)),
+        }
+    }
+}
 
+/// How one fold-and-apply attempt ended.
+enum Step {
+    /// Applied (or, dry run, checked): `out` says what happened.
+    Done,
+    /// Local work stands where the result writes; nothing was written.
+    Blocked(Vec<Obstacle>),
+}
+
+/// Fold the upstream `tips` into `head` in memory, then (one transition phase) check the
+/// paths it changes and apply it, filling `out`.
+#[allow(clippy::too_many_arguments)]
+fn fold_and_apply(
+    op: &Operation,
+    repo: &gix::Repository,
+    plan: &Plan,
+    lane_name: &str,
+    branch: &str,
+    head: ObjectId,
+    tips: &[Tip],
+    opts: SyncOptions,
+    out: &mut Synced,
+) -> Result<Step> {
+    let branch = branch.to_string();
     // A shallow or partial clone gets the history and blobs the fold needs first.
     let commits: Vec<ObjectId> = std::iter::once(head)
         .chain(tips.iter().map(|t| t.commit))
@@ -231,7 +287,7 @@ pub fn sync(
     let fold_span = crate::trace::span("sync: fold");
     let folded = {
         let mem_ref: &gix::Repository = &mem;
-        match merge::fold(mem_ref, head, &tips, lane_name)? {
+        match merge::fold(mem_ref, head, tips, lane_name)? {
             Folded::Clean {
                 commit,
                 tree,
@@ -323,7 +379,7 @@ pub fn sync(
         } => {
             out.merged = merged.iter().map(|t| t.lane.clone()).collect();
             if merged.is_empty() {
-                return Ok(out);
+                return Ok(Step::Done);
             }
             out.result = if fast_forward {
                 SyncResult::FastForward
@@ -363,13 +419,18 @@ pub fn sync(
             // prompt): check first, sign, then lock and check again.
             let mut early = None;
             if !fast_forward && !opts.dry_run && commit::runs_programs(repo, Purpose::SyncMerge) {
-                drop(prepare_update(op, repo, &mem, &transition, head, false)?);
+                if let Err(obstacles) = prepare_update(op, repo, &mem, &transition, head, false)? {
+                    return Ok(Step::Blocked(obstacles));
+                }
                 early = Some(write_merge(&mut mem)?);
             }
             let (locked, prepared) =
-                prepare_update(op, repo, &mem, &transition, head, !opts.dry_run)?;
+                match prepare_update(op, repo, &mem, &transition, head, !opts.dry_run)? {
+                    Ok(ready) => ready,
+                    Err(obstacles) => return Ok(Step::Blocked(obstacles)),
+                };
             if opts.dry_run {
-                return Ok(out);
+                return Ok(Step::Done);
             }
             crate::error::check_interrupt()?;
             let new_commit = match early {
@@ -383,7 +444,7 @@ pub fn sync(
             (out.raced, out.kept) = (applied.raced, applied.kept);
             out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
             out.commit = Some(new_commit.to_string());
-            Ok(out)
+            Ok(Step::Done)
         }
         FoldSummary::Conflict {
             tree,
@@ -395,10 +456,14 @@ pub fn sync(
             out.merged = merged.iter().map(|t| t.lane.clone()).collect();
             out.conflicts = paths;
             if opts.dry_run || opts.hold_conflicts {
-                return Ok(out);
+                return Ok(Step::Done);
             }
             let transition = Transition::of_branch("sync", &branch, head, head_tree, tree);
-            let (locked, prepared) = prepare_update(op, repo, &mem, &transition, head, true)?;
+            let (locked, prepared) = match prepare_update(op, repo, &mem, &transition, head, true)?
+            {
+                Ok(ready) => ready,
+                Err(obstacles) => return Ok(Step::Blocked(obstacles)),
+            };
             crate::error::check_interrupt()?;
             merge::persist_all(&mut mem, repo)?;
             // The index had no conflicts before (checked above): its conflicts are the stages.
@@ -426,7 +491,7 @@ pub fn sync(
             let applied = transition.apply(repo, &prepared, locked)?;
             (out.raced, out.kept) = (applied.raced, applied.kept);
             out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
-            Ok(out)
+            Ok(Step::Done)
         }
     }
 }
@@ -513,7 +578,8 @@ pub fn upstream_tips(repo: &gix::Repository, plan: &Plan, lane_name: &str) -> Re
 }
 
 /// The transition phase begins: lock the index, check that the branch did not move, plan
-/// the transition and refuse it (nothing written) if local changes stand in its way.
+/// the transition; the local changes that stand in its way, if any (lock released, nothing
+/// written).
 fn prepare_update(
     op: &Operation,
     repo: &gix::Repository,
@@ -521,7 +587,7 @@ fn prepare_update(
     transition: &Transition,
     head: ObjectId,
     smudge: bool,
-) -> Result<(LockedIndex, Prepared)> {
+) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
     // External filters (git-lfs) run before index.lock is taken: they may download.
     let staged = match smudge {
         true => transition.smudge_ahead(mem, repo)?,
@@ -533,9 +599,9 @@ fn prepare_update(
     let prepared = transition.prepare(mem, repo, locked.state())?;
     *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
-        return Err(overlap_error(&prepared.obstacles));
+        return Ok(Err(prepared.obstacles));
     }
-    Ok((locked, prepared))
+    Ok(Ok((locked, prepared)))
 }
 
 fn ensure_head_unchanged(repo: &gix::Repository, branch: &str, expected: ObjectId) -> Result<()> {

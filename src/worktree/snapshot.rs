@@ -14,7 +14,7 @@ pub fn dirty_paths(
     repo: &gix::Repository,
     index: Option<&gix::index::File>,
 ) -> Result<Vec<BString>> {
-    Ok(changes(repo, index)?.paths)
+    Ok(changes(repo, index, None)?.paths)
 }
 
 /// What a status of the worktree found.
@@ -27,8 +27,13 @@ pub struct Changes {
     pub nested: Vec<BString>,
 }
 
-/// The status of `repo`'s worktree (see [`dirty_paths`]), nested repositories apart.
-pub fn changes(repo: &gix::Repository, index: Option<&gix::index::File>) -> Result<Changes> {
+/// The status of `repo`'s worktree (see [`dirty_paths`]), nested repositories apart; with
+/// `only`, of those paths (each one a file, or a directory and everything below it).
+pub fn changes(
+    repo: &gix::Repository,
+    index: Option<&gix::index::File>,
+    only: Option<&[BString]>,
+) -> Result<Changes> {
     let _t = crate::trace::span("status");
     use gix::status::index_worktree::Item as IW;
     use gix::status::Item;
@@ -43,7 +48,21 @@ pub fn changes(repo: &gix::Repository, index: Option<&gix::index::File>) -> Resu
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
         .index_worktree_submodules(None)
-        .into_iter(None)?;
+        .into_iter(
+            only.map(|paths| {
+                // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
+                paths
+                    .iter()
+                    .map(|p| {
+                        let mut spec = BString::from(":(literal)");
+                        spec.extend_from_slice(p);
+                        spec
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten(),
+        )?;
     let mut out = BTreeSet::new();
     let mut nested = BTreeSet::new();
     for item in iter {
@@ -72,13 +91,21 @@ pub fn changes(repo: &gix::Repository, index: Option<&gix::index::File>) -> Resu
     }
     // Gitlinks: what `git commit -a` records (gix's status sees only those in .gitmodules).
     if let Some(root) = repo.workdir() {
-        match index {
-            Some(index) => out.extend(super::submodules::changed_gitlinks(root, index)),
+        let gitlinks = match index {
+            Some(index) => super::submodules::changed_gitlinks(root, index),
             None => {
                 let index = repo.index_or_empty()?;
-                out.extend(super::submodules::changed_gitlinks(root, &index));
+                super::submodules::changed_gitlinks(root, &index)
             }
-        }
+        };
+        let wanted = |g: &BString| {
+            only.is_none_or(|paths| {
+                paths.iter().any(|p| {
+                    g == p || (g.starts_with(p.as_slice()) && g.get(p.len()) == Some(&b'/'))
+                })
+            })
+        };
+        out.extend(gitlinks.into_iter().filter(wanted));
     }
     Ok(Changes {
         paths: out.into_iter().collect(),

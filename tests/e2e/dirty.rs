@@ -4,7 +4,9 @@
 //! downstream lane `down` has uncommitted work when it syncs. Local work that overlaps
 //! the incoming change (same path) and work that does not, tracked and untracked, with
 //! the default autosave and with `--no-autosave`: every byte the user had is afterwards
-//! still in the file or in a commit reachable from the lane branch.
+//! still in the file or in a commit reachable from the lane branch. Sync looks only at the
+//! paths the merge changes: work there is autosaved (default) or refused; work elsewhere
+//! stays in the worktree, uncommitted, as `git merge` leaves it.
 
 use std::path::{Path, PathBuf};
 
@@ -113,7 +115,12 @@ fn overlapping_edit_is_autosaved_and_merged() {
     env.write(&l.down_file(DRAFT), DRAFT_TS);
 
     let sync = env.wtc_json(&l.down, &["sync"]);
-    l.assert_autosaved(&sync, &[(CONFIG, &local), (DRAFT, DRAFT_TS)]);
+    let autosaved = l.assert_autosaved(&sync, &[(CONFIG, &local)]);
+    assert!(
+        !env.git(&l.repo, &["ls-tree", "-r", "--name-only", &autosaved])
+            .contains(DRAFT),
+        "only the overlapping path is autosaved; the draft is not the merge's business"
+    );
     assert_eq!(sync["result"], "merged", "{sync}");
     let merged = replace_line(&l.up_config, 9, "  owner: \"growth\",");
     assert_eq!(
@@ -128,7 +135,11 @@ fn overlapping_edit_is_autosaved_and_merged() {
     );
     assert!(l.down_file(UP_NEW).exists(), "the upstream file arrived");
     assert!(env.is_ancestor(&l.repo, &l.up_tip, &l.branch()));
-    env.assert_clean(&l.down, "after an autosaving sync");
+    assert_eq!(
+        env.status(&l.down),
+        format!("?? {DRAFT}\n"),
+        "the draft is still uncommitted, everything else is committed"
+    );
 }
 
 #[test]
@@ -184,7 +195,7 @@ fn overlapping_edit_with_no_autosave_is_refused() {
 }
 
 #[test]
-fn separate_edits_are_autosaved_and_ignored_files_stay_out() {
+fn separate_edits_stay_uncommitted_and_ignored_files_untouched() {
     let l = setup();
     let env = &l.env;
     let other = "first note\nsecond note\nmy third note\n";
@@ -193,12 +204,12 @@ fn separate_edits_are_autosaved_and_ignored_files_stay_out() {
     env.write(&l.down_file("debug.log"), "ignored noise\n");
 
     let sync = env.wtc_json(&l.down, &["sync"]);
-    let autosaved = l.assert_autosaved(&sync, &[(OTHER, other), (DRAFT, DRAFT_TS)]);
     assert!(
-        !env.git(&l.repo, &["ls-tree", "-r", "--name-only", &autosaved])
-            .contains("debug.log"),
-        "ignored files are never saved"
+        sync["autosaved"].is_null(),
+        "nothing overlaps: nothing is autosaved, as `git merge` commits nothing of yours: {sync}"
     );
+    assert_eq!(sync["result"], "fast-forward", "{sync}");
+    assert_eq!(l.branch(), l.up_tip, "nothing of the user's was committed");
     assert_eq!(
         env.read(&l.down_file("debug.log")),
         "ignored noise\n",
@@ -212,7 +223,17 @@ fn separate_edits_are_autosaved_and_ignored_files_stay_out() {
         "the upstream edit arrived"
     );
     assert!(l.down_file(UP_NEW).exists(), "the upstream file arrived");
-    env.assert_clean(&l.down, "after an autosaving sync");
+    assert_eq!(
+        env.status(&l.down),
+        format!(" M {OTHER}\n?? {DRAFT}\n"),
+        "the local work is still uncommitted, and the index matches the new HEAD"
+    );
+    // The next save records it, on top of the upstream work.
+    let saved = env.wtc_json(&l.down, &["save"]);
+    let commit = s(&saved["commit"]).to_string();
+    assert_eq!(l.show(&commit, OTHER), other);
+    assert_eq!(l.show(&commit, DRAFT), DRAFT_TS);
+    env.assert_clean(&l.down, "after saving");
 }
 
 #[test]
@@ -365,4 +386,27 @@ fn reachable_content(env: &TestEnv, repo: &Path, needle: &str) -> bool {
             .status
             .success()
     })
+}
+
+/// The autosave names paths literally: a file called `glob[1].txt` in the way is saved, the
+/// `glob1.txt` a glob `[1]` would also match is not.
+#[test]
+fn autosave_takes_paths_literally() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let up = env.add_lane(&repo, "up", &[]);
+    let down = env.add_lane(&repo, "down", &["up"]);
+    env.write(&up.join("glob[1].txt"), "from up\n");
+    env.wtc_ok(&up, &["done"]);
+    env.write(&down.join("glob[1].txt"), "mine\n");
+    env.write(&down.join("glob1.txt"), "not in the way\n");
+    let (code, sync) = env.wtc_json_code(&down, &["sync"]);
+    assert_eq!(code, 3, "add/add conflict: {sync}");
+    let autosaved = s(&sync["autosaved"]).to_string();
+    let names = env.git(&repo, &["ls-tree", "--name-only", &autosaved]);
+    assert!(names.contains("glob[1].txt"), "{names}");
+    assert!(!names.contains("glob1.txt"), "{names}");
+    assert_eq!(env.read(&down.join("glob1.txt")), "not in the way\n");
 }
