@@ -559,32 +559,25 @@ fn directory_rename_conflicts(
     let mut out = Vec::new();
     for (x, y, theirs_added) in [(ours, theirs, true), (theirs, ours, false)] {
         let x_tree = mem.find_tree(x)?;
-        let plain = gix::diff::Options::default().with_rewrites(None);
-        let removed_dirs: Vec<BString> = mem
-            .diff_tree_to_tree(&base_tree, &x_tree, plain)?
+        use gix::diff::tree::recorder::Change as Plain;
+        let removed_dirs: Vec<BString> = crate::worktree::diff::plain_changes(mem, base, x)?
             .into_iter()
             .filter_map(|c| match c {
-                gix::object::tree::diff::ChangeDetached::Deletion {
-                    location,
-                    entry_mode,
-                    ..
-                } if entry_mode.is_tree() => Some(location),
+                Plain::Deletion {
+                    path, entry_mode, ..
+                } if entry_mode.is_tree() => Some(path),
                 _ => None,
             })
             .collect();
         if removed_dirs.is_empty() {
             continue;
         }
-        let y_tree = mem.find_tree(y)?;
-        let added: Vec<BString> = mem
-            .diff_tree_to_tree(&base_tree, &y_tree, plain)?
+        let added: Vec<BString> = crate::worktree::diff::plain_changes(mem, base, y)?
             .into_iter()
             .filter_map(|c| match c {
-                gix::object::tree::diff::ChangeDetached::Addition {
-                    location,
-                    entry_mode,
-                    ..
-                } if !entry_mode.is_tree() => Some(location),
+                Plain::Addition {
+                    path, entry_mode, ..
+                } if !entry_mode.is_tree() => Some(path),
                 _ => None,
             })
             .collect();
