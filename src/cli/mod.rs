@@ -1,6 +1,7 @@
 //! The command line: global flags, one subcommand per file in [`crate::commands`], dispatch,
 //! signals and the panic hook. [`render`] prints what a command returned.
 
+pub mod docs;
 pub mod error;
 pub mod render;
 
@@ -37,7 +38,7 @@ pub struct Cli {
     #[arg(short = 'C', global = true, value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// The plan to work on (default: the plan of the lane you stand in, else the only plan).
-    #[arg(long, global = true, env = "WTC_PLAN", value_name = "NAME")]
+    #[arg(long, global = true, env = "WTC_PLAN", value_name = "NAME", add = clap_complete::engine::ArgValueCandidates::new(crate::commands::complete::plans))]
     pub plan: Option<String>,
     /// Print one JSON document on stdout (`"version": 1`), errors included.
     #[arg(long, global = true)]
@@ -77,6 +78,8 @@ pub enum Command {
     Squash(commands::squash::SquashArgs),
     Clean(commands::clean::CleanArgs),
     Demo(commands::demo::DemoArgs),
+    Completions(docs::CompletionsArgs),
+    Man(docs::ManArgs),
 }
 
 impl Command {
@@ -98,6 +101,8 @@ impl Command {
             Command::Squash(_) => "squash",
             Command::Clean(_) => "clean",
             Command::Demo(_) => "demo",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }
@@ -107,7 +112,13 @@ pub fn main() -> i32 {
     install_panic_hook();
     install_signal_handler();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let bin = invoked_as(args.first().map(|a| a.as_os_str()));
+    // Called back by a completion script (`COMPLETE=bash wtc -- wtc sync ...`): complete and
+    // exit; otherwise this returns at once.
+    clap_complete::CompleteEnv::with_factory(move || command(bin))
+        .var(docs::COMPLETE_VAR)
+        .complete();
+    let cli = match parse(&args) {
         Ok(cli) => cli,
         Err(e) => return usage_error(e, args.iter().any(|a| a == "--json")),
     };
@@ -127,6 +138,8 @@ pub fn main() -> i32 {
     let name = cli.command.name();
     let total = crate::trace::span("total");
     let result = match cli.command {
+        Command::Completions(a) => return report_plain(docs::completions(bin, a)),
+        Command::Man(a) => return report_plain(docs::man(&command(bin), a)),
         Command::Init(a) => commands::init::run(&ctx, a),
         Command::Join(a) => commands::join::run(&ctx, a),
         Command::Add(a) => commands::add::run(&ctx, a),
@@ -153,6 +166,43 @@ pub fn main() -> i32 {
         eprintln!("wtc-fault-points: {}", crate::faults::passed());
     }
     code
+}
+
+/// The commands that print a document of their own (a script, a man page): no `--json`.
+fn report_plain(result: anyhow::Result<i32>) -> i32 {
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::ERROR
+        }
+    }
+}
+
+/// How the user invoked us: `git wtc` when git ran us as `git-wtc`, else `wtc`.
+pub fn invoked_as(argv0: Option<&std::ffi::OsStr>) -> &'static str {
+    let name = argv0
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_stem())
+        .map(|n| n.to_string_lossy().into_owned());
+    match name.as_deref() {
+        Some("git-wtc") => "git wtc",
+        _ => "wtc",
+    }
+}
+
+/// The clap definition, named the way it was invoked (usage and help say `git wtc sync`
+/// under git).
+pub fn command(bin_name: &str) -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().bin_name(bin_name)
+}
+
+fn parse(args: &[std::ffi::OsString]) -> Result<Cli, clap::Error> {
+    use clap::FromArgMatches;
+    let name = invoked_as(args.first().map(|a| a.as_os_str()));
+    let mut matches = command(name).try_get_matches_from(args)?;
+    Cli::from_arg_matches_mut(&mut matches)
 }
 
 fn usage_error(e: clap::Error, json: bool) -> i32 {

@@ -19,7 +19,7 @@ pub struct AddArgs {
     /// Name of the lane, e.g. `schema`.
     pub lane: String,
     /// A lane this one builds on (repeatable); its work flows into this lane on `wtc sync`.
-    #[arg(long, value_name = "LANE")]
+    #[arg(long, value_name = "LANE", add = clap_complete::engine::ArgValueCandidates::new(crate::commands::complete::lanes))]
     pub after: Vec<String>,
     /// Start the lane's branch at REV instead of the plan's base.
     #[arg(long, value_name = "REV")]

@@ -20,11 +20,14 @@ use crate::plan::names;
 #[derive(Debug, clap::Args)]
 pub struct JoinArgs {
     /// The plan's name.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::commands::complete::plans))]
     pub plan: String,
     /// The lane to work on (it must be in the plan: `wtc add LANE --no-worktree` adds one).
     /// Without it, this clone only follows the plan (to wait for lanes and squash them).
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::commands::complete::lanes))]
     pub lane: Option<String>,
-    /// The remote to meet at (default: `origin`, or the only remote).
+    /// The remote to meet at (default: the one this plan already meets at, else `git config
+    /// wtc.remote`, else `origin`, else the only remote).
     #[arg(long, value_name = "NAME")]
     pub remote: Option<String>,
     /// Check the lane out in a new linked worktree at DIR instead of in place.

@@ -3,6 +3,7 @@
 
 pub mod add;
 pub mod clean;
+pub mod complete;
 pub mod context;
 pub mod demo;
 pub mod init;

@@ -14,6 +14,7 @@ use crate::plan::names;
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
     /// The lane to remove.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::commands::complete::lanes))]
     pub lane: String,
     /// Remove even if the worktree holds unsaved changes: they are saved first and the tip is
     /// kept at refs/wtc/archive/PLAN/LANE.

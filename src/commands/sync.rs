@@ -12,13 +12,16 @@ use crate::ops::sync::{self, SyncOptions, SyncResult};
 /// Brings the work of every lane this one comes after (transitively) into this lane's branch
 /// and worktree: a fast-forward when possible, else ONE merge commit.
 ///
-/// A dirty worktree is saved first (a WIP commit), unless --no-autosave: then local changes
-/// are carried across untouched, and the sync refuses if they overlap incoming ones.
+/// Only the paths the incoming lanes change are looked at: local edits there are saved first
+/// (a WIP commit), unless --no-autosave (or `git config wtc.autosave false`): then the sync
+/// refuses and changes nothing. Local edits elsewhere stay in the worktree, uncommitted, as
+/// `git merge` leaves them.
 /// On conflicts the files get conflict markers and the index their stages, exactly like
 /// `git merge`: resolve, then `git commit -a` (or `wtc save`). Exit code 3.
 #[derive(Debug, clap::Args)]
 pub struct SyncArgs {
-    /// Do not save a dirty worktree first; refuse if local changes overlap incoming ones.
+    /// Do not autosave local edits on incoming paths; refuse instead (default: `git config
+    /// wtc.autosave`, true).
     #[arg(long)]
     pub no_autosave: bool,
     /// Say what would happen, change nothing.
@@ -30,7 +33,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     let (ws, stored, lane, _) = ctx.lane()?;
     let op = ctx.operation(&ws, "sync")?;
     let opts = SyncOptions {
-        autosave: !args.no_autosave,
+        autosave: !args.no_autosave && crate::plan::settings::autosave(&ws.repo)?,
         dry_run: args.dry_run,
         hold_conflicts: false,
     };

@@ -27,8 +27,19 @@ impl Ui {
         let color = match color {
             ColorChoice::Always => true,
             ColorChoice::Never => false,
+            // The ecosystem's convention: NO_COLOR (any non-empty value) turns colour off,
+            // CLICOLOR_FORCE (not "0") turns it on off a terminal, CLICOLOR=0 turns it off.
             ColorChoice::Auto => {
-                std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+                if set("NO_COLOR").is_some() {
+                    false
+                } else if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+                    true
+                } else if set("CLICOLOR").is_some_and(|v| v == "0") {
+                    false
+                } else {
+                    std::io::stderr().is_terminal()
+                }
             }
         };
         Ui {

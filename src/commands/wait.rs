@@ -18,6 +18,7 @@ use crate::commands::ui::Report;
 #[derive(Debug, clap::Args)]
 pub struct WaitArgs {
     /// Lanes to wait for.
+    #[arg(add = clap_complete::engine::ArgValueCandidates::new(crate::commands::complete::lanes))]
     pub lanes: Vec<String>,
     /// Wait for every lane of the plan.
     #[arg(long, conflicts_with = "lanes")]

@@ -77,7 +77,8 @@ pub struct JoinOptions {
     pub plan: String,
     /// `None`: only follow the plan (to wait for lanes and squash them).
     pub lane: Option<String>,
-    /// The remote to meet at (default: `origin`, or the only remote).
+    /// The remote to meet at (default: `git config wtc.remote`, else `origin`, else the only
+    /// remote).
     pub remote: Option<String>,
     /// Check the lane out in a new linked worktree here instead of in place (absolute).
     pub path: Option<PathBuf>,
@@ -105,7 +106,11 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
     let repo = &ws.repo;
     let remote_name = match &args.remote {
         Some(r) => r.clone(),
-        None => default_remote(repo)?,
+        // The plan's own recorded remote wins over the defaults.
+        None => match crate::plan::settings::remote_of(repo, &args.plan) {
+            Some(recorded) => recorded,
+            None => default_remote(repo)?,
+        },
     };
     if let Some(existing) = crate::plan::settings::remote_of(repo, &args.plan) {
         if existing != remote_name {
@@ -216,6 +221,24 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
 
 fn default_remote(repo: &gix::Repository) -> Result<String> {
     let names: Vec<String> = repo.remote_names().iter().map(|n| n.to_string()).collect();
+    if let Some(configured) = crate::plan::settings::default_remote(repo) {
+        if !names.contains(&configured) {
+            return Err(crate::plan::settings::InvalidSetting {
+                key: crate::plan::settings::REMOTE,
+                value: configured,
+                why: format!(
+                    "no such remote here (remotes: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            }
+            .into());
+        }
+        return Ok(configured);
+    }
     if names.iter().any(|n| n == "origin") {
         return Ok("origin".into());
     }

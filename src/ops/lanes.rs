@@ -151,7 +151,14 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
         Some(path) => {
             let path = match path {
                 Some(p) => p.clone(),
-                None => default_worktree_path(&ws.main_workdir()?, &p.name, &args.lane),
+                None => {
+                    let main = ws.main_workdir()?;
+                    match crate::plan::settings::worktree_dir(&ws.repo, &main, &p.name, &args.lane)?
+                    {
+                        Some(dir) => dir,
+                        None => default_worktree_path(&main, &p.name, &args.lane),
+                    }
+                }
             };
             if path.exists()
                 && std::fs::read_dir(&path)

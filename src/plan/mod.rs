@@ -291,7 +291,7 @@ pub enum Error {
         known: Vec<String>,
     },
     #[error("there is no plan '{name}' in this repository")]
-    NoSuchPlan { name: String },
+    NoSuchPlan { name: String, known: Vec<String> },
     #[error("there is no plan in this repository")]
     NoPlans,
     #[error("several plans exist: {}", plans.join(", "))]
@@ -317,10 +317,14 @@ impl crate::error::Diagnostic for Error {
             Error::NoSuchLane { known, .. } if known.is_empty() => {
                 "the plan has no lanes yet: add one with `wtc add LANE`".into()
             }
-            Error::NoSuchLane { known, .. } => format!("its lanes are: {}", known.join(", ")),
-            Error::NoSuchPlan { name } => {
-                format!("create it with `wtc init {name}`; `wtc status` lists existing plans")
+            Error::NoSuchLane { lane, known, .. } => names::suggest(lane, known, "its lanes"),
+            Error::NoSuchPlan { name, known } if known.is_empty() => {
+                format!("create it with `wtc init {name}`")
             }
+            Error::NoSuchPlan { name, known } => format!(
+                "{}; or create it with `wtc init {name}`",
+                names::suggest(name, known, "the plans here")
+            ),
             Error::NoPlans => "create one with `wtc init PLAN`".into(),
             Error::SeveralPlans { .. } => "say which with --plan NAME (or WTC_PLAN=NAME)".into(),
             Error::TooBig { .. } | Error::NotUtf8 | Error::NoPlanToml { .. } => return None,
@@ -332,7 +336,7 @@ impl crate::error::Diagnostic for Error {
 pub fn diagnostic<'a>(
     cause: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a dyn crate::error::Diagnostic> {
-    crate::error::diagnostic_of!(cause, crate::worktree::diagnostic; Error)
+    crate::error::diagnostic_of!(cause, crate::worktree::diagnostic; Error, settings::InvalidSetting)
 }
 
 #[cfg(test)]

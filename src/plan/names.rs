@@ -85,6 +85,40 @@ fn shown(name: &str) -> String {
     }
 }
 
+/// The hint for a name that does not exist: the closest existing one ("did you mean
+/// 'services'?"), and every choice when there are few (`what`: "its lanes").
+pub fn suggest(wrong: &str, known: &[String], what: &str) -> String {
+    // Close enough to be a typo: edits within a third of the length (at least one).
+    let closest = known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(wrong, k), k))
+        .filter(|(d, k)| *d <= (k.chars().count().max(wrong.chars().count()) / 3).max(1))
+        .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
+        .map(|(_, k)| k.as_str())
+        .or_else(|| {
+            // A prefix ("serv" for "services") is a likely slip too.
+            let mut prefixed = known
+                .iter()
+                .filter(|k| !wrong.is_empty() && k.starts_with(wrong));
+            match (prefixed.next(), prefixed.next()) {
+                (Some(only), None) => Some(only.as_str()),
+                _ => None,
+            }
+        });
+    const FEW: usize = 8;
+    let list = (known.len() <= FEW).then(|| format!("{what} are: {}", known.join(", ")));
+    match (closest, list) {
+        (Some(c), Some(l)) => format!("did you mean '{c}'? {l}"),
+        (Some(c), None) => format!("did you mean '{c}'?"),
+        (None, Some(l)) => l,
+        (None, None) => format!(
+            "{what}: {} (and {} more)",
+            known[..FEW].join(", "),
+            known.len() - FEW
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +157,28 @@ mod tests {
         ] {
             assert!(validate_lane(bad).is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn suggestions_name_the_closest_and_list_few() {
+        let known: Vec<String> = ["schema", "services", "hooks"].map(String::from).to_vec();
+        assert_eq!(
+            suggest("servces", &known, "its lanes"),
+            "did you mean 'services'? its lanes are: schema, services, hooks"
+        );
+        assert_eq!(
+            suggest("serv", &known, "its lanes"),
+            "did you mean 'services'? its lanes are: schema, services, hooks"
+        );
+        assert_eq!(
+            suggest("zzz", &known, "its lanes"),
+            "its lanes are: schema, services, hooks"
+        );
+        let many: Vec<String> = (0..12).map(|i| format!("lane{i}")).collect();
+        assert_eq!(
+            suggest("lane11x", &many, "its lanes"),
+            "did you mean 'lane11'?"
+        );
     }
 
     #[test]

@@ -45,3 +45,101 @@ pub fn set_remote(repo: &gix::Repository, plan: &str, remote: Option<&str>) -> R
     config.commit().context("writing the repository's config")?;
     Ok(())
 }
+
+/// `git config wtc.worktreeDir TEMPLATE`: where `wtc add` puts a lane's worktree by default.
+pub const WORKTREE_DIR: &str = "wtc.worktreeDir";
+/// `git config wtc.remote NAME`: the remote `wtc join` meets at by default (a plan's own
+/// recorded remote, `wtc.<plan>.remote`, wins).
+pub const REMOTE: &str = "wtc.remote";
+/// `git config wtc.autosave false`: `wtc sync` behaves as `--no-autosave` by default.
+pub const AUTOSAVE: &str = "wtc.autosave";
+
+/// A `wtc.*` setting git config holds with a value wtc cannot use; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+#[error("git config {key} is {value:?}: {why}")]
+pub struct InvalidSetting {
+    pub key: &'static str,
+    pub value: String,
+    pub why: String,
+}
+
+impl crate::error::Diagnostic for InvalidSetting {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::User
+    }
+    fn hint(&self) -> Option<String> {
+        Some(format!(
+            "set it with `git config {} VALUE` or remove it with `git config --unset {}` (in the scope that sets it: `git config --show-origin {}`)",
+            self.key, self.key, self.key
+        ))
+    }
+}
+
+fn string(repo: &gix::Repository, key: &str) -> Option<String> {
+    repo.config_snapshot()
+        .string(key)
+        .map(|v| v.to_str_lossy().into_owned())
+}
+
+/// The worktree path `wtc.worktreeDir` gives lane `lane` of `plan` (`None`: not set). The
+/// template's `{repo}` (the main worktree's directory name), `{plan}` and `{lane}` are
+/// replaced; a relative result is relative to the main worktree's parent directory.
+pub fn worktree_dir(
+    repo: &gix::Repository,
+    main: &std::path::Path,
+    plan: &str,
+    lane: &str,
+) -> Result<Option<std::path::PathBuf>, InvalidSetting> {
+    let Some(template) = string(repo, WORKTREE_DIR) else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| InvalidSetting {
+        key: WORKTREE_DIR,
+        value: template.clone(),
+        why: why.to_string(),
+    };
+    if !template.contains("{lane}") {
+        return Err(invalid(
+            "it must contain {lane}, or every lane would get the same directory",
+        ));
+    }
+    let name = main
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "repo".into());
+    let path = template
+        .replace("{repo}", &name)
+        .replace("{plan}", plan)
+        .replace("{lane}", lane);
+    if let Some(open) = path.find('{') {
+        let rest = &path[open..];
+        let end = rest.find('}').map_or(rest.len(), |e| e + 1);
+        return Err(invalid(&format!(
+            "{} is not a placeholder (use {{repo}}, {{plan}} and {{lane}})",
+            &rest[..end]
+        )));
+    }
+    let path = std::path::PathBuf::from(path);
+    Ok(Some(match path.is_absolute() {
+        true => path,
+        false => main.parent().unwrap_or(main).join(path),
+    }))
+}
+
+/// `wtc.remote`, if set (and not empty).
+pub fn default_remote(repo: &gix::Repository) -> Option<String> {
+    string(repo, REMOTE).filter(|r| !r.is_empty())
+}
+
+/// `wtc.autosave` (default true): whether `wtc sync` autosaves local edits on incoming paths.
+pub fn autosave(repo: &gix::Repository) -> Result<bool, InvalidSetting> {
+    match repo.config_snapshot().try_boolean(AUTOSAVE) {
+        Ok(None) => Ok(true),
+        Ok(Some(b)) => Ok(b),
+        Err(_) => Err(InvalidSetting {
+            key: AUTOSAVE,
+            value: string(repo, AUTOSAVE).unwrap_or_default(),
+            why: "not a boolean (true or false)".into(),
+        }),
+    }
+}

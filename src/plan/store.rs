@@ -67,6 +67,7 @@ pub fn load(repo: &gix::Repository, name: &str) -> Result<StoredPlan> {
     load_from(repo, &refnames::plan_ref(name))?.ok_or_else(|| {
         Error::NoSuchPlan {
             name: name.to_string(),
+            known: list(repo).unwrap_or_default(),
         }
         .into()
     })

@@ -32,6 +32,7 @@ mod crash;
 mod dirty;
 mod filters;
 mod fuzz;
+mod git_like;
 mod help;
 mod hostile;
 mod in_progress;

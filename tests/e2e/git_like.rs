@@ -1,0 +1,311 @@
+//! Feels like part of git: `git wtc`, shell completion (scripts loaded in the real shells,
+//! the completion engine called the way they call it), man pages, settings in git config,
+//! suggestions for mistyped names, colour conventions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::env::{code, stderr, stdout, TestEnv};
+
+/// A PATH with the directory of the built `wtc` and `git-wtc` first.
+fn path_with_wtc() -> std::ffi::OsString {
+    let bin = Path::new(env!("CARGO_BIN_EXE_wtc"))
+        .parent()
+        .expect("bin dir")
+        .to_owned();
+    let mut dirs = vec![bin];
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("join PATH")
+}
+
+fn shell(env: &TestEnv, dir: &Path, program: &str, script: &str) -> std::process::Output {
+    let mut cmd: Command = env.command(program, dir);
+    cmd.env("PATH", path_with_wtc());
+    match program {
+        "fish" => cmd.args(["--no-config", "-c", script]),
+        "zsh" => cmd.args(["-f", "-c", script]),
+        _ => cmd.args(["--norc", "--noprofile", "-c", script]),
+    };
+    env.run(cmd, &format!("{program} -c {script}"))
+}
+
+/// A plan `p` with lanes schema, services (after schema) and hooks; plus a plan `other`.
+fn world(env: &TestEnv) -> PathBuf {
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    env.wtc_json(&repo, &["add", "schema", "--no-worktree"]);
+    env.wtc_json(
+        &repo,
+        &["add", "services", "--no-worktree", "--after", "schema"],
+    );
+    env.wtc_json(&repo, &["add", "hooks", "--no-worktree"]);
+    repo
+}
+
+#[test]
+fn git_wtc_behaves_exactly_like_wtc() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    for args in [
+        &["--json", "status"][..],
+        &["--json", "rm", "nope"][..],
+        &["graph"][..],
+    ] {
+        let direct = env.wtc(&repo, args);
+        let mut cmd = env.command("git", &repo);
+        cmd.env("PATH", path_with_wtc()).arg("wtc").args(args);
+        let via_git = env.run(cmd, &format!("git wtc {}", args.join(" ")));
+        assert_eq!(
+            code(&via_git),
+            code(&direct),
+            "git wtc {args:?}: {}",
+            env.describe(&via_git)
+        );
+        assert_eq!(stdout(&via_git), stdout(&direct), "git wtc {args:?}");
+    }
+    // Help names the command the way it was invoked.
+    let mut cmd = env.command("git", &repo);
+    cmd.env("PATH", path_with_wtc()).args(["wtc", "sync", "-h"]);
+    let help = env.run(cmd, "git wtc sync -h");
+    assert!(
+        stdout(&help).contains("Usage: git wtc sync"),
+        "{}",
+        stdout(&help)
+    );
+    assert!(env
+        .wtc_ok(&repo, &["sync", "-h"])
+        .contains("Usage: wtc sync"));
+}
+
+/// The candidates the completion engine offers for `words` (the last one being completed),
+/// called as bash's script calls it.
+fn engine(env: &TestEnv, dir: &Path, words: &[&str]) -> Vec<String> {
+    let mut cmd = env.command(env!("CARGO_BIN_EXE_wtc"), dir);
+    cmd.env("COMPLETE", "bash")
+        .env("_CLAP_COMPLETE_INDEX", (words.len() - 1).to_string())
+        .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+        .env("_CLAP_IFS", "\n")
+        .arg("--")
+        .args(words);
+    let out = env.run(cmd, &format!("COMPLETE=bash wtc -- {}", words.join(" ")));
+    assert_eq!(code(&out), 0, "{}", env.describe(&out));
+    stdout(&out).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn lane_and_plan_names_complete_from_the_repository() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    env.wtc_json(&repo, &["init", "other"]);
+    let lanes = engine(&env, &repo, &["wtc", "--plan", "p", "wait", ""]);
+    for l in ["schema", "services", "hooks"] {
+        assert!(lanes.contains(&l.to_string()), "{lanes:?}");
+    }
+    let after = engine(
+        &env,
+        &repo,
+        &["wtc", "--plan", "p", "add", "x", "--after", "s"],
+    );
+    assert_eq!(after, ["schema", "services"], "prefix-filtered");
+    let plans = engine(&env, &repo, &["wtc", "--plan", ""]);
+    assert!(
+        plans.contains(&"p".to_string()) && plans.contains(&"other".to_string()),
+        "{plans:?}"
+    );
+    let subcommands = engine(&env, &repo, &["wtc", "sy"]);
+    assert_eq!(subcommands, ["sync"]);
+    // Outside a repository: nothing to offer, no error.
+    let outside = env.path("nowhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    let offered = engine(&env, &outside, &["wtc", "wait", ""]);
+    assert!(
+        offered.iter().all(|c| c.starts_with('-')),
+        "only options: {offered:?}"
+    );
+}
+
+#[test]
+fn completion_scripts_load_in_bash_zsh_and_fish() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    // bash: the script registers a function; calling it as bash's completion does fills
+    // COMPREPLY with the lanes.
+    let bash = shell(
+        &env,
+        &repo,
+        "bash",
+        r#"source <(wtc completions bash) && complete -p wtc && COMP_WORDS=(wtc --plan p wait "") && COMP_CWORD=4 && COMP_TYPE=9 && _clap_complete_wtc wtc "" wait && printf '%s\n' "${COMPREPLY[@]}""#,
+    );
+    assert_eq!(code(&bash), 0, "{}", env.describe(&bash));
+    let out = stdout(&bash);
+    assert!(out.contains("_clap_complete_wtc wtc"), "{out}");
+    assert!(out.contains("services") && out.contains("schema"), "{out}");
+    // zsh: the script loads under compinit and registers its completer for wtc.
+    let zsh = shell(
+        &env,
+        &repo,
+        "zsh",
+        "autoload -U compinit && compinit -u && source <(wtc completions zsh) && print -r -- ${_comps[wtc]}",
+    );
+    assert_eq!(code(&zsh), 0, "{}", env.describe(&zsh));
+    assert!(
+        !stdout(&zsh).trim().is_empty(),
+        "zsh registered nothing: {}",
+        env.describe(&zsh)
+    );
+    // fish: the script loads and fish's own `complete -C` asks wtc for the lanes.
+    let fish = shell(
+        &env,
+        &repo,
+        "fish",
+        "wtc completions fish | source; and complete -C 'wtc --plan p wait '",
+    );
+    assert_eq!(code(&fish), 0, "{}", env.describe(&fish));
+    let out = stdout(&fish);
+    assert!(out.contains("services") && out.contains("hooks"), "{out}");
+    for s in ["elvish", "powershell"] {
+        assert!(!env.wtc_ok(&repo, &["completions", s]).is_empty(), "{s}");
+    }
+    let bad = env.wtc(&repo, &["completions", "tcsh"]);
+    assert_eq!(code(&bad), 2, "{}", env.describe(&bad));
+}
+
+#[test]
+fn man_pages_exist_for_every_command_under_both_names() {
+    let env = TestEnv::new();
+    let dir = env.path("man/man1");
+    let out = env.wtc(env.root(), &["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", env.describe(&out));
+    let mut names: Vec<String> = vec![String::new()];
+    names.extend(
+        <wtc::cli::Cli as clap::CommandFactory>::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string()),
+    );
+    for prefix in ["wtc", "git-wtc"] {
+        for n in &names {
+            let page = match n.is_empty() {
+                true => format!("{prefix}.1"),
+                false => format!("{prefix}-{n}.1"),
+            };
+            let text =
+                std::fs::read_to_string(dir.join(&page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+            assert!(text.contains(".TH"), "{page} is a man page");
+        }
+    }
+    let sync = std::fs::read_to_string(dir.join("wtc-sync.1")).unwrap();
+    assert!(
+        sync.contains("no\\-autosave"),
+        "the page carries the help: {sync}"
+    );
+    // man renders them, and finds them under git's name.
+    let manpath = env.path("man");
+    let mut cmd = env.command("man", env.root());
+    cmd.env("MANPATH", &manpath)
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .args(["git-wtc-sync"]);
+    let rendered = env.run(cmd, "man git-wtc-sync");
+    assert_eq!(code(&rendered), 0, "{}", env.describe(&rendered));
+    assert!(
+        stdout(&rendered).contains("autosave"),
+        "{}",
+        stdout(&rendered)
+    );
+    assert!(env.wtc_ok(env.root(), &["man"]).contains(".TH wtc"));
+}
+
+#[test]
+fn settings_in_git_config_are_read_and_bad_values_named() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    env.git(&repo, &["config", "wtc.worktreeDir", "lanes/{plan}-{lane}"]);
+    let added = env.wtc_json(&repo, &["add", "ui"]);
+    let expected = repo.parent().unwrap().join("lanes/p-ui");
+    assert!(expected.join(".git").exists(), "{added}");
+    assert_eq!(
+        Path::new(added["worktree"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        expected.canonicalize().unwrap()
+    );
+    env.git(&repo, &["config", "wtc.worktreeDir", "lanes/{plan}"]);
+    let out = env.wtc(&repo, &["add", "api"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(stderr(&out).contains("wtc.worktreeDir"), "{}", stderr(&out));
+    assert!(
+        env.wtc_ok(&repo, &["status"]).contains("ui")
+            && !env.wtc_ok(&repo, &["status"]).contains("api"),
+        "nothing was added"
+    );
+    env.git(&repo, &["config", "--unset", "wtc.worktreeDir"]);
+
+    // wtc.autosave=false: sync refuses over local edits on incoming paths.
+    let up = env.add_lane(&repo, "up", &[]);
+    let down = env.add_lane(&repo, "down", &["up"]);
+    env.write(&up.join("src/shared.ts"), "from up\n");
+    env.wtc_ok(&up, &["done"]);
+    env.write(&down.join("src/shared.ts"), "mine\n");
+    env.git(&repo, &["config", "wtc.autosave", "false"]);
+    let out = env.wtc(&down, &["sync"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert_eq!(env.read(&down.join("src/shared.ts")), "mine\n");
+    env.git(&repo, &["config", "wtc.autosave", "maybe"]);
+    let out = env.wtc(&down, &["sync"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(stderr(&out).contains("wtc.autosave"), "{}", stderr(&out));
+    env.git(&repo, &["config", "wtc.autosave", "true"]);
+    let (c, doc) = env.wtc_json_code(&down, &["sync"]);
+    assert_eq!(c, 3, "autosaved, then add/add conflict: {doc}");
+}
+
+#[test]
+fn mistyped_names_get_the_closest_one() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    let out = env.wtc(&repo, &["rm", "servces"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("did you mean 'services'?"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("schema"),
+        "few choices are listed: {}",
+        stderr(&out)
+    );
+    let out = env.wtc(&repo, &["--plan", "q", "status"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("did you mean 'p'?"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn colour_follows_no_color_and_clicolor_force() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    let run = |vars: &[(&str, &str)]| {
+        let mut cmd = env.command(env!("CARGO_BIN_EXE_wtc"), &repo);
+        cmd.args(["rm", "nope"]);
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        stderr(&env.run(cmd, "wtc rm nope"))
+    };
+    assert!(!run(&[]).contains('\x1b'), "no colour off a terminal");
+    assert!(
+        run(&[("CLICOLOR_FORCE", "1")]).contains('\x1b'),
+        "CLICOLOR_FORCE forces colour"
+    );
+    assert!(
+        !run(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]).contains('\x1b'),
+        "NO_COLOR wins"
+    );
+}
