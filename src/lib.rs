@@ -19,6 +19,7 @@
 
 pub mod error;
 pub mod faults;
+pub mod progress;
 pub mod trace;
 
 pub mod git;

@@ -3,6 +3,7 @@
 
 pub mod docs;
 pub mod error;
+pub mod progress;
 pub mod render;
 
 use std::path::PathBuf;
@@ -137,6 +138,17 @@ pub fn main() -> i32 {
     };
     let name = cli.command.name();
     let total = crate::trace::span("total");
+    // Progress on a terminal: long checkouts, fetches and `--verify` runs say what they do
+    // (`run` and `watch` draw their own lines).
+    let long = matches!(
+        cli.command,
+        Command::Add(_)
+            | Command::Join(_)
+            | Command::Sync(_)
+            | Command::Wait(_)
+            | Command::Squash(_)
+    );
+    let drawing = long.then(|| progress::start(&ctx.ui)).flatten();
     let result = match cli.command {
         Command::Completions(a) => return report_plain(docs::completions(bin, a)),
         Command::Man(a) => return report_plain(docs::man(&command(bin), a)),
@@ -157,6 +169,7 @@ pub fn main() -> i32 {
         Command::Clean(a) => commands::clean::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
     };
+    drop(drawing);
     drop(total);
     let code = match result {
         Ok(report) => render::render(&ctx.ui, report),

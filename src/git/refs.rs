@@ -85,7 +85,7 @@ fn edit(
 /// Who a reflog entry names: the committer, or, when none is configured, what git itself
 /// falls back to for reflogs (user name and `user@host`): git never fails a ref update for a
 /// missing identity (gix would, and leave the ref unmoved).
-fn reflog_identity(repo: &gix::Repository) -> gix::actor::Signature {
+pub(crate) fn reflog_identity(repo: &gix::Repository) -> gix::actor::Signature {
     let time = gix::date::Time::now_local_or_utc();
     if let Some(Ok(c)) = repo.committer() {
         return gix::actor::Signature {

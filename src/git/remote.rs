@@ -103,7 +103,10 @@ pub fn fetch(
     let outcome = conn
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| remote_error(repo, remote, "fetching from", e))?
-        .receive(gix::progress::Discard, &gix::interrupt::IS_INTERRUPTED)
+        .receive(
+            crate::progress::task(format!("fetching from {remote}")),
+            &gix::interrupt::IS_INTERRUPTED,
+        )
         .map_err(|e| remote_error(repo, remote, "fetching from", e))?;
     Ok(remote_refs(&outcome.ref_map, prefix))
 }

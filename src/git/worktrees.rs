@@ -46,10 +46,26 @@ fn unsupported_format(e: &gix::Error) -> Option<String> {
 pub fn add_worktree(repo: &gix::Repository, path: &Path, branch: &str) -> Result<gix::Repository> {
     let name: gix::refs::FullName = branch.try_into()?;
     let interrupt = std::sync::atomic::AtomicBool::new(false);
+    // gix writes the new HEAD's reflog itself, in a repository it reopens with our open
+    // options, and fails without a committer; git falls back to user@host for reflogs (as
+    // `refs::cas` does), so reopen with that identity as a config override.
+    let with_identity;
+    let repo = match repo.committer() {
+        Some(Ok(_)) => repo,
+        _ => {
+            let who = super::refs::reflog_identity(repo);
+            let options = repo.open_options().clone().config_overrides([
+                format!("committer.name={}", who.name),
+                format!("committer.email={}", who.email),
+            ]);
+            with_identity = gix::open_opts(repo.git_dir(), options)?;
+            &with_identity
+        }
+    };
     let (new, _) = repo.add_worktree(
         path,
         gix::worktree::add::Head::Attached(name),
-        gix::progress::Discard,
+        crate::progress::task(format!("checking out {}", path.display())),
         &interrupt,
     )?;
     let index = new.index_or_empty()?;

@@ -643,13 +643,22 @@ fn finish_target(
 fn verify(mem: &gix::Repository, tree: ObjectId, cmd: &str) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("wtc-verify-").tempdir()?;
     entry::export_tree(mem, tree, dir.path())?;
-    let status = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::from(std::io::stderr()))
-        .status()
-        .with_context(|| format!("running --verify command {cmd:?}"))?;
+    let mut command = std::process::Command::new("sh");
+    command.arg("-c").arg(cmd).current_dir(dir.path());
+    let status = if crate::progress::enabled() {
+        // A spinner names the command while it runs; its output (stdout and stderr, both on
+        // our stderr as without progress) is printed line by line through the drawing.
+        use gix::progress::Progress as _;
+        let mut task = crate::progress::task(format!("verifying: {cmd}"));
+        // A unit makes it a task with progress (a spinner); `init(None, None)` would not.
+        task.init(None, Some(gix::progress::unit::label("running")));
+        run_printing_lines(&mut command)
+    } else {
+        command
+            .stdout(std::process::Stdio::from(std::io::stderr()))
+            .status()
+    }
+    .with_context(|| format!("running --verify command {cmd:?}"))?;
     if !status.success() {
         return Err(SquashError::VerifyFailed {
             command: cmd.to_string(),
@@ -658,4 +667,28 @@ fn verify(mem: &gix::Repository, tree: ObjectId, cmd: &str) -> Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// Run `command` with its stdout and stderr read line by line and printed through
+/// [`crate::progress::println`].
+fn run_printing_lines(
+    command: &mut std::process::Command,
+) -> std::io::Result<std::process::ExitStatus> {
+    use std::io::BufRead as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let pump = |r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                crate::progress::println(&line);
+            }
+        })
+    };
+    let out = pump(Box::new(child.stdout.take().expect("piped")));
+    let err = pump(Box::new(child.stderr.take().expect("piped")));
+    let status = child.wait()?;
+    let _ = (out.join(), err.join());
+    Ok(status)
 }

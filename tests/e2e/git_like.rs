@@ -309,3 +309,64 @@ fn colour_follows_no_color_and_clicolor_force() {
         "NO_COLOR wins"
     );
 }
+
+/// `cmd` run under a pseudo-terminal (util-linux `script`), as a user at a shell runs it: its
+/// output as the terminal received it.
+fn under_pty(env: &TestEnv, dir: &Path, cmd: &str) -> String {
+    let mut c = env.command("script", dir);
+    c.env("PATH", path_with_wtc())
+        .env("COLUMNS", "120")
+        .env("TERM", "xterm")
+        .args(["-qec", cmd, "/dev/null"]);
+    let out = env.run(c, &format!("script -qec {cmd}"));
+    assert_eq!(code(&out), 0, "{}", env.describe(&out));
+    stdout(&out)
+}
+
+#[test]
+fn progress_shows_on_a_terminal_and_nowhere_else() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    // A slow smudge filter keeps the checkout of these files on screen long enough to draw.
+    for i in 0..200 {
+        env.write(
+            &repo.join(format!("many/d{}/f{i}.slow", i % 10)),
+            format!("{i}\n"),
+        );
+    }
+    env.write(&repo.join(".gitattributes"), "*.slow filter=slow\n");
+    env.git(&repo, &["config", "filter.slow.smudge", "sleep 0.005; cat"]);
+    env.git(&repo, &["config", "filter.slow.clean", "cat"]);
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "many files"]);
+    env.wtc_json(&repo, &["init", "big"]);
+    let shown = under_pty(&env, &repo, "wtc --plan big add one");
+    assert!(
+        shown.contains("checking out"),
+        "a bar while the worktree is checked out: {shown:?}"
+    );
+    assert!(shown.contains("/2"), "with counts: {shown:?}");
+    assert!(shown.contains("added lane 'one'"), "{shown:?}");
+    // Off the terminal, and with --json or -q on it: exactly the output without progress.
+    let plain = env.wtc(&repo, &["--plan", "big", "add", "two"]);
+    assert_eq!(code(&plain), 0);
+    assert!(!stderr(&plain).contains("checking out") && !stderr(&plain).contains('\r'));
+    let json = under_pty(&env, &repo, "wtc --plan big --json add three");
+    assert!(!json.contains("checking out"), "{json:?}");
+    assert!(json.trim_start().starts_with('{'), "{json:?}");
+    let quiet = under_pty(&env, &repo, "wtc --plan big -q add four");
+    assert!(!quiet.contains("checking out"), "{quiet:?}");
+
+    // A spinner names the --verify command while it runs; its output still arrives.
+    let added = env.wtc_json(&repo, &["--plan", "big", "add", "v"]);
+    let lane = PathBuf::from(added["worktree"].as_str().expect("a worktree"));
+    env.write(&lane.join("v.txt"), "v\n");
+    env.wtc_ok(&lane, &["done"]);
+    let verify = under_pty(
+        &env,
+        &repo,
+        "wtc --plan big squash --unfinished --verify 'sleep 0.5; echo verified-output'",
+    );
+    assert!(verify.contains("verifying: sleep 0.5"), "{verify:?}");
+    assert!(verify.contains("verified-output"), "{verify:?}");
+}
