@@ -308,6 +308,7 @@ impl TestEnv {
             all.join(" "),
             self.describe(&out)
         );
+        crate::json_docs::check(&doc);
         (code(&out), doc)
     }
 
@@ -330,6 +331,7 @@ impl TestEnv {
             "JSON without \"version\": 1\n{}",
             self.describe(&out)
         );
+        crate::json_docs::check(&doc);
         doc
     }
 

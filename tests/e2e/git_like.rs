@@ -205,6 +205,7 @@ fn man_pages_exist_for_every_command_under_both_names() {
     let manpath = env.path("man");
     let mut cmd = env.command("man", env.root());
     cmd.env("MANPATH", &manpath)
+        .env("PATH", path_with_wtc())
         .env("MANPAGER", "cat")
         .env("PAGER", "cat")
         .args(["git-wtc-sync"]);
@@ -215,6 +216,16 @@ fn man_pages_exist_for_every_command_under_both_names() {
         "{}",
         stdout(&rendered)
     );
+    // `git help wtc` (and `git wtc --help`, which git turns into it) opens git-wtc(1).
+    let mut cmd = env.command("git", env.root());
+    cmd.env("MANPATH", &manpath)
+        .env("PATH", path_with_wtc())
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .args(["help", "wtc"]);
+    let help = env.run(cmd, "git help wtc");
+    assert_eq!(code(&help), 0, "{}", env.describe(&help));
+    assert!(stdout(&help).contains("squash"), "{}", stdout(&help));
     assert!(env.wtc_ok(env.root(), &["man"]).contains(".TH wtc"));
 }
 

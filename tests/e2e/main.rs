@@ -36,6 +36,7 @@ mod git_like;
 mod help;
 mod hostile;
 mod in_progress;
+mod json_docs;
 mod merge_props;
 mod props;
 mod races;

@@ -141,8 +141,13 @@ impl Streaming {
         self.child.id()
     }
 
+    /// The events so far, each checked against docs/json.md.
     pub fn events(&self) -> Vec<Value> {
-        self.events.lock().unwrap().clone()
+        let events = self.events.lock().unwrap().clone();
+        for e in &events {
+            crate::json_docs::check(e);
+        }
+        events
     }
 
     /// The first event (from index `from` on) matching `pred`; fails after [`DEADLINE`].
