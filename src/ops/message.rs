@@ -103,6 +103,9 @@ pub fn split_trailers(message: &str) -> (String, Vec<String>) {
 
 /// Subjects of each lane's own commits not already in the target (upstream lanes' commits
 /// appear under theirs), WIP-looking ones left out.
+/// Subjects listed per lane in the integration message.
+pub const MAX_SUBJECTS: usize = 20;
+
 fn lane_summary(
     repo: &gix::Repository,
     plan: &Plan,
@@ -126,8 +129,14 @@ fn lane_summary(
             continue;
         }
         out.push_str(&format!("{}:\n", t.lane));
-        for s in unique {
+        // A lane started at an old revision may bring hundreds of subjects: the message lists
+        // the first ones (oldest first) and counts the rest (`git log` has them all).
+        let more = unique.len().saturating_sub(MAX_SUBJECTS);
+        for s in unique.into_iter().take(MAX_SUBJECTS) {
             out.push_str(&format!("- {s}\n"));
+        }
+        if more > 0 {
+            out.push_str(&format!("- ... and {more} more\n"));
         }
     }
     Ok(out)

@@ -615,3 +615,29 @@ fn a_missing_identity_gets_gits_hint_and_nothing_is_written() {
     assert_eq!(who.trim(), "agent");
     let _ = b;
 }
+
+/// A lane with a long history (started at an old revision, or just busy) lists a bounded
+/// number of subjects in the integration message and counts the rest.
+#[test]
+fn the_integration_message_lists_a_bounded_number_of_subjects() {
+    let env = crate::env::TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let lane = env.add_lane(&repo, "busy", &[]);
+    for i in 0..25 {
+        env.write(&lane.join(format!("f{i}.txt")), "x\n");
+        env.git(&lane, &["add", "-A"]);
+        env.git(&lane, &["commit", "-qm", &format!("Step {i}")]);
+    }
+    env.wtc_json(&lane, &["done"]);
+    let doc = env.wtc_json(&repo, &["squash", "--dry-run"]);
+    let message = doc["message"].as_str().expect("a message");
+    let listed = message.lines().filter(|l| l.starts_with("- Step ")).count();
+    assert_eq!(listed, 20, "{message}");
+    assert!(
+        message.contains("- Step 0\n") && message.contains("- Step 19\n"),
+        "{message}"
+    );
+    assert!(message.contains("- ... and 5 more\n"), "{message}");
+}
