@@ -258,6 +258,30 @@ pub fn is_ancestor(
     Ok(flags.get(&ancestor).copied().unwrap_or(0) & PARENT2 != 0)
 }
 
+/// How many commits `tip` reaches that `base` does not (`git rev-list --count base..tip`),
+/// over the process-wide commit cache: walk down from `tip`, counting each commit that is not
+/// an ancestor of `base` and not descending below those that are (their ancestors are
+/// `base`'s too). Exact whatever the timestamps; each check is one short painting walk.
+pub fn count_unique(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Result<usize> {
+    if tip == base {
+        return Ok(0);
+    }
+    let mut commits = Commits::of(repo)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![tip];
+    let mut n = 0;
+    while let Some(c) = todo.pop() {
+        if !seen.insert(c) || c == base || is_ancestor(repo, c, base)? {
+            continue;
+        }
+        n += 1;
+        if let Some((_, parents)) = commits.get(repo, c)? {
+            todo.extend(parents.iter().copied());
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     //! Against git itself, on histories where every commit has the same timestamp (the case
@@ -308,6 +332,15 @@ mod tests {
                     .collect();
                 got.sort();
                 assert_eq!(got, want, "merge bases of {x} and {y}");
+                let count: usize = git(d, &["rev-list", "--count", &format!("{x}..{y}")])
+                    .trim()
+                    .parse()
+                    .expect("a count");
+                assert_eq!(
+                    count_unique(&repo, id(y), id(x)).expect("walk"),
+                    count,
+                    "rev-list --count {x}..{y}"
+                );
             }
         }
     }

@@ -28,11 +28,22 @@ pub fn is_done(repo: &gix::Repository, plan: &Plan, lane: &str, commit: ObjectId
     if !tip_is_done(repo, commit)? {
         return Ok(false);
     }
+    let mut upstream_tips = Vec::new();
     for up in plan.upstream_closure(lane) {
-        if let Some(up_tip) = tip(repo, &plan.name, &up.name)? {
-            if refs::is_ancestor(repo, commit, up_tip)? {
-                return Ok(false);
-            }
+        upstream_tips.extend(tip(repo, &plan.name, &up.name)?);
+    }
+    is_own_handoff(repo, commit, &upstream_tips)
+}
+
+/// A done tip is this lane's own handoff unless one of `upstream_tips` contains it.
+fn is_own_handoff(
+    repo: &gix::Repository,
+    commit: ObjectId,
+    upstream_tips: &[ObjectId],
+) -> Result<bool> {
+    for up_tip in upstream_tips {
+        if refs::is_ancestor(repo, commit, *up_tip)? {
+            return Ok(false);
         }
     }
     Ok(true)
@@ -90,20 +101,23 @@ pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStatus>> {
     let tips: std::collections::BTreeMap<_, _> = tips(repo, plan)?.into_iter().collect();
     let base = plan.base_id();
     let mut out = Vec::new();
-    for spec in plan.topo_order()? {
+    let order = plan.topo_order()?;
+    for spec in &order {
         let branch = refnames::lane_branch(&plan.name, &spec.name);
         let tip = tips[&spec.name];
         let wt = worktrees
             .iter()
             .find(|w| w.branch.as_deref() == Some(branch.as_str()));
+        let upstream = plan.upstream_closure_in(&spec.name, &order);
+        let upstream_tips: Vec<ObjectId> = upstream.iter().filter_map(|u| tips[&u.name]).collect();
         let state = match tip {
             None => "missing",
-            Some(t) if is_done(repo, plan, &spec.name, t)? => "done",
+            Some(t) if tip_is_done(repo, t)? && is_own_handoff(repo, t, &upstream_tips)? => "done",
             Some(_) => "working",
         };
         let mut behind = Vec::new();
         if let Some(t) = tip {
-            for up in plan.upstream_closure(&spec.name) {
+            for up in &upstream {
                 if let Some(up_tip) = tips[&up.name] {
                     if !refs::is_ancestor(repo, up_tip, t)? {
                         behind.push(up.name.clone());
@@ -135,13 +149,7 @@ pub fn count_commits(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> R
     if tip == base {
         return Ok(0);
     }
-    let walk = repo.rev_walk([tip]).with_hidden([base]).all()?;
-    let mut n = 0;
-    for info in walk {
-        info?;
-        n += 1;
-    }
-    Ok(n)
+    crate::git::ancestry::count_unique(repo, tip, base)
 }
 
 /// Commit subjects reachable from `tip` but from none of `hidden` (the plan's base and the

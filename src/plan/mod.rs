@@ -210,6 +210,13 @@ impl Plan {
 
     /// Every lane `lane` comes after, directly or not, in dependency order.
     pub fn upstream_closure(&self, lane: &str) -> Vec<&LaneSpec> {
+        let order = self.topo_order().expect("stored plans are validated");
+        self.upstream_closure_in(lane, &order)
+    }
+
+    /// [`Plan::upstream_closure`] given the plan's [`Plan::topo_order`] (computed once by a
+    /// caller that asks for every lane's closure).
+    pub fn upstream_closure_in<'p>(&self, lane: &str, order: &[&'p LaneSpec]) -> Vec<&'p LaneSpec> {
         let mut wanted = BTreeSet::new();
         let mut todo = vec![lane];
         while let Some(l) = todo.pop() {
@@ -219,9 +226,9 @@ impl Plan {
                 }
             }
         }
-        self.topo_order()
-            .expect("stored plans are validated")
-            .into_iter()
+        order
+            .iter()
+            .copied()
             .filter(|l| wanted.contains(l.name.as_str()))
             .collect()
     }
