@@ -282,6 +282,36 @@ pub fn count_unique(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Re
     Ok(n)
 }
 
+/// The commits `tip` reaches that none of `hidden` reaches (`git rev-list tip --not
+/// hidden...`), in breadth-first order from `tip` (newest first, as gix's walk gives them),
+/// over the process-wide commit cache; exact whatever the timestamps.
+pub fn unique_commits(
+    repo: &gix::Repository,
+    tip: ObjectId,
+    hidden: &[ObjectId],
+) -> Result<Vec<ObjectId>> {
+    let mut commits = Commits::of(repo)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = std::collections::VecDeque::from([tip]);
+    let mut out = Vec::new();
+    while let Some(c) = todo.pop_front() {
+        if !seen.insert(c) || hidden.contains(&c) {
+            continue;
+        }
+        if !hidden.is_empty() {
+            let (_, flags) = paint(repo, &mut commits, c, hidden)?;
+            if flags.get(&c).copied().unwrap_or(0) & PARENT2 != 0 {
+                continue; // an ancestor of a hidden commit, and so are its parents
+            }
+        }
+        out.push(c);
+        if let Some((_, parents)) = commits.get(repo, c)? {
+            todo.extend(parents.iter().copied());
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     //! Against git itself, on histories where every commit has the same timestamp (the case
@@ -341,6 +371,18 @@ mod tests {
                     count,
                     "rev-list --count {x}..{y}"
                 );
+                let mut want: Vec<String> = git(d, &["rev-list", &format!("{x}..{y}")])
+                    .lines()
+                    .map(String::from)
+                    .collect();
+                want.sort();
+                let mut got: Vec<String> = unique_commits(&repo, id(y), &[id(x)])
+                    .expect("walk")
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                got.sort();
+                assert_eq!(got, want, "rev-list {x}..{y}");
             }
         }
     }

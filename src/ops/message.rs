@@ -165,8 +165,7 @@ fn credits(repo: &gix::Repository, tips: &[Tip], onto: ObjectId) -> Result<Vec<(
     let mut commits = Vec::new();
     for t in tips {
         let mut lane_commits = Vec::new();
-        for info in repo.rev_walk([t.commit]).with_hidden([onto]).all()? {
-            let id = info?.id;
+        for id in crate::git::ancestry::unique_commits(repo, t.commit, &[onto])? {
             if seen.insert(id) {
                 lane_commits.push(id);
             }

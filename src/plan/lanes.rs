@@ -156,13 +156,8 @@ pub fn count_commits(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> R
 /// tips of upstream lanes, whose subjects belong to those lanes), oldest first.
 pub fn subjects(repo: &gix::Repository, tip: ObjectId, hidden: &[ObjectId]) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    for info in repo
-        .rev_walk([tip])
-        .with_hidden(hidden.iter().copied())
-        .all()?
-    {
-        let info = info?;
-        let commit = repo.find_commit(info.id)?;
+    for id in crate::git::ancestry::unique_commits(repo, tip, hidden)? {
+        let commit = repo.find_commit(id)?;
         let msg = commit.message_raw()?.to_str_lossy().into_owned();
         out.push(msg.lines().next().unwrap_or("").trim().to_string());
     }
