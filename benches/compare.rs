@@ -34,8 +34,9 @@
 //! fast wrong answer fails (exit code 1, "WRONG ANSWER" in the output). At the end it prints
 //! a Markdown table (stdout) with min/median/max per side, the median speedup (git/wtc),
 //! wtc's peak RSS (`ru_maxrss` from `wait4` on each wtc process) and PASS/FAIL against the
-//! issue's targets: sync >= 10x, squash >= 4x, save >= 2x, status < 50 ms, from 5k to 100k
-//! files at most 3x slower for save and sync, peak memory < 100 MiB at 100k files. A missed
+//! performance issue's targets: sync >= 10x, squash >= 2x, save >= 2x at 100k files and not
+//! slower than git at 5k, status of 50 lanes within 2x of git, sync at most 3x slower from 5k
+//! to 100k files, peak memory < 100 MiB at 100k files. A missed
 //! target is a FAIL in the table, not a failed command.
 //!
 //! Fixture repositories come from `fixtures/make_large.sh N DIR`, cached as bare repositories
@@ -80,11 +81,15 @@ const SIZES: [usize; 2] = [5_000, 100_000];
 const WORKLOADS: [&str; 4] = ["save", "sync", "squash", "status"];
 const MIB: f64 = 1024.0 * 1024.0;
 
-// Targets from issue 5.
+// Targets of the performance issue (14): speedups are git's median / wtc's median.
 const SYNC_SPEEDUP: f64 = 10.0;
-const SQUASH_SPEEDUP: f64 = 4.0;
-const SAVE_SPEEDUP: f64 = 2.0;
-const STATUS_LIMIT_S: f64 = 0.050;
+const SQUASH_SPEEDUP: f64 = 2.0;
+/// save: >= 2x at 100k files, not slower than git at 5k.
+const SAVE_SPEEDUP_LARGE: f64 = 2.0;
+const SAVE_SPEEDUP_SMALL: f64 = 1.0;
+/// status of 50 lanes: within 2x of the plain-git one-liner.
+const STATUS_SPEEDUP: f64 = 0.5;
+/// Growth of wtc's own median sync time from 5k to 100k files.
 const GROWTH_LIMIT: f64 = 3.0;
 const RSS_LIMIT_MIB: f64 = 100.0;
 
@@ -1230,23 +1235,21 @@ fn render(rows: &[Row], opts: &Options) -> String {
             });
         }
         let min_speedup = match r.workload {
-            "save" => Some(SAVE_SPEEDUP),
+            "save" if r.size >= 100_000 => Some(SAVE_SPEEDUP_LARGE),
+            "save" => Some(SAVE_SPEEDUP_SMALL),
             "sync" => Some(SYNC_SPEEDUP),
             "squash" => Some(SQUASH_SPEEDUP),
+            "status" => Some(STATUS_SPEEDUP),
             _ => None,
         };
         if let Some(min) = min_speedup {
-            targets.push(format!(">= {min:.0}x"));
+            targets.push(match min < 1.0 {
+                true => format!("within {:.0}x of git", 1.0 / min),
+                false => format!(">= {min:.0}x"),
+            });
             if speedup.is_some_and(|s| s < min) {
                 ok = false;
                 why.push("speed");
-            }
-        }
-        if r.workload == "status" {
-            targets.push(format!("< {:.0} ms", STATUS_LIMIT_S * 1000.0));
-            if r.wtc_median().is_some_and(|m| m >= STATUS_LIMIT_S) {
-                ok = false;
-                why.push("time");
             }
         }
         if r.size >= 100_000 {
@@ -1280,6 +1283,8 @@ fn render(rows: &[Row], opts: &Options) -> String {
         ));
     }
     // Growth rows: the same change at 100k files costs at most 3x what it costs at 5k.
+    // The growth bound is sync's (a sync that looks only at changed paths pays for the tree
+    // only in the index read and write); save's growth is shown for information.
     for workload in ["save", "sync"] {
         let find = |size| {
             rows.iter()
@@ -1295,6 +1300,16 @@ fn render(rows: &[Row], opts: &Options) -> String {
         let w = ratio(small.wtc_median(), large.wtc_median());
         let g = ratio(small.git_median(), large.git_median());
         let fmt = |x: Option<f64>| x.map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into());
+        if workload == "save" {
+            out.push_str(&format!(
+                "| {workload} growth | {} -> {} | {} | {} | | | (information) | |\n",
+                label(SIZES[0]),
+                label(SIZES[1]),
+                fmt(w),
+                fmt(g),
+            ));
+            continue;
+        }
         let ok = w.is_some_and(|w| w <= GROWTH_LIMIT);
         if ok {
             passes += 1;
