@@ -79,6 +79,7 @@ pub enum Command {
     Squash(commands::squash::SquashArgs),
     Clean(commands::clean::CleanArgs),
     Demo(commands::demo::DemoArgs),
+    Env(commands::env::EnvArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -102,6 +103,7 @@ impl Command {
             Command::Squash(_) => "squash",
             Command::Clean(_) => "clean",
             Command::Demo(_) => "demo",
+            Command::Env(_) => "env",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }
@@ -168,6 +170,7 @@ pub fn main() -> i32 {
         Command::Squash(a) => commands::squash::run(&ctx, a),
         Command::Clean(a) => commands::clean::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
+        Command::Env(a) => commands::env::run(&ctx, a),
     };
     drop(drawing);
     drop(total);

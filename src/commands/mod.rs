@@ -6,6 +6,7 @@ pub mod clean;
 pub mod complete;
 pub mod context;
 pub mod demo;
+pub mod env;
 pub mod init;
 pub mod join;
 pub mod rm;

@@ -29,7 +29,8 @@ use crate::ops::squash::{self, SquashOptions};
 ///
 /// Missing lanes are added (with worktrees), as `wtc add` does. A lane's command starts once
 /// every lane it comes after is done, in its worktree synced with them (with --eager: all at
-/// once, kept synced live as in `wtc watch`), with WTC_PLAN, WTC_LANE and WTC_WORKTREE set.
+/// once, kept synced live as in `wtc watch`), with the lane's `wtc env` variables set (WTC_PLAN, WTC_LANE, WTC_WORKTREE,
+/// WTC_LANE_INDEX, WTC_PORT).
 /// Exit 0 marks the lane done (`wtc done`, unless the command already did). A failing command
 /// stops every lane after it from starting; the others finish; nothing is integrated and the
 /// exit code is 1. Lanes already done are not run again, so after a fix, run FILE again.

@@ -294,7 +294,9 @@ pub fn jobs(ws: &Workspace, file: &RunFile, plan_name: &str) -> Result<Vec<LaneJ
                 .into())
             }
         };
+        let plan = crate::plan::store::load(&ws.repo, plan_name)?.plan;
         jobs.push(LaneJob {
+            env: crate::plan::settings::lane_environment(&ws.repo, &plan, &l.name, &worktree)?,
             name: l.name.clone(),
             after: l.after.clone(),
             command: l.run.clone(),
@@ -327,6 +329,8 @@ pub fn claim_plan(repo: &gix::Repository, plan: &str) -> Result<PidLock> {
 #[derive(Debug, Clone)]
 pub struct LaneJob {
     pub name: String,
+    /// The lane's environment (`wtc env`'s variables).
+    pub env: Vec<(&'static str, String)>,
     pub after: Vec<String>,
     pub command: String,
     pub worktree: PathBuf,
@@ -665,9 +669,7 @@ impl Scheduler {
         cmd.arg("-c")
             .arg(&job.command)
             .current_dir(&job.worktree)
-            .env("WTC_PLAN", &plan)
-            .env("WTC_LANE", &job.name)
-            .env("WTC_WORKTREE", &job.worktree)
+            .envs(job.env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -143,3 +143,63 @@ pub fn autosave(repo: &gix::Repository) -> Result<bool, InvalidSetting> {
         }),
     }
 }
+
+/// `git config wtc.portBase N`: the first port of lane 0's block (`wtc env`'s `WTC_PORT`).
+pub const PORT_BASE: &str = "wtc.portBase";
+/// Ports per lane: lane I gets `portBase + PORTS_PER_LANE * I` and the ports after it.
+pub const PORTS_PER_LANE: u32 = 10;
+
+/// `wtc.portBase` (default 20000): 1024..=65535, room for the lanes' blocks checked by the
+/// caller that knows how many lanes there are.
+pub fn port_base(repo: &gix::Repository) -> Result<u32, InvalidSetting> {
+    let Some(value) = string(repo, PORT_BASE) else {
+        return Ok(20_000);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(n) if (1024..=65535).contains(&n) => Ok(n),
+        _ => Err(InvalidSetting {
+            key: PORT_BASE,
+            value,
+            why: "not a port number from 1024 to 65535".into(),
+        }),
+    }
+}
+
+/// The environment of lane `lane` of `plan` whose worktree is `worktree`: what `wtc env`
+/// prints and what `wtc run` gives each lane's command. `WTC_LANE_INDEX` is the lane's
+/// position in the plan (the order lanes were added); `WTC_PORT` the first of its
+/// [`PORTS_PER_LANE`] ports.
+pub fn lane_environment(
+    repo: &gix::Repository,
+    plan: &crate::plan::Plan,
+    lane: &str,
+    worktree: &std::path::Path,
+) -> Result<Vec<(&'static str, String)>> {
+    plan.require_lane(lane)?;
+    let index = plan
+        .lanes
+        .iter()
+        .position(|l| l.name == lane)
+        .expect("checked above");
+    let base = port_base(repo)?;
+    let last = base as u64 + PORTS_PER_LANE as u64 * plan.lanes.len() as u64 - 1;
+    if last > 65535 {
+        return Err(InvalidSetting {
+            key: PORT_BASE,
+            value: base.to_string(),
+            why: format!(
+                "{} lanes x {PORTS_PER_LANE} ports from it end above 65535",
+                plan.lanes.len()
+            ),
+        }
+        .into());
+    }
+    let port = base + PORTS_PER_LANE * index as u32;
+    Ok(vec![
+        ("WTC_PLAN", plan.name.clone()),
+        ("WTC_LANE", lane.to_string()),
+        ("WTC_WORKTREE", worktree.display().to_string()),
+        ("WTC_LANE_INDEX", index.to_string()),
+        ("WTC_PORT", port.to_string()),
+    ])
+}

@@ -23,6 +23,7 @@ mod env;
 mod servers;
 mod setups;
 
+mod agent_lanes;
 mod architecture;
 mod bad_input;
 mod commits;
