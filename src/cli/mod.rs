@@ -80,6 +80,7 @@ pub enum Command {
     Clean(commands::clean::CleanArgs),
     Demo(commands::demo::DemoArgs),
     Env(commands::env::EnvArgs),
+    AgentsMd(commands::agents_md::AgentsMdArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -104,6 +105,7 @@ impl Command {
             Command::Clean(_) => "clean",
             Command::Demo(_) => "demo",
             Command::Env(_) => "env",
+            Command::AgentsMd(_) => "agents-md",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }
@@ -171,6 +173,7 @@ pub fn main() -> i32 {
         Command::Clean(a) => commands::clean::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
         Command::Env(a) => commands::env::run(&ctx, a),
+        Command::AgentsMd(a) => commands::agents_md::run(&ctx, a),
     };
     drop(drawing);
     drop(total);

@@ -2,6 +2,7 @@
 //! `run` function that resolves arguments, calls the domain and fills a [`Report`].
 
 pub mod add;
+pub mod agents_md;
 pub mod clean;
 pub mod complete;
 pub mod context;

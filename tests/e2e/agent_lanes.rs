@@ -58,3 +58,76 @@ fn run_commands_get_the_lane_environment() {
         assert_eq!(env.git(&repo, &["show", &tip]), expect, "{doc}");
     }
 }
+
+#[test]
+fn agents_md_teaches_the_lane_protocol_and_a_stand_in_agent_follows_it() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    // Outside a lane: the generic section.
+    let generic = env.wtc_json(&repo, &["agents-md"]);
+    assert!(generic["lane"].is_null(), "{generic}");
+    let text = generic["markdown"].as_str().unwrap();
+    for must in ["wtc sync", "wtc done", "Exit code 3", "git commit"] {
+        assert!(text.contains(must), "{must}: {text}");
+    }
+    // A stand-in agent, run through a run FILE as a real agent CLI would be: it reads the
+    // section wtc gives it, does its work, commits, and syncs as the section says.
+    let agent = env.path("agent.sh");
+    env.write(
+        &agent,
+        r#"set -e
+wtc agents-md > AGENT_NOTES.md.tmp
+grep -q "lane \`$WTC_LANE\` of the wtc plan \`$WTC_PLAN\`" AGENT_NOTES.md.tmp
+rm AGENT_NOTES.md.tmp
+echo "work of $WTC_LANE" > "$WTC_LANE.txt"
+git add -A && git commit -qm "$WTC_LANE: its part"
+wtc sync
+"#,
+    );
+    let file = env.path("run.toml");
+    let cmd = format!("sh {}", agent.display());
+    env.write(
+        &file,
+        format!("plan = \"a\"\n[[lane]]\nname = \"schema\"\nrun = \"{cmd}\"\n[[lane]]\nname = \"services\"\nafter = [\"schema\"]\nrun = \"{cmd}\"\n"),
+    );
+    let before = env.rev(&repo, "main");
+    let mut run = env.command(env!("CARGO_BIN_EXE_wtc"), &repo);
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_wtc"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = std::env::join_paths(
+        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+    run.env("PATH", path)
+        .args(["--json", "run", file.to_str().unwrap()]);
+    let out = env.run(run, "wtc run");
+    assert_eq!(code(&out), 0, "{}", env.describe(&out));
+    assert_eq!(
+        env.git(&repo, &["show", "main:services.txt"]),
+        "work of services\n"
+    );
+    assert_eq!(
+        env.git(&repo, &["show", "main:schema.txt"]),
+        "work of schema\n"
+    );
+    let range = format!("{before}..main");
+    assert_eq!(
+        env.git(&repo, &["rev-list", "--count", &range]).trim(),
+        "1",
+        "ONE commit"
+    );
+    // In a lane: the section names it, its plan and the lanes before it.
+    let lane = env.path("repo.wtc/a/services");
+    let doc = env.wtc_json(&lane, &["agents-md"]);
+    assert_eq!(doc["lane"], "services", "{doc}");
+    assert!(
+        doc["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("comes after `schema`"),
+        "{doc}"
+    );
+}
