@@ -258,28 +258,9 @@ pub fn is_ancestor(
     Ok(flags.get(&ancestor).copied().unwrap_or(0) & PARENT2 != 0)
 }
 
-/// How many commits `tip` reaches that `base` does not (`git rev-list --count base..tip`),
-/// over the process-wide commit cache: walk down from `tip`, counting each commit that is not
-/// an ancestor of `base` and not descending below those that are (their ancestors are
-/// `base`'s too). Exact whatever the timestamps; each check is one short painting walk.
+/// How many commits `tip` reaches that `base` does not (`git rev-list --count base..tip`).
 pub fn count_unique(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Result<usize> {
-    if tip == base {
-        return Ok(0);
-    }
-    let mut commits = Commits::of(repo)?;
-    let mut seen = std::collections::HashSet::new();
-    let mut todo = vec![tip];
-    let mut n = 0;
-    while let Some(c) = todo.pop() {
-        if !seen.insert(c) || c == base || is_ancestor(repo, c, base)? {
-            continue;
-        }
-        n += 1;
-        if let Some((_, parents)) = commits.get(repo, c)? {
-            todo.extend(parents.iter().copied());
-        }
-    }
-    Ok(n)
+    Ok(unique_commits(repo, tip, &[base])?.len())
 }
 
 /// The commits `tip` reaches that none of `hidden` reaches (`git rev-list tip --not

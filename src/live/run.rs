@@ -283,6 +283,7 @@ pub fn prepare(ws: &Workspace, file: &RunFile) -> Result<Vec<String>> {
 /// One job per lane of the run file, each in its lane's worktree.
 pub fn jobs(ws: &Workspace, file: &RunFile, plan_name: &str) -> Result<Vec<LaneJob>> {
     let mut jobs = Vec::new();
+    let plan = crate::plan::store::load(&ws.repo, plan_name)?.plan;
     for l in file.order() {
         let branch = crate::plan::refnames::lane_branch(plan_name, &l.name);
         let worktree = match ws.worktree_of(&branch)? {
@@ -294,7 +295,6 @@ pub fn jobs(ws: &Workspace, file: &RunFile, plan_name: &str) -> Result<Vec<LaneJ
                 .into())
             }
         };
-        let plan = crate::plan::store::load(&ws.repo, plan_name)?.plan;
         jobs.push(LaneJob {
             env: crate::plan::settings::lane_environment(&ws.repo, &plan, &l.name, &worktree)?,
             name: l.name.clone(),

@@ -93,16 +93,11 @@ wtc sync
     );
     let before = env.rev(&repo, "main");
     let mut run = env.command(env!("CARGO_BIN_EXE_wtc"), &repo);
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_wtc"))
-        .parent()
-        .unwrap()
-        .to_owned();
-    let path = std::env::join_paths(
-        std::iter::once(bin).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    run.env("PATH", path)
-        .args(["--json", "run", file.to_str().unwrap()]);
+    run.env("PATH", crate::git_like::path_with_wtc()).args([
+        "--json",
+        "run",
+        file.to_str().unwrap(),
+    ]);
     let out = env.run(run, "wtc run");
     assert_eq!(code(&out), 0, "{}", env.describe(&out));
     assert_eq!(

@@ -8,7 +8,7 @@ use std::process::Command;
 use crate::env::{code, stderr, stdout, TestEnv};
 
 /// A PATH with the directory of the built `wtc` and `git-wtc` first.
-fn path_with_wtc() -> std::ffi::OsString {
+pub fn path_with_wtc() -> std::ffi::OsString {
     let bin = Path::new(env!("CARGO_BIN_EXE_wtc"))
         .parent()
         .expect("bin dir")
