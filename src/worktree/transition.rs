@@ -449,6 +449,8 @@ struct MovedAside {
     /// Its fingerprint right after the move: a write through a descriptor someone held open
     /// changes it.
     fingerprint: Option<Fingerprint>,
+    /// Rewritten with the new content and renamed back ([`Files::rewrite_in_place`]).
+    reused: bool,
 }
 
 /// Write the files of `changes` and return the index rows they leave, the raced paths and
@@ -515,6 +517,7 @@ fn write_files(
             original: abs.clone(),
             aside,
             fingerprint: after,
+            reused: false,
         });
         if c.new.is_none() {
             if let Some(parent) = abs.parent() {
@@ -531,14 +534,32 @@ fn write_files(
             d.pop();
         }
     }
-    // 2: write the new leaves, never over something that appeared meanwhile.
+    // 2: write the new leaves, never over something that appeared meanwhile: into the old
+    // file where that is provably safe (no new inode), else as a fresh file.
     let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
+    let aside_of: BTreeMap<BString, usize> = moved
+        .iter()
+        .enumerate()
+        .map(|(k, m)| (m.path.clone(), k))
+        .collect();
     for (i, c) in changes.iter().enumerate() {
         let Some(new) = c.new else { continue };
         if raced.contains(&c.path) || skip.contains(&c.path) {
             continue;
         }
-        match files.place_leaf(c.path.as_bstr(), new)? {
+        let mut placed = None;
+        if let Some(&k) = aside_of.get(&c.path) {
+            let m = &mut moved[k];
+            if let Some(expect) = m.fingerprint {
+                placed = files.rewrite_in_place(c.path.as_bstr(), new, &m.aside, expect)?;
+                m.reused = placed.is_some();
+            }
+        }
+        let placed = match placed {
+            Some(p) => p,
+            None => files.place_leaf(c.path.as_bstr(), new)?,
+        };
+        match placed {
             Placed::Written { stat, fingerprint } => written.push((i, fingerprint, stat)),
             Placed::Raced => {
                 raced.insert(c.path.clone());
@@ -557,7 +578,7 @@ fn write_files(
         .iter()
         .map(|(i, fp, _)| (&changes[*i].path, *fp))
         .collect();
-    for m in &moved {
+    for m in moved.iter().filter(|m| !m.reused) {
         let touched = fingerprint(&m.aside) != m.fingerprint;
         let held = !touched && held_open_elsewhere(&m.aside) == Some(true);
         if touched || held {
@@ -625,6 +646,12 @@ fn recover_aside(
     kept: &mut BTreeSet<BString>,
 ) -> Result<()> {
     let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
+    let rewriting = super::entry::rewriting_path(&aside);
+    if std::fs::symlink_metadata(&rewriting).is_ok() {
+        // Only ever A's verified bytes or B's partly written ones: wtc's own.
+        std::fs::remove_file(&rewriting)
+            .with_context(|| format!("removing {}", rewriting.display()))?;
+    }
     if std::fs::symlink_metadata(&aside).is_err() {
         return Ok(());
     }
@@ -863,6 +890,101 @@ mod tests {
         assert_eq!(update(d, b, a), vec![]);
         git(d, &["update-ref", "refs/heads/a", "b~0^"]);
         assert_eq!(std::fs::read_to_string(d.join("x")).unwrap(), "file x\n");
+    }
+
+    /// A changed file is rewritten in its own inode (no new file made) when that is safe;
+    /// a file with a second name keeps A's bytes under it (a fresh inode for the path), and
+    /// a file someone holds open for writing is never rewritten: it is theirs, put back.
+    #[test]
+    fn changed_files_reuse_their_inode_only_when_nobody_else_can_see_it() {
+        use std::os::unix::fs::MetadataExt;
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("plain.txt"), "v1\n");
+                write(&d.join("linked.txt"), "v1\n");
+                write(&d.join("held.txt"), "v1\n");
+                write(&d.join("tool.sh"), "v1\n");
+            },
+            &|d| {
+                write(&d.join("plain.txt"), "v2, longer than before\n");
+                write(&d.join("linked.txt"), "v2\n");
+                write(&d.join("held.txt"), "v2\n");
+                write(&d.join("tool.sh"), "v2\n");
+                use std::os::unix::fs::PermissionsExt;
+                let x = std::fs::Permissions::from_mode(0o755);
+                std::fs::set_permissions(d.join("tool.sh"), x).unwrap();
+            },
+        );
+        let d = tmp.path();
+        let ino = |p: &str| std::fs::symlink_metadata(d.join(p)).unwrap().ino();
+        let (plain, linked, held, tool) = (
+            ino("plain.txt"),
+            ino("linked.txt"),
+            ino("held.txt"),
+            ino("tool.sh"),
+        );
+        let outside = tmp.path().join(".git/second-name");
+        std::fs::hard_link(d.join("linked.txt"), &outside).unwrap();
+        let holder = std::fs::OpenOptions::new()
+            .append(true)
+            .open(d.join("held.txt"))
+            .unwrap();
+        assert_eq!(update(d, a, b), vec![]);
+        drop(holder);
+        let read = |p: &str| std::fs::read_to_string(d.join(p)).unwrap();
+        assert_eq!(read("plain.txt"), "v2, longer than before\n");
+        assert_eq!(ino("plain.txt"), plain, "rewritten in place");
+        assert_eq!(read("tool.sh"), "v2\n");
+        assert_eq!(ino("tool.sh"), tool);
+        let mode = std::fs::symlink_metadata(d.join("tool.sh")).unwrap().mode();
+        assert_eq!(mode & 0o777, 0o755, "the mode follows the tree");
+        assert_eq!(read("linked.txt"), "v2\n");
+        assert_ne!(ino("linked.txt"), linked, "another name: a fresh file");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "v1\n");
+        assert_eq!(
+            read("held.txt"),
+            "v1\n",
+            "held open for writing: never rewritten"
+        );
+        assert_eq!(ino("held.txt"), held);
+        git(d, &["update-ref", "refs/heads/a", "b"]);
+        assert_eq!(git(d, &["status", "--porcelain"]), "M held.txt"); // (trimmed)
+        assert!(!d.join(super::super::entry::ASIDE_DIR).exists());
+    }
+
+    /// A file a killed update was rewriting in place (`<aside>.w`) is wtc's own: recovery
+    /// drops it and never puts it back as if it were the user's.
+    #[test]
+    fn a_killed_rewrite_leaves_nothing_that_passes_for_the_users() {
+        let (tmp, a, b) = setup(&|d| write(&d.join("f.txt"), "v1\n"), &|d| {
+            write(&d.join("f.txt"), "v2\n")
+        });
+        let d = tmp.path();
+        let repo = crate::hermetic::open(d);
+        let head = repo.head_id().unwrap().detach();
+        let t = Transition::of_branch("test", "refs/heads/a", head, a, b);
+        let mut locked = LockedIndex::acquire(&repo).unwrap();
+        let prepared = t.prepare(&repo, &repo, locked.state()).unwrap();
+        assert!(prepared.obstacles.is_empty());
+        // Killed mid-rewrite: the path is empty, the half-written file lies aside.
+        let aside = super::super::entry::aside_path(d, b"f.txt".as_bstr());
+        let rewriting = super::super::entry::rewriting_path(&aside);
+        std::fs::create_dir_all(aside.parent().unwrap()).unwrap();
+        std::fs::rename(d.join("f.txt"), &rewriting).unwrap();
+        std::fs::write(&rewriting, "v2 half-wri").unwrap();
+        // Recovery carries the same transition out again.
+        let outcome = t
+            .execute(&repo, &prepared.changes, &prepared.seen, &mut locked)
+            .unwrap();
+        locked.commit().unwrap();
+        assert_eq!(std::fs::read_to_string(d.join("f.txt")).unwrap(), "v2\n");
+        assert!(
+            outcome.raced.is_empty() && outcome.kept.is_empty(),
+            "{outcome:?}"
+        );
+        let listing = git(d, &["status", "--porcelain", "--untracked-files=all"]);
+        assert!(!listing.contains("wtc-kept"), "{listing}");
+        assert!(!d.join(super::super::entry::ASIDE_DIR).exists());
     }
 
     #[test]
