@@ -343,6 +343,11 @@ pub fn fold<'m>(
     let mut fast_forward = true;
     let how = gix::merge::tree::TreatAsUnresolved::git();
     let mut merger: Option<Merger<'m>> = None;
+    let mut since_base: Option<SinceBase> = None;
+    let renormalize = mem
+        .config_snapshot()
+        .boolean("merge.renormalize")
+        .unwrap_or(false);
     for tip in tips {
         if refs::is_ancestor(mem, tip.commit, current)? {
             continue; // already contained
@@ -352,6 +357,22 @@ pub fn fold<'m>(
             current = tip.commit;
             continue;
         }
+        if !renormalize {
+            if let Some(tree) = disjoint_step(mem, current, tip.commit, &mut since_base)? {
+                current = crate::git::commit::write(
+                    mem,
+                    crate::git::commit::NewCommit {
+                        purpose: crate::git::commit::Purpose::Scratch,
+                        message: format!("fold {}", tip.lane),
+                        tree,
+                        parents: vec![current, tip.commit],
+                    },
+                )?;
+                fast_forward = false;
+                continue;
+            }
+        }
+        since_base = None; // the full merge below moves `current` in ways not tracked
         let labels = Labels {
             ancestor: Some("base".into()),
             current: Some(ours_label.into()),
@@ -425,6 +446,93 @@ pub fn fold<'m>(
         merged,
         fast_forward,
     })
+}
+
+/// What the fold's current commit changed since a merge base: only while those changes are
+/// additions and modifications of leaves (no deletions), as [`disjoint_step`] needs.
+struct SinceBase {
+    base: ObjectId,
+    /// The changed leaf paths, or `None` when something was deleted (no shortcut then).
+    paths: Option<std::collections::BTreeSet<gix::bstr::BString>>,
+}
+
+/// The merge of `tip` into `current` without the merge machinery, when its outcome is
+/// certain: a single merge base B (the same one git's merge would use), and the two sides
+/// since B only add or modify leaves, at paths that are disjoint (no path of one side is the
+/// other's path or lies inside it). Then no conflict, rename (nothing was deleted, so there
+/// is nothing to pair) or directory rename can arise, and the merged tree is `current`'s with
+/// `tip`'s changes written in: exactly the tree the full merge writes. `None` otherwise, and
+/// the caller runs the full merge.
+///
+/// Why: a fold of many lanes merges each into an accumulation of all before it, so a full
+/// merge diffs an ever larger "ours" side (quadratic in the lanes); here "ours" since B is
+/// kept from step to step, and each lane is diffed once.
+fn disjoint_step(
+    mem: &gix::Repository,
+    current: ObjectId,
+    tip: ObjectId,
+    since_base: &mut Option<SinceBase>,
+) -> Result<Option<ObjectId>> {
+    use gix::bstr::{BString, ByteSlice};
+    let _t = crate::trace::span("fold: disjoint step");
+    let mb = crate::trace::span("fold: merge bases");
+    let bases = crate::git::ancestry::merge_bases(mem, current, tip)?;
+    drop(mb);
+    let [base] = bases[..] else {
+        return Ok(None);
+    };
+    let base_tree = tree_of(mem, base)?;
+    let adds_and_mods = |changes: Vec<crate::worktree::diff::PathChange>| {
+        changes
+            .into_iter()
+            .map(|c| c.new.map(|new| (c.path, new)))
+            .collect::<Option<Vec<_>>>()
+    };
+    if since_base.as_ref().map(|s| s.base) != Some(base) {
+        let ours = crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, current)?)?;
+        *since_base = Some(SinceBase {
+            base,
+            paths: adds_and_mods(ours).map(|v| v.into_iter().map(|(p, _)| p).collect()),
+        });
+    }
+    let Some(ours) = since_base.as_mut().and_then(|s| s.paths.as_mut()) else {
+        return Ok(None);
+    };
+    let theirs = crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip)?)?;
+    let Some(theirs) = adds_and_mods(theirs) else {
+        return Ok(None);
+    };
+    let overlaps = |path: &BString| -> bool {
+        if ours.contains(path) {
+            return true;
+        }
+        // One of ours lies inside `path` (as a directory)?
+        let mut inside = path.clone();
+        inside.push(b'/');
+        if ours
+            .range(inside.clone()..)
+            .next()
+            .is_some_and(|o| o.starts_with(inside.as_slice()))
+        {
+            return true;
+        }
+        // `path` lies inside one of ours (as a file)?
+        path.iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'/')
+            .any(|(i, _)| ours.contains(path[..i].as_bstr()))
+    };
+    if theirs.iter().any(|(p, _)| overlaps(p)) {
+        return Ok(None);
+    }
+    let _w = crate::trace::span("fold: disjoint tree write");
+    let mut editor = mem.edit_tree(tree_of(mem, current)?)?;
+    for (path, leaf) in &theirs {
+        editor.upsert(path, leaf.kind, leaf.id)?;
+    }
+    let tree = editor.write()?.detach();
+    ours.extend(theirs.into_iter().map(|(p, _)| p));
+    Ok(Some(tree))
 }
 
 /// Tips of `merged` that are not ancestors of another tip in the list: the parents a merge
