@@ -11,11 +11,14 @@
 //!   20 WIP commits of 10 files (disjoint files, so every merge is clean): `wtc sync` vs
 //!   `git merge -q --no-edit` of each upstream branch, one after the other, in a second
 //!   worktree of the same starting commit. Both worktrees are reset to that commit before
-//!   every round (untimed).
+//!   every round, and the disk synced (untimed: the files a merge replaces sit on disk, as in
+//!   a worktree whose files were written long ago).
 //! - **squash**: 8 done lanes (20 WIP commits of 10 files each) onto a target that moved by one
 //!   commit: `wtc squash` vs the chain `git merge-tree --write-tree` (+ `git commit-tree` per
 //!   fold, so later merge bases see earlier lanes, as `tests/e2e/squash_vs_git.rs` does), a
-//!   final `git commit-tree` on the target and `git update-ref`. Refs are reset every round.
+//!   final `git commit-tree` on the target and `git merge --ff-only` in a worktree that has
+//!   the target checked out (wtc updates the main worktree, which has it checked out too).
+//!   Refs and both worktrees are reset every round (untimed).
 //! - **status** of 50 lanes (chains of 5, half of them done): `wtc status --json` vs ONE
 //!   `git for-each-ref` printing each lane's tip, its `Wtc-State` trailer and
 //!   `%(ahead-behind:BASE)` (the commit count wtc reports). That is the cheapest complete git
@@ -180,6 +183,18 @@ fn main() {
 
     let table = render(&rows, &opts);
     println!("\n{table}");
+    for r in &rows {
+        if let (Some((n, secs)), Some(g)) = (r.floor, r.git_median()) {
+            println!(
+                "floor: {} at {} adds {n} files; creating {n} new files there takes {} on this \
+                 file system, so no tool that writes them beats git by more than {:.1}x",
+                r.workload,
+                label(r.size),
+                ms(secs),
+                g / secs
+            );
+        }
+    }
     eprintln!("total: {:.0} s", started.elapsed().as_secs_f64());
     if bench.keep {
         eprintln!("kept {}", bench.root.display());
@@ -790,6 +805,7 @@ impl Bench {
             for wt in [&wtc_wt, &git_wt] {
                 self.git(wt, &["reset", "-q", "--hard", &start])?;
             }
+            settle();
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
                 if side == Side::Wtc {
@@ -825,6 +841,7 @@ impl Bench {
             self.assert_clean(&wtc_wt, "wtc")?;
             self.assert_clean(&git_wt, "git")?;
         }
+        row.floor = Some(self.creation_floor(&wtc_wt, &start)?);
         Ok(())
     }
 
@@ -872,15 +889,31 @@ impl Bench {
             .iter()
             .map(|n| self.git(&repo, &["rev-parse", &format!("refs/heads/wtc/squash/{n}")]))
             .collect::<Result<_>>()?;
+        // The target is checked out on both sides, as where a team integrates: wtc updates
+        // the main worktree, git's side ends with `git merge --ff-only` in its own worktree.
+        self.git(&repo, &["checkout", "-q", "-f", "main"])?;
+        let git_wt = world.join("git");
+        self.git(
+            &repo,
+            &[
+                "worktree",
+                "add",
+                "-q",
+                "-b",
+                "bench/git-main",
+                path_str(&git_wt)?,
+                &target0,
+            ],
+        )?;
+        self.assert_clean(&repo, "git checkout")?;
+        self.assert_clean(&git_wt, "git worktree add")?;
         st.print();
 
         for r in 0..=rounds {
-            self.git(&repo, &["update-ref", "refs/heads/main", &target0])?;
+            self.git(&repo, &["reset", "-q", "--hard", &target0])?;
             self.git(&repo, &["update-ref", "refs/wtc/squash/plan", &plan0])?;
-            self.git(
-                &repo,
-                &["update-ref", "refs/heads/bench/git-main", &target0],
-            )?;
+            self.git(&git_wt, &["reset", "-q", "--hard", &target0])?;
+            settle();
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
                 if side == Side::Wtc {
@@ -930,12 +963,9 @@ impl Bench {
                     )?;
                     g.add(&p);
                     let commit = p.ok("git commit-tree")?.stdout.trim().to_string();
-                    let p = self.git_proc(
-                        &repo,
-                        &["update-ref", "refs/heads/bench/git-main", &commit, &target0],
-                    )?;
+                    let p = self.git_proc(&git_wt, &["merge", "-q", "--ff-only", &commit])?;
                     g.add(&p);
-                    p.ok("git update-ref")?;
+                    p.ok("git merge --ff-only")?;
                 }
             }
             row.push(r, w, g);
@@ -956,8 +986,42 @@ impl Bench {
                 parents.split_whitespace().skip(1).collect::<Vec<_>>() == [target0.as_str()],
                 "wtc squash: expected ONE commit whose only parent is {target0}, got `{parents}`"
             );
+            self.assert_clean(&repo, "wtc squash")?;
+            self.assert_clean(&git_wt, "git merge --ff-only")?;
         }
+        row.floor = Some(self.creation_floor(&repo, &target0)?);
         Ok(())
+    }
+
+    /// How long creating the files the worktree `wt` added since `start` takes, here: a
+    /// new file (`<path>.floor`, 2 KiB) next to each added path, median of 5 tries, each
+    /// after a sync(2); the files are removed again (untimed).
+    fn creation_floor(&self, wt: &Path, start: &str) -> Result<(usize, f64)> {
+        let added = self.git(wt, &["diff", "--name-only", "--diff-filter=A", start, "HEAD"])?;
+        let paths: Vec<PathBuf> = added
+            .lines()
+            .map(|p| wt.join(format!("{p}.floor")))
+            .collect();
+        let data = vec![b'x'; 2048];
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            settle();
+            let t = Instant::now();
+            for p in &paths {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(p)
+                    .with_context(|| format!("creating {}", p.display()))?;
+                f.write_all(&data)?;
+            }
+            times.push(t.elapsed().as_secs_f64());
+            for p in &paths {
+                std::fs::remove_file(p)?;
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((paths.len(), times[times.len() / 2]))
     }
 
     // ---- status ----------------------------------------------------------------------------
@@ -1128,6 +1192,10 @@ struct Row {
     wtc: Vec<Sample>,
     git: Vec<Sample>,
     errors: Vec<String>,
+    /// The files the result adds, and the median time creating that many new files takes
+    /// in the same directories of the same file system: a cost every tool that writes the
+    /// result pays, so git's median over it bounds any tool's speedup.
+    floor: Option<(usize, f64)>,
 }
 
 impl Row {
@@ -1138,6 +1206,7 @@ impl Row {
             wtc: Vec::new(),
             git: Vec::new(),
             errors: Vec::new(),
+            floor: None,
         }
     }
 
@@ -1176,6 +1245,18 @@ impl Row {
             .max()
             .map(|k| k as f64 * 1024.0 / MIB)
     }
+}
+
+/// Write everything out (sync(2)) before a timed round: in a user's worktree the files a
+/// merge replaces were written long ago and sit on disk, not dirty in the page cache from the
+/// untimed reset just before (replacing a file on disk costs a tool more: its blocks are
+/// freed).
+fn settle() {
+    // SAFETY: sync(2) takes no arguments and cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::sync()
+    };
 }
 
 /// (min, median, max) of the times.
