@@ -14,6 +14,12 @@ use crate::plan::names;
 /// The worktree goes to DIR, or by default to <parent of the main worktree>/<repo>.wtc/PLAN/LANE.
 /// The lane's agent works there; `git commit` or `wtc save` record its work, `wtc sync` brings
 /// in the lanes it comes --after.
+///
+/// The new worktree gets the ignored files that .worktreeinclude at the repository root names
+/// (gitignore syntax, e.g. `.env` or `node_modules/`), copied from the main worktree without
+/// overwriting anything. Then the command `git config wtc.setup` names (e.g. `npm ci`), if
+/// any, runs there with the lane's `wtc env` variables, its output in
+/// <git dir>/wtc/logs/PLAN/LANE.setup.log; if it fails, the lane stays and add exits 1.
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
     /// Name of the lane, e.g. `schema`.
@@ -39,6 +45,7 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     }
     let (ws, stored) = ctx.plan()?;
     let opts = AddOptions {
+        setup: crate::plan::settings::setup(&ws.repo)?,
         lane: args.lane,
         after: args.after,
         from: args.from,
@@ -54,17 +61,9 @@ pub fn run(ctx: &Ctx, args: AddArgs) -> Result<Report> {
     if let Some(path) = &added.worktree {
         r.out(path.display().to_string());
     }
-    r.note(format!(
-        "added lane '{}' on {} at {}{}",
-        added.lane,
-        added.branch,
-        &added.start[..9],
-        if added.after.is_empty() {
-            String::new()
-        } else {
-            format!(", after {}", added.after.join(", "))
-        }
-    ));
+    for n in added.notes() {
+        r.note(n);
+    }
     Ok(r)
 }
 

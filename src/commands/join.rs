@@ -15,7 +15,9 @@ use crate::plan::names;
 /// published work, or from the plan's base if nobody saved it yet.
 ///
 /// By default the lane is checked out in place, in this clone's worktree (which must have no
-/// local changes where the lane differs); --path DIR creates a linked worktree instead.
+/// local changes where the lane differs); --path DIR creates a linked worktree instead, which
+/// gets the ignored files .worktreeinclude names and the `git config wtc.setup` command, as
+/// with `wtc add`.
 /// From then on `save`/`done` publish the lane and `sync`/`wait`/`status`/`squash` fetch.
 #[derive(Debug, clap::Args)]
 pub struct JoinArgs {
@@ -53,6 +55,7 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
                 ctx.dir.join(p)
             }
         }),
+        setup: crate::plan::settings::setup(&ws.repo)?,
     };
     let joined = join::join(&op, &ws, &opts)?;
     let mut r = Report::new("join");
@@ -71,6 +74,18 @@ pub fn run(ctx: &Ctx, args: JoinArgs) -> Result<Report> {
                 &start[..9],
                 worktree.display()
             ));
+            if args.path.is_some() {
+                r.set("included", &joined.included)
+                    .set("include_skipped", &joined.include_skipped)
+                    .set("setup", &joined.setup);
+                for n in crate::ops::lanes::include_notes(&joined.included, &joined.include_skipped)
+                {
+                    r.note(n);
+                }
+                if let Some(s) = &joined.setup {
+                    r.note(s.note());
+                }
+            }
             if !joined.raced.is_empty() {
                 r.set("raced", &joined.raced);
                 r.note(format!(

@@ -19,6 +19,7 @@ use crate::ops::squash::{self, SquashOptions};
 /// the plan, so nothing anyone else publishes is ever executed:
 ///
 ///   plan = "marketing"              # created if missing (target: the current branch)
+///   setup = "npm ci"                # optional: run in each lane worktree this run creates
 ///   [[lane]]
 ///   name = "schema"
 ///   run = "sh ./agents/schema.sh"   # run with `sh -c` in the lane's worktree
@@ -27,9 +28,11 @@ use crate::ops::squash::{self, SquashOptions};
 ///   after = ["schema"]
 ///   run = "sh ./agents/services.sh"
 ///
-/// Missing lanes are added (with worktrees), as `wtc add` does. A lane's command starts once
-/// every lane it comes after is done, in its worktree synced with them (with --eager: all at
-/// once, kept synced live as in `wtc watch`), with the lane's `wtc env` variables set (WTC_PLAN, WTC_LANE, WTC_WORKTREE,
+/// Missing lanes are added (with worktrees), as `wtc add` does; `setup` (else `git config
+/// wtc.setup`; "" for none) runs in each new one, and a failing set-up stops the run
+/// (exit 1, naming its log). A lane's command starts once every lane it comes after is done,
+/// in its worktree synced with them (with --eager: all at once, kept synced live as in
+/// `wtc watch`), with the lane's `wtc env` variables set (WTC_PLAN, WTC_LANE, WTC_WORKTREE,
 /// WTC_LANE_INDEX, WTC_PORT).
 /// Exit 0 marks the lane done (`wtc done`, unless the command already did). A failing command
 /// stops every lane after it from starting; the others finish; nothing is integrated and the

@@ -46,6 +46,7 @@ const GRACE: Duration = Duration::from_secs(2);
 /// ```toml
 /// plan = "marketing"          # created if missing
 /// target = "main"             # optional; default: the branch checked out here
+/// setup = "npm ci"            # optional; run in each lane worktree this run creates
 /// [[lane]]
 /// name = "schema"
 /// run = "sh ./agents/schema.sh"
@@ -60,6 +61,10 @@ pub struct RunFile {
     pub plan: String,
     #[serde(default)]
     pub target: Option<String>,
+    /// The set-up command for each lane this run creates (`sh -c` in its new worktree); it
+    /// replaces `git config wtc.setup`, and `""` means none.
+    #[serde(default)]
+    pub setup: Option<String>,
     #[serde(default, rename = "lane")]
     pub lanes: Vec<RunLane>,
 }
@@ -187,10 +192,11 @@ pub fn log_path(repo: &gix::Repository, plan: &str, lane: &str) -> PathBuf {
 }
 
 pub fn logs_dir(repo: &gix::Repository, plan: &str) -> PathBuf {
-    repo.common_dir().join("wtc").join("logs").join(plan)
+    crate::ops::setup::logs_dir(repo, plan)
 }
 
-/// Create the plan and the lanes the run file names, as `wtc init` and `wtc add` do; refuse
+/// Create the plan and the lanes the run file names, as `wtc init` and `wtc add` do (each new
+/// lane gets the file's `setup`, else `git config wtc.setup`); refuse
 /// when an existing lane comes after different lanes than the file says. Returns their notes.
 pub fn prepare(ws: &Workspace, file: &RunFile) -> Result<Vec<String>> {
     let mut notes = Vec::new();
@@ -211,6 +217,11 @@ pub fn prepare(ws: &Workspace, file: &RunFile) -> Result<Vec<String>> {
         ));
     }
     let mut stored = crate::ops::publish::load_plan(&ws.repo, &file.plan, true)?;
+    // The file's own `setup` (even an empty one) wins over `git config wtc.setup`.
+    let setup = match &file.setup {
+        Some(command) => Some(command.clone()).filter(|c| !c.trim().is_empty()),
+        None => crate::plan::settings::setup(&ws.repo)?,
+    };
     if let Some(t) = &file.target {
         let t = crate::plan::refnames::short_branch(t);
         if t != stored.plan.target {
@@ -246,19 +257,10 @@ pub fn prepare(ws: &Workspace, file: &RunFile) -> Result<Vec<String>> {
                         after: l.after.clone(),
                         from: None,
                         worktree: Some(None),
+                        setup: setup.clone(),
                     },
                 )?;
-                notes.push(format!(
-                    "added lane '{}' on {} at {}{}",
-                    added.lane,
-                    added.branch,
-                    &added.start[..9],
-                    if added.after.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", after {}", added.after.join(", "))
-                    }
-                ));
+                notes.extend(added.notes());
                 stored = crate::ops::publish::load_plan(&ws.repo, &file.plan, true)?;
             }
         }

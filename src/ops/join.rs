@@ -11,7 +11,9 @@ use crate::error::{Diagnostic, Kind};
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
 use crate::ops::publish as remote;
+use crate::ops::setup::{Setup, SetupRan};
 use crate::plan::{self, refnames};
+use crate::worktree::include;
 use crate::worktree::operation::Operation;
 use crate::worktree::transition::{head_target, HeadMove, Transition};
 
@@ -82,6 +84,9 @@ pub struct JoinOptions {
     pub remote: Option<String>,
     /// Check the lane out in a new linked worktree here instead of in place (absolute).
     pub path: Option<PathBuf>,
+    /// The set-up command for that new worktree: this machine's `git config wtc.setup`,
+    /// never anything fetched.
+    pub setup: Option<String>,
 }
 
 /// What `join` did.
@@ -97,10 +102,16 @@ pub struct Joined {
     pub raced: Vec<String>,
     /// Older versions of raced files, kept beside them (see `Applied::kept`).
     pub kept: Vec<String>,
+    /// `--path`: ignored files copied from the main worktree (`.worktreeinclude`).
+    pub included: Vec<String>,
+    pub include_skipped: Vec<include::Skipped>,
+    /// `--path`: the set-up that ran in the new worktree.
+    pub setup: Option<SetupRan>,
 }
 
 /// Join `opts.plan` (and check out `opts.lane`) in the clone `ws` stands in, inside the
-/// locked operation `op` of its worktree.
+/// locked operation `op` of its worktree. A new worktree (`--path`) gets the ignored files
+/// `.worktreeinclude` names and then the set-up, as `add` gives one.
 pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined> {
     let args = opts;
     let repo = &ws.repo;
@@ -146,6 +157,9 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
             remote: remote_name,
             raced: Vec::new(),
             kept: Vec::new(),
+            included: Vec::new(),
+            include_skipped: Vec::new(),
+            setup: None,
         });
     };
     p.require_lane(&lane_name)?;
@@ -163,6 +177,15 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
         }
         .into());
     }
+    // A new worktree gets what `.worktreeinclude` names and the set-up: both checked now.
+    let include = match &args.path {
+        Some(_) => include::find(&repo.main_repo()?)?,
+        None => None,
+    };
+    let setup = match (&args.path, &args.setup) {
+        (Some(path), Some(command)) => Some(Setup::prepare(repo, &p, &lane_name, path, command)?),
+        _ => None,
+    };
     // Everything checked: from here on we write.
     crate::plan::settings::set_remote(repo, &args.plan, Some(&remote_name))?;
     remote::adopt_plan(repo, &remote_name, &args.plan)?;
@@ -192,14 +215,20 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
         }
     };
     let mut applied = crate::worktree::transition::Applied::default();
+    let mut copied = include::Copied::default();
     let worktree = match &args.path {
         Some(path) => {
             let path = path.clone();
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            crate::git::worktrees::add_worktree(repo, &path, &branch)
+            let new = crate::git::worktrees::add_worktree(repo, &path, &branch)
                 .with_context(|| format!("creating the worktree at {}", path.display()))?;
+            if let Some(candidates) = &include {
+                copied = candidates
+                    .copy_into(&new)
+                    .with_context(|| format!("copying what {} names", include::FILE))?;
+            }
             path
         }
         None => {
@@ -216,6 +245,9 @@ pub fn join(op: &Operation, ws: &Workspace, opts: &JoinOptions) -> Result<Joined
         remote: remote_name,
         raced: applied.raced,
         kept: applied.kept,
+        included: copied.paths,
+        include_skipped: copied.skipped,
+        setup: setup.map(Setup::run).transpose()?,
     })
 }
 

@@ -10,7 +10,9 @@ use serde::Serialize;
 use crate::error::{Diagnostic, Kind};
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
+use crate::ops::setup::{Setup, SetupRan};
 use crate::plan::{refnames, LaneSpec, StoredPlan};
+use crate::worktree::include;
 use crate::worktree::operation::Operation;
 
 /// Why adding or removing a lane refused; nothing was changed.
@@ -90,6 +92,9 @@ pub struct AddOptions {
     pub from: Option<String>,
     /// `None`: only the branch. `Some(None)`: a worktree at the default path.
     pub worktree: Option<Option<PathBuf>>,
+    /// The set-up command for the new worktree: this machine's `git config wtc.setup` or a
+    /// local run FILE's, never anything from the plan.
+    pub setup: Option<String>,
 }
 
 /// The lane `add` created.
@@ -101,10 +106,69 @@ pub struct Added {
     pub after: Vec<String>,
     pub start: String,
     pub worktree: Option<PathBuf>,
+    /// Ignored files copied from the main worktree (`.worktreeinclude`), relative paths; a
+    /// directory copied whole ends in `/`.
+    pub included: Vec<String>,
+    /// What `.worktreeinclude` names but was not copied, and why.
+    pub include_skipped: Vec<include::Skipped>,
+    /// The set-up that ran in the new worktree (a failing one is a [`SetupFailed`] error).
+    ///
+    /// [`SetupFailed`]: crate::ops::setup::SetupFailed
+    pub setup: Option<SetupRan>,
+}
+
+impl Added {
+    /// What `add` did, as lines for the user.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = vec![format!(
+            "added lane '{}' on {} at {}{}",
+            self.lane,
+            self.branch,
+            &self.start[..9],
+            if self.after.is_empty() {
+                String::new()
+            } else {
+                format!(", after {}", self.after.join(", "))
+            }
+        )];
+        notes.extend(include_notes(&self.included, &self.include_skipped));
+        notes.extend(self.setup.as_ref().map(SetupRan::note));
+        notes
+    }
+}
+
+/// What a `.worktreeinclude` copy did, as lines for the user (`add`, `join --path`).
+pub fn include_notes(included: &[String], skipped: &[include::Skipped]) -> Vec<String> {
+    let mut notes = Vec::new();
+    if !included.is_empty() {
+        notes.push(format!(
+            "copied from the main worktree ({}): {}",
+            include::FILE,
+            included.join(", ")
+        ));
+    }
+    if !skipped.is_empty() {
+        const SHOWN: usize = 10;
+        let mut list: Vec<String> = skipped
+            .iter()
+            .take(SHOWN)
+            .map(|s| format!("{} ({})", s.path, s.why))
+            .collect();
+        if skipped.len() > SHOWN {
+            list.push(format!(
+                "and {} more (--json lists them)",
+                skipped.len() - SHOWN
+            ));
+        }
+        notes.push(format!("note: not copied: {}", list.join(", ")));
+    }
+    notes
 }
 
 /// Add a lane to the plan: its branch (at `--from` or the plan's base), its worktree (unless
-/// `no_worktree`), then the plan commit; each step is rolled back if a later one fails.
+/// `no_worktree`) with the ignored files `.worktreeinclude` names, then the plan commit; each
+/// step is rolled back if a later one fails. Last, the set-up command runs in the new
+/// worktree; when it fails the lane stays and the error is a `SetupFailed`.
 pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Added> {
     let args = opts;
     let repo = &ws.repo;
@@ -171,8 +235,25 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
         }
     };
 
-    // Branch first (must not exist), then the worktree; roll the branch back if that fails,
-    // then the plan (roll both back if someone changed the plan meanwhile).
+    p.lanes.push(LaneSpec {
+        name: args.lane.clone(),
+        after: args.after.clone(),
+        unknown: Default::default(),
+    });
+    // Everything that can refuse is checked before the first write: the `.worktreeinclude`
+    // and what it names, and the set-up's environment.
+    let include = match &worktree {
+        Some(_) => include::find(&repo.main_repo()?)?,
+        None => None,
+    };
+    let setup = match (&worktree, &args.setup) {
+        (Some(path), Some(command)) => Some(Setup::prepare(repo, &p, &args.lane, path, command)?),
+        _ => None,
+    };
+
+    // Branch first (must not exist), then the worktree and its included files; roll the
+    // branch back if that fails, then the plan (roll both back if someone changed the plan
+    // meanwhile). The set-up runs last, on a lane that exists whatever it does.
     refs::cas(
         repo,
         &branch,
@@ -183,21 +264,37 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
     let undo_branch = || {
         let _ = refs::delete(repo, &branch, start);
     };
+    let undo_worktree = |path: &Path| {
+        let _ = repo.remove_worktree(
+            path,
+            gix::worktree::remove::Force::DiscardChanges,
+            gix::progress::Discard,
+        );
+    };
+    let mut copied = include::Copied::default();
     if let Some(path) = &worktree {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("creating {}", parent.display()))?;
         }
-        if let Err(e) = crate::git::worktrees::add_worktree(repo, path, &branch) {
-            undo_branch();
-            return Err(e.context(format!("creating the worktree at {}", path.display())));
+        let new = match crate::git::worktrees::add_worktree(repo, path, &branch) {
+            Ok(new) => new,
+            Err(e) => {
+                undo_branch();
+                return Err(e.context(format!("creating the worktree at {}", path.display())));
+            }
+        };
+        if let Some(candidates) = &include {
+            match candidates.copy_into(&new) {
+                Ok(c) => copied = c,
+                Err(e) => {
+                    undo_worktree(path);
+                    undo_branch();
+                    return Err(e.context(format!("copying what {} names", include::FILE)));
+                }
+            }
         }
     }
-    p.lanes.push(LaneSpec {
-        name: args.lane.clone(),
-        after: args.after.clone(),
-        unknown: Default::default(),
-    });
     let msg = if args.after.is_empty() {
         format!("add lane {}", args.lane)
     } else {
@@ -205,15 +302,12 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
     };
     if let Err(e) = crate::ops::publish::store_plan(repo, &p, Some(stored.commit), &msg) {
         if let Some(path) = &worktree {
-            let _ = repo.remove_worktree(
-                path,
-                gix::worktree::remove::Force::DiscardChanges,
-                gix::progress::Discard,
-            );
+            undo_worktree(path);
         }
         undo_branch();
         return Err(e);
     }
+    let setup = setup.map(Setup::run).transpose()?;
     Ok(Added {
         plan: p.name.clone(),
         lane: args.lane.clone(),
@@ -221,6 +315,9 @@ pub fn add(ws: &Workspace, stored: &StoredPlan, opts: &AddOptions) -> Result<Add
         after: args.after.clone(),
         start: start.to_string(),
         worktree,
+        included: copied.paths,
+        include_skipped: copied.skipped,
+        setup,
     })
 }
 

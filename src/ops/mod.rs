@@ -10,6 +10,7 @@ pub mod merge;
 pub mod message;
 pub mod publish;
 pub mod save;
+pub mod setup;
 pub mod squash;
 pub mod sync;
 
@@ -26,6 +27,7 @@ pub fn diagnostic<'a>(
         publish::PublishError,
         join::JoinError,
         lanes::LaneError,
+        setup::SetupFailed,
         clean::CleanError,
         init::InitError,
         history::HistoryError,

@@ -203,3 +203,23 @@ pub fn lane_environment(
         ("WTC_PORT", port.to_string()),
     ])
 }
+
+/// `git config wtc.setup CMD`: the shell command run in each new lane worktree (`add`,
+/// `join --path`, the lanes `run` creates); an empty value means none.
+pub const SETUP: &str = "wtc.setup";
+
+/// `wtc.setup`, if set to a command. Never read from the plan: this machine's config only.
+pub fn setup(repo: &gix::Repository) -> Result<Option<String>, InvalidSetting> {
+    match repo.config_snapshot().plumbing().string_implicit(SETUP) {
+        None => Ok(None),
+        Some(None) => Err(InvalidSetting {
+            key: SETUP,
+            value: "true".into(),
+            why: "a key without a value; set a shell command (an empty string means none)".into(),
+        }),
+        Some(Some(v)) => {
+            let v = v.to_str_lossy().into_owned();
+            Ok((!v.trim().is_empty()).then_some(v))
+        }
+    }
+}

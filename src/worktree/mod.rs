@@ -6,6 +6,7 @@
 
 pub mod diff;
 pub mod entry;
+pub mod include;
 pub mod journal;
 pub mod obstacles;
 pub mod operation;
@@ -110,5 +111,5 @@ impl Diagnostic for Error {
 pub fn diagnostic<'a>(
     cause: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a dyn crate::error::Diagnostic> {
-    crate::error::diagnostic_of!(cause, crate::git::diagnostic; Error)
+    crate::error::diagnostic_of!(cause, crate::git::diagnostic; Error, include::IncludeError)
 }
