@@ -997,7 +997,10 @@ impl Bench {
     /// new file (`<path>.floor`, 2 KiB) next to each added path, median of 5 tries, each
     /// after a sync(2); the files are removed again (untimed).
     fn creation_floor(&self, wt: &Path, start: &str) -> Result<(usize, f64)> {
-        let added = self.git(wt, &["diff", "--name-only", "--diff-filter=A", start, "HEAD"])?;
+        let added = self.git(
+            wt,
+            &["diff", "--name-only", "--diff-filter=A", start, "HEAD"],
+        )?;
         let paths: Vec<PathBuf> = added
             .lines()
             .map(|p| wt.join(format!("{p}.floor")))

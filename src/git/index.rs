@@ -80,9 +80,9 @@ impl LockedIndex {
     /// Write the index through the lock and release it.
     pub fn commit(mut self) -> Result<()> {
         let _t = crate::trace::span("index write");
-        // The tree-cache extension is not recomputed by gix; a stale one would make git's next
-        // commit capture old subtrees, so it is dropped whenever entries change.
-        self.file.remove_tree();
+        // The cache-tree (TREE) stays: every row edit invalidated the directories on its path
+        // ([`Rows`]), so what is still marked valid is still true and git's next commit or
+        // status recomputes only what changed.
         self.file.remove_resolve_undo();
         let buf = encode(&self.file, self.skip_hash)?;
         use std::io::Write;
@@ -108,12 +108,13 @@ pub fn edit(state: &mut gix::index::State) -> Rows<'_> {
 /// git writes it then.
 ///
 /// gix's writer issues ~15 small writes per entry (a third of a sync's index write at 100k
-/// entries); an index without extensions (wtc drops the ones it cannot keep valid) is
-/// encoded here in one pass, byte for byte what gix (and git) write: version 2, or 3 when an
-/// entry has extended flags; entries padded with 1-8 NULs to a multiple of 8.
+/// entries); an index with no extension but the cache-tree (wtc drops the others: it cannot
+/// keep them valid) is encoded here in one pass, byte for byte what gix (and git) write:
+/// version 2, or 3 when an entry has extended flags; entries padded with 1-8 NULs to a
+/// multiple of 8; then the TREE extension as gix writes it.
 pub fn encode(file: &gix::index::File, skip_hash: bool) -> Result<Vec<u8>> {
-    let mut buf = if file.tree().is_none() && !file.is_sparse() && file.link().is_none() {
-        encode_plain(file)
+    let mut buf = if !file.is_sparse() && file.link().is_none() {
+        encode_plain(file)?
     } else {
         let mut buf = Vec::new();
         let options = gix::index::write::Options {
@@ -133,8 +134,8 @@ pub fn encode(file: &gix::index::File, skip_hash: bool) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Header, entries and a zero trailer (see [`encode`]).
-fn encode_plain(state: &gix::index::State) -> Vec<u8> {
+/// Header, entries, the cache-tree and a zero trailer (see [`encode`]).
+fn encode_plain(state: &gix::index::State) -> Result<Vec<u8>> {
     let entries = state.entries();
     let extended = entries.iter().any(|e| e.flags.contains(Flags::EXTENDED));
     let live = entries
@@ -180,8 +181,28 @@ fn encode_plain(state: &gix::index::State) -> Vec<u8> {
         let pad = 1 + (8 - len % 8) % 8;
         out.extend(std::iter::repeat_n(0u8, pad));
     }
+    if let Some(tree) = state.tree() {
+        tree.write_to(&mut out).context("encoding the cache-tree")?;
+    }
     out.extend_from_slice(&[0u8; 20]);
-    out
+    Ok(out)
+}
+
+/// Mark the cache-tree nodes on `path` invalid, as git's `cache_tree_invalidate_path` does
+/// for every entry it adds or removes: the root and each directory on the way lose their
+/// tree id (git recomputes them on its next commit), and a subtree at `path` itself goes (a
+/// directory that became a file). Nodes elsewhere stay valid: their entries did not change.
+fn invalidate(tree: &mut gix::index::extension::Tree, path: &[u8]) {
+    tree.num_entries = None;
+    match path.iter().position(|b| *b == b'/') {
+        None => tree.children.retain(|c| c.name.as_slice() != path),
+        Some(i) => {
+            let (name, rest) = (&path[..i], &path[i + 1..]);
+            if let Some(child) = tree.children.iter_mut().find(|c| c.name.as_slice() == name) {
+                invalidate(child, rest);
+            }
+        }
+    }
 }
 
 /// Paths of `state` with conflict stages (1, 2 or 3), sorted.
@@ -234,6 +255,9 @@ impl Rows<'_> {
         let mut remove = false;
         let mut push: Vec<&Row> = Vec::new();
         for row in rows {
+            if let Some(tree) = self.state.tree_mut() {
+                invalidate(tree, &row.path);
+            }
             let path = row.path.as_bstr();
             let range = self.state.entry_range(path);
             let in_place = match (&range, row.entry) {
@@ -298,6 +322,9 @@ impl Rows<'_> {
             return;
         }
         for s in stages {
+            if let Some(tree) = self.state.tree_mut() {
+                invalidate(tree, &s.path);
+            }
             if let Some(r) = self.state.entry_range(s.path.as_bstr()) {
                 for e in &mut self.state.entries_mut()[r] {
                     e.flags.insert(Flags::REMOVE);
@@ -409,7 +436,91 @@ mod tests {
                 ..Default::default()
             };
             file.write_to(&mut theirs, options).unwrap();
-            assert_eq!(encode_plain(&file), theirs, "extended: {extended}");
+            assert_eq!(encode_plain(&file).unwrap(), theirs, "extended: {extended}");
         }
+    }
+
+    /// After row edits, the cache-tree wtc writes is sound: every node still marked valid is
+    /// the tree git computes from the entries themselves (`git write-tree` trusts valid
+    /// nodes, so a stale one would make git commit a wrong tree), untouched directories stay
+    /// valid, and a directory that became a file loses its node.
+    #[test]
+    fn row_edits_keep_a_sound_cache_tree() {
+        let h = crate::hermetic::shared();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        h.git(d, &["init", "-q", "-b", "main"]);
+        for p in [
+            "a/x.txt",
+            "a/deep/y.txt",
+            "b/z.txt",
+            "c/w.txt",
+            "e/v.txt",
+            "top.txt",
+        ] {
+            std::fs::create_dir_all(d.join(p).parent().unwrap()).unwrap();
+            std::fs::write(d.join(p), p).unwrap();
+        }
+        h.git(d, &["add", "-A"]);
+        h.git(d, &["commit", "-qm", "base"]); // git writes a valid cache-tree
+        let repo = crate::hermetic::open(d);
+        let new_blob = {
+            std::fs::write(d.join("new.txt"), "new").unwrap();
+            let hex = h.git(d, &["hash-object", "-w", "new.txt"]);
+            std::fs::remove_file(d.join("new.txt")).unwrap();
+            ObjectId::from_hex(hex.trim().as_bytes()).unwrap()
+        };
+        let row = |p: &str, keep: bool| Row {
+            path: p.into(),
+            entry: keep.then_some((new_blob, EntryKind::Blob, Stat::default())),
+            skip_worktree: false,
+        };
+        let mut locked = LockedIndex::acquire(&repo).unwrap();
+        assert!(locked
+            .state()
+            .tree()
+            .is_some_and(|t| t.num_entries.is_some()));
+        // Modify in a/deep, remove c/w.txt, add d/new.txt, and turn directory b into a file.
+        locked.rows().set(&[
+            row("a/deep/y.txt", true),
+            row("c/w.txt", false),
+            row("d/new.txt", true),
+            row("b", true),
+        ]);
+        locked.commit().unwrap();
+        let file = gix::index::File::at(
+            repo.index_path(),
+            repo.object_hash(),
+            false,
+            Default::default(),
+        )
+        .unwrap();
+        let tree = file.tree().expect("the cache-tree is kept");
+        let node = |name: &str| {
+            tree.children
+                .iter()
+                .find(|c| c.name.as_slice() == name.as_bytes())
+        };
+        assert!(tree.num_entries.is_none(), "the root changed");
+        assert!(
+            node("a").unwrap().num_entries.is_none(),
+            "a/deep changed below a"
+        );
+        assert!(node("b").is_none(), "b is a file now");
+        assert!(node("c").unwrap().num_entries.is_none());
+        assert!(
+            node("e").unwrap().num_entries.is_some(),
+            "untouched: still valid"
+        );
+        // The truth: the tree of the same entries with no cache-tree at all.
+        let mut plain = file.clone();
+        plain.remove_tree();
+        let copy = d.join(".git/plain-index");
+        std::fs::write(&copy, encode(&plain, false).unwrap()).unwrap();
+        let mut cmd = h.command("git", d);
+        cmd.args(["write-tree"]).env("GIT_INDEX_FILE", &copy);
+        let truth = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+        assert_eq!(h.git(d, &["write-tree"]).trim(), truth.trim());
+        h.git(d, &["fsck", "--no-progress"]);
     }
 }

@@ -130,6 +130,44 @@ impl TestEnv {
         self.run(cmd, &format!("git {}", args.join(" ")))
     }
 
+    /// The cache-tree (TREE extension) of `wt`'s index is sound: `git write-tree`, which
+    /// trusts every node marked valid, gives the tree git computes from the entries alone
+    /// (on a copy of the index without the extension). A stale node would make git's next
+    /// commit record a wrong tree. Indexes with conflict stages have no tree to compare.
+    pub fn assert_cache_tree_sound(&self, wt: &Path) {
+        let repo = crate::hermetic::open(wt);
+        let file = gix::index::File::at(
+            repo.index_path(),
+            repo.object_hash(),
+            false,
+            Default::default(),
+        )
+        .expect("the index reads");
+        if file.tree().is_none() || file.entries().iter().any(|e| e.stage_raw() != 0) {
+            return;
+        }
+        let mut plain = file.clone();
+        plain.remove_tree();
+        let copy = repo.git_dir().join("plain-index-for-test");
+        let mut buf = Vec::new();
+        plain
+            .write_to(&mut buf, Default::default())
+            .expect("encodes");
+        std::fs::write(&copy, buf).expect("writes the copy");
+        let mut cmd = self.command("git", wt);
+        cmd.args(["write-tree"]).env("GIT_INDEX_FILE", &copy);
+        let truth = self.run(cmd, "git write-tree (no cache-tree)");
+        let _ = std::fs::remove_file(&copy);
+        assert!(truth.status.success(), "{}", self.describe(&truth));
+        let truth = String::from_utf8_lossy(&truth.stdout).trim().to_string();
+        assert_eq!(
+            self.git(wt, &["write-tree"]).trim(),
+            truth,
+            "the cache-tree wtc left in {} is stale",
+            self.redact(&wt.display().to_string())
+        );
+    }
+
     /// `git ARGS` in `dir`; its stdout. Panics (with stderr) if git fails.
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
         let out = self.git_output(dir, args);

@@ -326,8 +326,12 @@ impl World {
     fn sync(&self, args: &[&str]) -> (i32, Value, std::process::Output) {
         let mut all = vec!["--json", "sync"];
         all.extend_from_slice(args);
+        // A valid cache-tree in the index, as a plain `git commit` leaves it: the sync must
+        // leave it sound (only the nodes it could keep valid still marked so).
+        let _ = self.env.git_output(&self.down, &["write-tree"]);
         let out = self.env.wtc(&self.down, &all);
         assert!(!crashed(&out), "{}", self.env.describe(&out));
+        self.env.assert_cache_tree_sound(&self.down);
         let doc = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (code(&out), doc, out)
     }
