@@ -246,6 +246,15 @@ fn install_signal_handler() {
     #[allow(unsafe_code)]
     // The returned `Deregister` does nothing when dropped: the handler stays installed.
     let _ = unsafe { gix::interrupt::init_handler(1, || {}) };
+    // The worktree writer probes files with write leases (who else holds this file open?);
+    // someone opening the file in that instant breaks the lease, and the kernel tells the
+    // holder with SIGIO, whose default action would kill wtc mid-update. Nothing in wtc
+    // waits for SIGIO, so it is ignored.
+    // SAFETY: setting a signal's disposition to SIG_IGN installs no handler code.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGIO, libc::SIG_IGN);
+    }
 }
 
 /// A panic is a bug: say so in one line, with where to report it, and exit 1.

@@ -84,7 +84,9 @@ impl LockedIndex {
         // ([`Rows`]), so what is still marked valid is still true and git's next commit or
         // status recomputes only what changed.
         self.file.remove_resolve_undo();
+        let enc = crate::trace::span("index write: encode");
         let buf = encode(&self.file, self.skip_hash)?;
+        drop(enc);
         use std::io::Write;
         crate::faults::point();
         self.lock.write_all(&buf).context("writing index.lock")?;

@@ -294,7 +294,8 @@ pub fn squash(
                                 tree,
                             )
                             .with_reflog(squash_reflog(plan, &tips));
-                            if let Ok(tc) = prepare_target_checkout(op, ws, repo, &transition, true)
+                            if let Ok(tc) =
+                                prepare_target_checkout(op, ws, repo, &transition, true, None)
                             {
                                 (out.worktree_updated, out.raced, out.kept) =
                                     finish_target(tc, repo, transition, local, commit)?;
@@ -372,17 +373,24 @@ pub fn squash(
             Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree)
                 .with_reflog(squash_reflog(plan, &tips));
         let check_span = crate::trace::span("squash: check target");
-        drop(prepare_target_checkout(op, ws, &mem, &transition, false)?);
+        let checked = prepare_target_checkout(op, ws, &mem, &transition, false, None)?
+            .map(|tc| (tc.locked.file.checksum(), tc.prepared));
         drop(check_span);
         if opts.dry_run {
             return Ok(out);
         }
         crate::error::check_interrupt()?;
+        let persist = crate::trace::span("squash: persist tree");
         merge::persist_tree(&mut mem, repo, tree)?;
+        drop(persist);
+        let write = crate::trace::span("squash: integration commit");
         let commit = integration_commit(repo, &out.message, tree, target_tip)?;
         out.message = commit_message(repo, commit)?;
+        drop(write);
         // Now the locked phase: check again (anything may have changed meanwhile), then move.
-        let tc = prepare_target_checkout(op, ws, repo, &transition, true)?;
+        let recheck = crate::trace::span("squash: check target again (locked)");
+        let tc = prepare_target_checkout(op, ws, repo, &transition, true, checked)?;
+        drop(recheck);
         (out.worktree_updated, out.raced, out.kept) =
             finish_target(tc, repo, transition, target_tip, commit)?;
         out.commit = Some(commit.to_string());
@@ -570,6 +578,7 @@ fn prepare_target_checkout(
     objects: &gix::Repository,
     transition: &Transition,
     smudge: bool,
+    checked: Option<(Option<ObjectId>, Prepared)>,
 ) -> Result<Option<TargetCheckout>> {
     let Some(wt) = ws.worktree_of(transition.branch())?.filter(|w| w.exists) else {
         return Ok(None);
@@ -586,7 +595,15 @@ fn prepare_target_checkout(
         false => Default::default(),
     };
     let locked = target_op.as_ref().unwrap_or(op).lock_index(&repo)?;
-    let prepared = transition.prepare(objects, &repo, locked.state())?;
+    // The check made before the hooks ran still holds when nothing it read has moved.
+    let prepared = match checked {
+        Some((sum, prepared))
+            if transition.still_prepared(&repo, &locked.file, sum, &prepared)? =>
+        {
+            prepared
+        }
+        _ => transition.prepare(objects, &repo, locked.state())?,
+    };
     *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
         return Err(SquashError::TargetDirty {

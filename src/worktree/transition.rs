@@ -218,7 +218,7 @@ impl Transition {
             .workdir()
             .context("a worktree is needed")?
             .to_owned();
-        let mut files = Files::at(objects, root)?;
+        let mut files = Files::with_index(objects, root, index)?;
         // Fingerprints first: a change made while the check hashes a file shows at write time.
         let seen = seen(&files, &changes)?;
         // Every incoming path is validated, also those that only reach the index.
@@ -237,6 +237,33 @@ impl Transition {
             seen,
             staged: Default::default(),
         })
+    }
+
+    /// Is `prepared` (a check made earlier, its index lock since released) still the check
+    /// [`Transition::prepare`] would make now against `index`? Yes when the index is the
+    /// very file the check read (same trailing checksum) and every changed path still has
+    /// the fingerprint the check saw: then nothing the verdict depends on moved. (The write
+    /// re-checks each path against those fingerprints anyway: this only spares hashing the
+    /// same files twice.)
+    pub fn still_prepared(
+        &self,
+        worktree: &gix::Repository,
+        index: &gix::index::File,
+        checked: Option<gix::ObjectId>,
+        prepared: &Prepared,
+    ) -> Result<bool> {
+        let (Some(then), Some(now)) = (checked, index.checksum()) else {
+            return Ok(false);
+        };
+        if then != now || then.is_null() || !prepared.obstacles.is_empty() {
+            return Ok(false);
+        }
+        let root = worktree
+            .workdir()
+            .context("a worktree is needed")?
+            .to_owned();
+        let files = Files::with_index(worktree, root, index)?;
+        Ok(seen(&files, &prepared.changes)? == prepared.seen)
     }
 
     /// Run the external smudge filters (git-lfs...) of every file B writes in `worktree`,
@@ -272,7 +299,8 @@ impl Transition {
     ) -> Result<Applied> {
         let _t = crate::trace::span("transition: apply");
         let fs = crate::trace::span("transition: Files::new");
-        let mut files = Files::new(repo)?;
+        let root = repo.workdir().context("a worktree is needed")?.to_owned();
+        let mut files = Files::with_index(repo, root, locked.state())?;
         drop(fs);
         files.use_staged(std::mem::take(
             &mut *prepared.staged.lock().expect("not poisoned"),
@@ -295,7 +323,9 @@ impl Transition {
         seen: &Seen,
         locked: &mut LockedIndex,
     ) -> Result<Applied> {
-        self.execute_with(Files::new(repo)?, repo, changes, seen, locked)
+        let root = repo.workdir().context("a worktree is needed")?.to_owned();
+        let files = Files::with_index(repo, root, locked.state())?;
+        self.execute_with(files, repo, changes, seen, locked)
     }
 
     fn execute_with(

@@ -641,3 +641,40 @@ fn the_integration_message_lists_a_bounded_number_of_subjects() {
     );
     assert!(message.contains("- ... and 5 more\n"), "{message}");
 }
+
+/// squash checks the checked-out target before the hooks run, and again once it holds the
+/// lock; the second check may reuse the first only while nothing it read has moved. A hook
+/// that writes a file where the integration would write one makes the target dirty in
+/// between: squash refuses, nothing moves, and the hook's bytes stay.
+#[test]
+fn a_hook_that_dirties_the_target_in_between_is_caught_by_the_locked_check() {
+    let env = TestEnv::new();
+    let (repo, a, b) = two_lanes(&env);
+    commit(&env, &a, "a.txt", "a\n", "Add a", None);
+    commit(&env, &b, "b.txt", "b\n", "Add b", None);
+    env.wtc_ok(&a, &["done"]);
+    env.wtc_ok(&b, &["done"]);
+    let hooks = env.path("dirtying");
+    let target_file = repo.join("a.txt");
+    write_hook(
+        &hooks,
+        "commit-msg",
+        &format!(
+            "printf 'the hook wrote this\\n' > '{}'",
+            target_file.display()
+        ),
+    );
+    env.git(
+        &repo,
+        &["config", "core.hooksPath", &hooks.display().to_string()],
+    );
+    let before = env.rev(&repo, "main");
+    let out = env.wtc(&repo, &["squash"]);
+    assert_ne!(code(&out), 0, "{}", env.describe(&out));
+    assert!(stderr(&out).contains("a.txt"), "{}", env.describe(&out));
+    assert_eq!(env.rev(&repo, "main"), before, "nothing moved");
+    assert_eq!(
+        std::fs::read_to_string(&target_file).unwrap(),
+        "the hook wrote this\n"
+    );
+}
