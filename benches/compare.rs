@@ -1052,7 +1052,10 @@ impl Bench {
             p.ok("git commit -a")?;
         }
         let (a, b) = (self.tree(wtc_wt, "HEAD")?, self.tree(git_wt, "HEAD")?);
-        ensure!(a == b, "WRONG ANSWER: git commit after wtc made tree {a}, after git {b}");
+        ensure!(
+            a == b,
+            "WRONG ANSWER: git commit after wtc made tree {a}, after git {b}"
+        );
         after[1].push(r, w, g);
         Ok(())
     }

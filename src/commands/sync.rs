@@ -27,6 +27,11 @@ pub struct SyncArgs {
     /// Say what would happen, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Also merge the target branch's current tip (the remote's, in remote mode), so its
+    /// new commits (a hotfix on main) reach this lane and flow on to the lanes after it.
+    /// squash still lands ONE commit on the target's tip.
+    #[arg(long)]
+    pub target: bool,
 }
 
 pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
@@ -36,6 +41,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
         autosave: !args.no_autosave && crate::plan::settings::autosave(&ws.repo)?,
         dry_run: args.dry_run,
         hold_conflicts: false,
+        with_target: args.target,
     };
     let out = sync::sync(&op, &ws.repo, &stored.plan, &lane, opts)?;
     if !args.dry_run {

@@ -629,6 +629,7 @@ impl Scheduler {
                 autosave: true,
                 dry_run: false,
                 hold_conflicts: true,
+                with_target: false,
             };
             let synced = watch::hold(&repo, "run")
                 .and_then(|op| sync::sync(&op, &repo, &stored.plan, &lane_name, opts));

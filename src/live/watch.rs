@@ -593,6 +593,7 @@ impl LiveSync {
                 autosave: self.autosave,
                 dry_run: false,
                 hold_conflicts: true,
+                with_target: false,
             };
             let synced = hold(&lane_repo, "watch")
                 .and_then(|op| sync::sync(&op, &lane_repo, plan, &spec.name, opts));

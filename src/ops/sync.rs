@@ -42,6 +42,8 @@ pub enum SyncError {
     NotOnLane { branch: String, head: String },
     #[error("local changes in {} path(s) would be overwritten by the incoming lanes; nothing was changed", paths.len())]
     LocalChanges { paths: Vec<String> },
+    #[error("the target branch {target} {where_} does not exist; nothing was changed")]
+    TargetMissing { target: String, where_: String },
 }
 
 impl Diagnostic for SyncError {
@@ -64,6 +66,9 @@ impl Diagnostic for SyncError {
                 "switch back to the lane's branch (`git switch {}`), then sync again",
                 refnames::short_branch(branch)
             ),
+            SyncError::TargetMissing { .. } => {
+                "create it (or fetch it), or sync without --target".into()
+            }
             SyncError::LocalChanges { .. } => "save them first (`wtc save`, or run `wtc sync` without --no-autosave); untracked or ignored files in the way must be moved".into(),
         })
     }
@@ -83,6 +88,9 @@ pub struct SyncOptions {
     /// `Conflict` with the paths: live syncing (`watch`, `run`) holds such a lane back instead
     /// of putting conflict markers under an agent that is still working.
     pub hold_conflicts: bool,
+    /// Also merge the target branch's current tip (the remote's, in remote mode): its new
+    /// commits (a hotfix on main) reach this lane, and through it the lanes after it.
+    pub with_target: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -193,6 +201,12 @@ pub fn sync(
                 },
             );
         }
+    }
+    if opts.with_target {
+        tips.push(Tip {
+            lane: format!("{} (target)", plan.target),
+            commit: target_tip(repo, plan)?,
+        });
     }
     let mut pending = Vec::new();
     for t in &tips {
@@ -546,6 +560,28 @@ impl ConflictStages {
             .collect();
         ConflictStages { entries }
     }
+}
+
+/// The target branch's current tip: the remote's, freshly fetched, in remote mode.
+fn target_tip(repo: &gix::Repository, plan: &Plan) -> Result<ObjectId> {
+    let (name, where_) = match crate::plan::settings::remote_of(repo, &plan.name) {
+        Some(remote) => {
+            crate::ops::publish::fetch(repo, &remote, &plan.name, Some(&plan.target))?;
+            let url = crate::git::remote::display_url(repo, &remote);
+            (
+                refnames::tracking_target(&remote, &plan.name),
+                format!("on {url}"),
+            )
+        }
+        None => (refnames::branch(&plan.target), "here".to_string()),
+    };
+    refs::peel(repo, &name)?.ok_or_else(|| {
+        SyncError::TargetMissing {
+            target: plan.target.clone(),
+            where_,
+        }
+        .into()
+    })
 }
 
 /// Tips of every upstream lane of `lane_name`, in dependency order.

@@ -642,3 +642,100 @@ fn a_run_file_setup_applies_to_the_lanes_it_creates() {
     );
     env.wtc_json(&repo, &["run", file.to_str().unwrap(), "--no-squash"]);
 }
+
+/// `sync --target`: the target's new commits (a hotfix on main) reach a lane and flow on to
+/// the lanes after it; squash still lands ONE commit on the target's tip; a hotfix that
+/// collides with a lane's edit is a conflict like any other, labelled with the target.
+#[test]
+fn sync_target_brings_the_targets_new_commits_into_the_lanes() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &["a"]);
+    env.write(&a.join("a.txt"), "a\n");
+    env.wtc_json(&a, &["save", "-m", "a's work"]);
+    env.write(&b.join("b.txt"), "b\n");
+    env.wtc_json(&b, &["save", "-m", "b's work"]);
+    // The target moves on underneath the lanes.
+    env.write(&repo.join("hotfix.txt"), "fixed\n");
+    env.git(&repo, &["add", "hotfix.txt"]);
+    env.git(&repo, &["commit", "-qm", "Hotfix"]);
+    let hotfix = env.rev(&repo, "main");
+
+    // Without --target nothing comes from main; with it, the hotfix does.
+    let plain = env.wtc_json(&a, &["sync"]);
+    assert_eq!(plain["result"], "up-to-date", "{plain}");
+    let dry = env.wtc_json(&a, &["sync", "--target", "--dry-run"]);
+    assert_eq!(dry["merged"], serde_json::json!(["main (target)"]), "{dry}");
+    assert!(!a.join("hotfix.txt").exists(), "a dry run writes nothing");
+    let synced = env.wtc_json(&a, &["sync", "--target"]);
+    assert_eq!(synced["result"], "merged", "{synced}");
+    assert_eq!(
+        synced["merged"],
+        serde_json::json!(["main (target)"]),
+        "{synced}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(a.join("hotfix.txt")).unwrap(),
+        "fixed\n"
+    );
+    assert!(env.is_ancestor(&a, &hotfix, "HEAD"));
+    let again = env.wtc_json(&a, &["sync", "--target"]);
+    assert_eq!(again["result"], "up-to-date", "{again}");
+    // It flows on: b gets it through a.
+    env.wtc_json(&b, &["sync"]);
+    assert_eq!(
+        std::fs::read_to_string(b.join("hotfix.txt")).unwrap(),
+        "fixed\n"
+    );
+    env.wtc_json(&a, &["done"]);
+    env.wtc_json(&b, &["done"]);
+    let squashed = env.wtc_json(&repo, &["squash"]);
+    assert!(squashed["commit"].is_string(), "{squashed}");
+    let parents = env.git(&repo, &["rev-list", "--parents", "-n", "1", "main"]);
+    assert_eq!(
+        parents.split_whitespace().skip(1).collect::<Vec<_>>(),
+        [hotfix.as_str()],
+        "ONE commit on the target's tip"
+    );
+    for (f, want) in [
+        ("a.txt", "a\n"),
+        ("b.txt", "b\n"),
+        ("hotfix.txt", "fixed\n"),
+    ] {
+        assert_eq!(env.git(&repo, &["show", &format!("main:{f}")]), want);
+    }
+}
+
+#[test]
+fn sync_target_conflicts_are_labelled_with_the_target() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    env.write(&a.join("same.txt"), "the lane's line\n");
+    env.wtc_json(&a, &["save", "-m", "lane edit"]);
+    env.write(&repo.join("same.txt"), "the hotfix's line\n");
+    env.git(&repo, &["add", "same.txt"]);
+    env.git(&repo, &["commit", "-qm", "Hotfix"]);
+    let out = env.wtc(&a, &["sync", "--target"]);
+    assert_eq!(code(&out), 3, "{}", env.describe(&out));
+    let text = std::fs::read_to_string(a.join("same.txt")).unwrap();
+    assert!(text.contains(">>>>>>> main (target)"), "{text}");
+    // A target branch that does not exist: a clear error, nothing changed.
+    let env2 = TestEnv::new();
+    let repo2 = env2.path("repo");
+    env2.fixture("make_base.sh", &repo2);
+    env2.git(&repo2, &["branch", "release"]);
+    env2.wtc_json(&repo2, &["init", "q", "--target", "release"]);
+    let lane = env2.add_lane(&repo2, "x", &[]);
+    env2.git(&repo2, &["branch", "-D", "release"]);
+    let head = env2.rev(&lane, "HEAD");
+    let out = env2.wtc(&lane, &["sync", "--target"]);
+    assert_eq!(code(&out), 1, "{}", env2.describe(&out));
+    assert!(stderr(&out).contains("release"), "{}", env2.describe(&out));
+    assert_eq!(env2.rev(&lane, "HEAD"), head);
+}
