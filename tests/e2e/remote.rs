@@ -575,3 +575,31 @@ fn two_clones_publishing_one_lane_overwrite_nothing() {
         assert!(!shown.is_empty(), "{f} reached the integration");
     }
 }
+
+/// `sync --target` in remote mode merges the REMOTE's target tip (freshly fetched), not the
+/// clone's stale local branch: a hotfix pushed by someone else reaches the lane.
+#[test]
+fn sync_target_merges_the_remotes_target() {
+    let w = world(by_path);
+    let env = &w.env;
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);
+    let lane = w.clone("lane");
+    env.wtc_ok(&lane, &["join", "p", "a"]);
+    // Someone else pushes a hotfix to the remote's main.
+    let other = w.clone("other");
+    env.write(&other.join("hotfix.txt"), "fixed\n");
+    env.git(&other, &["add", "hotfix.txt"]);
+    env.git(&other, &["commit", "-qm", "Hotfix"]);
+    env.git(&other, &["push", "-q", "origin", "main"]);
+    let hotfix = env.rev(&other, "main");
+    let synced = env.wtc_json(&lane, &["sync", "--target"]);
+    assert_eq!(
+        synced["merged"],
+        serde_json::json!(["main (target)"]),
+        "{synced}"
+    );
+    assert_eq!(env.read(&lane.join("hotfix.txt")), "fixed\n");
+    assert!(env.is_ancestor(&lane, &hotfix, "HEAD"));
+}
