@@ -9,8 +9,11 @@ use crate::plan;
 
 /// Remove the plan's lane worktrees, lane branches and the plan itself.
 ///
-/// Refuses while a lane worktree holds unsaved changes, or while lanes hold work that no
-/// integration commit contains (run `wtc squash` first), unless --force.
+/// Refuses while a lane worktree holds unsaved changes, or while lanes hold work the target
+/// does not have, unless --force. A lane's work has landed when a squash integrated it (in
+/// this clone or another: `squash --push`), the target merged it, the target has its
+/// version of every path it changed (a cherry-pick), or it holds only empty commits;
+/// `wtc status` shows the verdict per lane.
 #[derive(Debug, clap::Args)]
 pub struct CleanArgs {
     /// Remove lanes with unsaved or unintegrated work too: their changes are saved and their
@@ -55,7 +58,7 @@ pub fn run(ctx: &Ctx, args: CleanArgs) -> Result<Report> {
         cleaned.plan,
         cleaned.removed.join(", ")
     ));
-    r.set("kept", &cleaned.kept);
+    r.set("kept", &cleaned.kept).set("landed", &cleaned.landed);
     for n in &cleaned.kept {
         r.note(format!(
             "left the nested {} {} where it is (not a lane's to delete)",

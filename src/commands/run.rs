@@ -144,6 +144,11 @@ pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
             &c[..9]
         ));
         r.note("clean up the lanes with `wtc clean`");
+    } else if out.already_integrated {
+        r.note(format!(
+            "already integrated: '{}' has every lane's work; nothing to commit",
+            out.target
+        ));
     }
     Ok(r)
 }

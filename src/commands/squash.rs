@@ -12,6 +12,9 @@ use crate::ops::squash::{self, SquashOptions};
 /// --dry-run, nothing is written. The commit's parent is the target's tip; its message lists
 /// each lane's meaningful (non-"wip") subjects and `Wtc-Lane: <lane> <tip>` trailers. A
 /// checked-out target worktree is updated if the files the integration changes are clean.
+/// When the target already has every lane's work (`wtc status` shows them landed: merged,
+/// cherry-picked, integrated before, or only empty commits), it says "already integrated",
+/// writes nothing and exits 0.
 #[derive(Debug, clap::Args)]
 pub struct SquashArgs {
     /// Subject of the integration commit (default: "PLAN: integrate LANES").
@@ -89,6 +92,21 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
                 ));
             }
             r.note("clean up the lanes with `wtc clean`");
+        }
+        None if out.already_integrated => {
+            let how: Vec<String> = out
+                .landed
+                .iter()
+                .map(|l| format!("{} ({})", l.name, l.how.as_str()))
+                .collect();
+            r.note(format!(
+                "already integrated: '{}' has the work of every lane: {}; nothing to commit",
+                out.target,
+                how.join(", ")
+            ));
+            if !out.dry_run {
+                r.note("clean up the lanes with `wtc clean`");
+            }
         }
         None => {
             r.note(format!(

@@ -10,8 +10,10 @@ use crate::plan::lanes as lane;
 
 /// Show where every lane stands.
 ///
-/// For each lane: its tip, state (working/done), worktree, and which upstream lanes it has
-/// not synced yet.
+/// For each lane: its tip, state (working/done), worktree, which upstream lanes it has not
+/// synced yet, and whether its work has landed on the target and how: integrated (by a
+/// squash), merged, contained (the target has the lane's version of every path it changed:
+/// a cherry-pick) or empty. `squash` and `clean` go by the same verdict.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {}
 
@@ -30,7 +32,7 @@ pub struct LogArgs {
 pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
     let p = &stored.plan;
-    let lanes = lane::statuses(&ws, p)?;
+    let lanes = crate::ops::landed::statuses(&ws, p)?;
     let mut r = Report::new("status");
     r.set("plan", &p.name)
         .set("target", &p.target)
@@ -52,8 +54,9 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
     if lanes.is_empty() {
         r.out("  no lanes yet: `wtc add LANE [--after LANE]`");
     }
-    let width = lanes.iter().map(|l| l.name.len()).max().unwrap_or(0);
-    for l in &lanes {
+    let width = lanes.iter().map(|l| l.status.name.len()).max().unwrap_or(0);
+    for standing in &lanes {
+        let l = &standing.status;
         let state = match l.state {
             "done" => ctx.ui.paint(Style::Good, "done   "),
             "missing" => ctx.ui.paint(Style::Bad, "missing"),
@@ -61,6 +64,12 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
         };
         let tip = l.tip.as_deref().map(|t| &t[..9]).unwrap_or("---------");
         let mut extra = Vec::new();
+        if let Some(how) = standing.landed {
+            extra.push(
+                ctx.ui
+                    .paint(Style::Good, &format!("landed ({})", how.as_str())),
+            );
+        }
         if !l.behind.is_empty() {
             extra.push(format!("needs sync: {}", l.behind.join(", ")));
         }

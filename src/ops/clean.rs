@@ -1,6 +1,8 @@
-//! `clean`: remove a plan's lane worktrees, lane branches and the plan itself once the work
-//! is integrated; with `force`, lanes with unsaved or unintegrated work are saved and
-//! archived under `refs/wtc/archive/<plan>/` instead (nothing is destroyed).
+//! `clean`: remove a plan's lane worktrees, lane branches and the plan itself once every
+//! lane's work has landed on the target (`ops::landed`: integrated by a squash here or in
+//! another clone, merged, cherry-picked, or empty); with `force`, lanes with unsaved or
+//! unlanded work are saved and archived under `refs/wtc/archive/<plan>/` instead (nothing
+//! is destroyed).
 
 use anyhow::Result;
 use serde::Serialize;
@@ -8,10 +10,11 @@ use serde::Serialize;
 use crate::error::{Diagnostic, Kind};
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
+use crate::ops::landed::{LaneLanded, Target};
 use crate::ops::lanes;
 use crate::plan::lanes as lane;
 use crate::plan::refnames;
-use crate::plan::{settings, StoredPlan};
+use crate::plan::{settings, Plan, StoredPlan};
 
 /// Why `clean` refused; nothing was removed.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +66,28 @@ pub struct Cleaned {
     pub archive: String,
     /// Nested repositories and worktrees left where they were (`--force`).
     pub kept: Vec<lanes::Nested>,
+    /// The lanes whose work the target has, and how (`ops::landed`).
+    pub landed: Vec<LaneLanded>,
+}
+
+/// Which lanes have landed on the target (`ops::landed`, the verdict squash and status
+/// give too), and which hold work it lacks. A lane whose branch is gone holds nothing.
+fn verdicts(ws: &Workspace, p: &Plan) -> Result<(Vec<LaneLanded>, Vec<String>)> {
+    let target = Target::known(&ws.repo, p)?;
+    let (mut landed, mut unlanded) = (Vec::new(), Vec::new());
+    for l in &p.lanes {
+        let Some(tip) = lane::tip(&ws.repo, &p.name, &l.name)? else {
+            continue;
+        };
+        match target.verdict(&ws.repo, &l.name, tip)? {
+            Some(how) => landed.push(LaneLanded {
+                name: l.name.clone(),
+                how,
+            }),
+            None => unlanded.push(l.name.clone()),
+        }
+    }
+    Ok((landed, unlanded))
 }
 
 pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<Cleaned> {
@@ -73,15 +98,15 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
         }
     }
     let mut dirty = Vec::new();
-    let mut unintegrated = Vec::new();
     let integrated = p
         .integrated
         .as_deref()
         .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok());
+    let remote = settings::remote_of(&ws.repo, &p.name);
     // Integrated from another clone: its commit is on the remote's target, fetch it to check.
-    if let (Some(i), Some(remote)) = (integrated, settings::remote_of(&ws.repo, &p.name)) {
+    if let (Some(i), Some(remote)) = (integrated, remote.as_deref()) {
         if !ws.repo.has_object(i) {
-            crate::ops::publish::fetch(&ws.repo, &remote, &p.name, Some(&p.target))?;
+            crate::ops::publish::fetch(&ws.repo, remote, &p.name, Some(&p.target))?;
         }
     }
     let mut nested = Vec::new();
@@ -92,17 +117,16 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
         for n in lanes::lane_nested(ws, &p.name, &l.name)? {
             nested.push(format!("{}: {} ({})", l.name, n.path.display(), n.kind));
         }
-        if let Some(tip) = lane::tip(&ws.repo, &p.name, &l.name)? {
-            let has_work =
-                tip != p.base_id() && lane::count_commits(&ws.repo, tip, p.base_id())? > 0;
-            let covered = match integrated {
-                Some(i) => lane::integration_covers(&ws.repo, i, &l.name, tip)?,
-                None => false,
-            };
-            if has_work && !covered {
-                unintegrated.push(l.name.clone());
-            }
+    }
+    let (mut landed, mut unintegrated) = verdicts(ws, p)?;
+    // Another clone may have landed the rest on the remote's target since the last fetch
+    // (`squash --push`): look before refusing (with --force they are archived anyway).
+    match &remote {
+        Some(remote) if !unintegrated.is_empty() && !opts.force => {
+            crate::ops::publish::fetch(&ws.repo, remote, &p.name, Some(&p.target))?;
+            (landed, unintegrated) = verdicts(ws, p)?;
         }
+        _ => {}
     }
     if !opts.force && !nested.is_empty() {
         return Err(CleanError::Nested { paths: nested }.into());
@@ -137,8 +161,8 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
             "archive plan",
         )?;
     }
-    if let Some(remote) = settings::remote_of(&ws.repo, &p.name) {
-        crate::ops::publish::unpublish_plan(&ws.repo, &remote, &p.name)?;
+    if let Some(remote) = &remote {
+        crate::ops::publish::unpublish_plan(&ws.repo, remote, &p.name)?;
     }
     refs::delete(&ws.repo, &refnames::plan_ref(&p.name), stored.commit)?;
     Ok(Cleaned {
@@ -147,5 +171,6 @@ pub fn clean(ws: &Workspace, stored: &StoredPlan, opts: CleanOptions) -> Result<
         archived,
         archive: refnames::archive_prefix(&p.name),
         kept,
+        landed,
     })
 }

@@ -342,31 +342,18 @@ pub struct Removed {
     pub kept: Vec<Nested>,
 }
 
-/// Commits on `lane` that neither the target nor the plan's integration holds.
+/// Commits on `lane` whose work has not landed on the target (0 when it has: the verdict
+/// squash, clean and status give, `ops::landed`).
 pub fn unintegrated_commits(ws: &Workspace, p: &crate::plan::Plan, lane: &str) -> Result<usize> {
     let repo = &ws.repo;
     let Some(tip) = crate::plan::lanes::tip(repo, &p.name, lane)? else {
         return Ok(0);
     };
-    let base = p.base_id();
-    if tip == base {
+    let target = crate::ops::landed::Target::known(repo, p)?;
+    if target.verdict(repo, lane, tip)?.is_some() {
         return Ok(0);
     }
-    if let Some(target) = crate::git::refs::peel(repo, &refnames::branch(&p.target))? {
-        if crate::git::refs::is_ancestor(repo, tip, target)? {
-            return Ok(0);
-        }
-    }
-    if let Some(i) = p
-        .integrated
-        .as_deref()
-        .and_then(|i| gix::ObjectId::from_hex(i.as_bytes()).ok())
-    {
-        if crate::plan::lanes::integration_covers(repo, i, lane, tip)? {
-            return Ok(0);
-        }
-    }
-    crate::plan::lanes::count_commits(repo, tip, base)
+    crate::plan::lanes::count_commits(repo, tip, p.base_id())
 }
 
 /// Remove `lane` from the plan, with its worktree and branch. Refuses while other lanes

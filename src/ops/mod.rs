@@ -5,6 +5,7 @@ pub mod clean;
 pub mod history;
 pub mod init;
 pub mod join;
+pub mod landed;
 pub mod lanes;
 pub mod merge;
 pub mod message;

@@ -19,6 +19,7 @@ use crate::git::commit::{self, NewCommit, Purpose};
 use crate::git::index::LockedIndex;
 use crate::git::refs;
 use crate::git::worktrees::Workspace;
+use crate::ops::landed::{self, LaneLanded};
 use crate::ops::merge::{self, Folded, Tip};
 use crate::ops::message;
 use crate::plan::lanes as lane;
@@ -86,9 +87,8 @@ impl Diagnostic for SquashError {
             SquashError::TargetDirty { .. } => "commit or stash them there, then squash again".into(),
             SquashError::VerifyFailed { .. } => "fix the lanes (the command ran on the integrated tree), then squash again".into(),
             SquashError::IntegratedMeanwhile { .. } => "run `wtc squash` again to integrate the rest as another commit".into(),
-            SquashError::NoLanes { .. }
-            | SquashError::RemoteTargetMissing { .. }
-            | SquashError::NothingToIntegrate { .. } => return None,
+            SquashError::NothingToIntegrate { .. } => "the target has the lanes' changes, but in another form than the lanes hold them (`wtc status` shows which lanes have not landed); `wtc clean --force` archives them".into(),
+            SquashError::NoLanes { .. } | SquashError::RemoteTargetMissing { .. } => return None,
         })
     }
     fn paths(&self) -> Vec<String> {
@@ -143,6 +143,9 @@ pub struct Squashed {
     /// Older versions of raced files, kept beside them (see `Applied::kept`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<String>,
+    /// Lanes whose work the target already has, and how (`ops::landed`). When it lists
+    /// every lane, nothing is written: `already_integrated` is true and `commit` null.
+    pub landed: Vec<LaneLanded>,
 }
 
 /// Land the plan's lanes as ONE integration commit. `op` holds the worktree `ws` stands in;
@@ -232,6 +235,7 @@ pub fn squash(
         already_integrated: false,
         raced: Vec::new(),
         kept: Vec::new(),
+        landed: Vec::new(),
     };
 
     if opts.push {
@@ -243,6 +247,10 @@ pub fn squash(
         // Fold onto the REMOTE target; when it moves meanwhile, re-fold once, then give up.
         let mut onto = fetch_remote_target(repo, &remote, plan)?;
         loop {
+            out.landed = landed_lanes(repo, plan, onto, &tips)?;
+            if out.landed.len() == tips.len() {
+                return already_landed(repo, onto, out);
+            }
             crate::ops::history::ensure(
                 repo,
                 Some(&remote),
@@ -322,6 +330,7 @@ pub fn squash(
             target: plan.target.clone(),
         })?;
         let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
+        out.landed = landed_lanes(repo, plan, target_tip, &tips)?;
         if landed_integration(repo, plan, &tips, target_tip)? {
             // The target's tip already integrates exactly these lane tips: a squash that ran
             // before (perhaps killed after moving the target): finish what is left, if anything.
@@ -347,6 +356,9 @@ pub fn squash(
                 return Ok(out); // a squash run again after it finished: nothing to do
             }
             return record_integration(repo, stored, target_tip, out);
+        }
+        if out.landed.len() == tips.len() {
+            return already_landed(repo, target_tip, out);
         }
         let remote = crate::plan::settings::remote_of(repo, &plan.name);
         crate::ops::history::ensure(
@@ -398,6 +410,36 @@ pub fn squash(
     let commit = ObjectId::from_hex(out.commit.as_deref().expect("set above").as_bytes())?;
     commit::after_landing(repo, Purpose::Integration);
     record_integration(repo, stored, commit, out)
+}
+
+/// The lanes whose work `onto` already has (the one verdict: `ops::landed`).
+fn landed_lanes(
+    repo: &gix::Repository,
+    plan: &plan::Plan,
+    onto: ObjectId,
+    tips: &[Tip],
+) -> Result<Vec<LaneLanded>> {
+    let target = landed::Target::at(repo, plan, vec![onto])?;
+    let mut out = Vec::new();
+    for t in tips {
+        if let Some(how) = target.verdict(repo, &t.lane, t.commit)? {
+            out.push(LaneLanded {
+                name: t.lane.clone(),
+                how,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every lane's work is on `onto` already (merged, cherry-picked, empty, or integrated by
+/// an earlier squash): there is nothing to commit, which is success, not an error; nothing
+/// is written, not even the plan.
+fn already_landed(repo: &gix::Repository, onto: ObjectId, mut out: Squashed) -> Result<Squashed> {
+    out.tree = repo.find_commit(onto)?.tree_id()?.to_string();
+    out.parent = onto.to_string();
+    out.already_integrated = true;
+    Ok(out)
 }
 
 /// The commits a fold onto `onto` starts from: `onto` and every lane tip.

@@ -38,6 +38,7 @@ mod help;
 mod hostile;
 mod in_progress;
 mod json_docs;
+mod landed;
 mod merge_props;
 mod props;
 mod races;
