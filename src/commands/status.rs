@@ -73,6 +73,12 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
         if !l.behind.is_empty() {
             extra.push(format!("needs sync: {}", l.behind.join(", ")));
         }
+        if standing.behind_target > 0 && standing.landed.is_none() {
+            extra.push(format!(
+                "{} behind {} (`wtc sync --target`)",
+                standing.behind_target, p.target
+            ));
+        }
         match (&l.worktree, l.worktree_missing) {
             (Some(w), true) => extra.push(format!(
                 "worktree MISSING: {} (`git worktree prune`)",

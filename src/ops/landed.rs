@@ -212,21 +212,39 @@ pub struct LaneStanding {
     pub status: LaneStatus,
     /// How the lane's work reached the target, `None` while it holds work the target lacks.
     pub landed: Option<Landed>,
+    /// Commits on the target (the remote's, in remote mode) the lane does not contain:
+    /// what `wtc sync --target` would bring in.
+    pub behind_target: usize,
 }
 
 /// Every lane's status and verdict, in dependency order.
 pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStanding>> {
     let target = Target::known(&ws.repo, plan)?;
+    // What `sync --target` merges: the remote's target in remote mode, else the local one.
+    let target_tip = target.tips.last().copied();
     lane::statuses(ws, plan)?
         .into_iter()
         .map(|status| {
-            let landed = match status.tip.as_deref() {
-                Some(t) => {
-                    target.verdict(&ws.repo, &status.name, ObjectId::from_hex(t.as_bytes())?)?
-                }
+            let tip = status
+                .tip
+                .as_deref()
+                .map(|t| ObjectId::from_hex(t.as_bytes()))
+                .transpose()?;
+            let landed = match tip {
+                Some(t) => target.verdict(&ws.repo, &status.name, t)?,
                 None => None,
             };
-            Ok(LaneStanding { status, landed })
+            let behind_target = match (target_tip, tip) {
+                (Some(target), Some(t)) if target != t => {
+                    crate::git::ancestry::count_unique(&ws.repo, target, t)?
+                }
+                _ => 0,
+            };
+            Ok(LaneStanding {
+                status,
+                landed,
+                behind_target,
+            })
         })
         .collect()
 }

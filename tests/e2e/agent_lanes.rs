@@ -664,6 +664,14 @@ fn sync_target_brings_the_targets_new_commits_into_the_lanes() {
     env.git(&repo, &["commit", "-qm", "Hotfix"]);
     let hotfix = env.rev(&repo, "main");
 
+    let status = env.wtc_json(&repo, &["status"]);
+    assert_eq!(status["lanes"][0]["behind_target"], 1, "{status}");
+    let shown = env.wtc(&repo, &["status"]);
+    assert!(
+        stdout(&shown).contains("1 behind main"),
+        "{}",
+        stdout(&shown)
+    );
     // Without --target nothing comes from main; with it, the hotfix does.
     let plain = env.wtc_json(&a, &["sync"]);
     assert_eq!(plain["result"], "up-to-date", "{plain}");
@@ -684,6 +692,12 @@ fn sync_target_brings_the_targets_new_commits_into_the_lanes() {
     assert!(env.is_ancestor(&a, &hotfix, "HEAD"));
     let again = env.wtc_json(&a, &["sync", "--target"]);
     assert_eq!(again["result"], "up-to-date", "{again}");
+    let status = env.wtc_json(&repo, &["status"]);
+    assert_eq!(status["lanes"][0]["behind_target"], 0, "{status}");
+    assert_eq!(
+        status["lanes"][1]["behind_target"], 1,
+        "b has not synced yet: {status}"
+    );
     // It flows on: b gets it through a.
     env.wtc_json(&b, &["sync"]);
     assert_eq!(
