@@ -33,12 +33,22 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
     let (ws, stored) = ctx.plan()?;
     let p = &stored.plan;
     let lanes = crate::ops::landed::statuses(&ws, p)?;
+    let tips: Vec<(String, Option<gix::ObjectId>)> = lanes
+        .iter()
+        .map(|l| {
+            let tip = l.status.tip.as_deref();
+            let tip = tip.and_then(|t| gix::ObjectId::from_hex(t.as_bytes()).ok());
+            (l.status.name.clone(), tip)
+        })
+        .collect();
+    let overlaps = crate::ops::forecast::overlaps(&ws.repo, p, &tips)?;
     let mut r = Report::new("status");
     r.set("plan", &p.name)
         .set("target", &p.target)
         .set("base", &p.base)
         .set("integrated", &p.integrated)
-        .set("lanes", &lanes);
+        .set("lanes", &lanes)
+        .set("overlaps", &overlaps);
     let target_tip = refs::peel(&ws.repo, &crate::plan::refnames::branch(&p.target))?;
     r.out(format!(
         "plan {} -> {} (base {}{})",
@@ -92,6 +102,23 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
             l.name,
             l.commits,
             extra.join("  "),
+        ));
+    }
+    for o in &overlaps {
+        let shown: Vec<&str> = o.paths.iter().take(5).map(String::as_str).collect();
+        let more = match o.paths.len() > 5 {
+            true => format!(" and {} more", o.paths.len() - 5),
+            false => String::new(),
+        };
+        let verdict = match o.conflicts {
+            true => ctx.ui.paint(Style::Bad, "would conflict"),
+            false => "merge cleanly".to_string(),
+        };
+        r.out(format!(
+            "  overlap: {} and {} both change {}{more}: {verdict}",
+            o.lanes[0],
+            o.lanes[1],
+            shown.join(", ")
         ));
     }
     Ok(r)

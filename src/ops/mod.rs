@@ -2,6 +2,7 @@
 //! data (serde structs) or a typed error, and never prints.
 
 pub mod clean;
+pub mod forecast;
 pub mod history;
 pub mod init;
 pub mod join;

@@ -753,3 +753,105 @@ fn sync_target_conflicts_are_labelled_with_the_target() {
     assert!(stderr(&out).contains("release"), "{}", env2.describe(&out));
     assert_eq!(env2.rev(&lane, "HEAD"), head);
 }
+
+/// The conflict forecast: `wtc status` lists every pair of lanes the DAG does not order
+/// whose changes meet, and whether merging them conflicts; pairs the DAG orders are never
+/// listed; verdicts are cached by the pair's tips (a corrupt cache is ignored, a moved tip
+/// is judged again), and nothing is written to any worktree.
+#[test]
+fn status_forecasts_conflicts_between_unordered_lanes() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.write(&repo.join("shared.txt"), "one\n");
+    env.write(&repo.join("doc.txt"), "top\n\n\n\n\n\n\nbottom\n");
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "files the lanes share"]);
+    env.wtc_json(&repo, &["init", "p"]);
+    let a = env.add_lane(&repo, "a", &[]);
+    let b = env.add_lane(&repo, "b", &[]);
+    let c = env.add_lane(&repo, "c", &["a"]);
+    let e = env.add_lane(&repo, "e", &[]);
+    env.write(&a.join("shared.txt"), "a's line\n");
+    env.wtc_json(&a, &["save"]);
+    env.write(&b.join("shared.txt"), "b's line\n");
+    env.wtc_json(&b, &["save"]);
+    env.wtc_json(&c, &["sync"]);
+    env.write(&c.join("c.txt"), "c\n");
+    env.wtc_json(&c, &["save"]);
+    env.write(&b.join("doc.txt"), "TOP\n\n\n\n\n\n\nbottom\n");
+    env.wtc_json(&b, &["save"]);
+    env.write(&e.join("doc.txt"), "top\n\n\n\n\n\n\nBOTTOM\n");
+    env.wtc_json(&e, &["save"]);
+    let before = env.git(&b, &["status", "--porcelain"]);
+
+    let doc = env.wtc_json(&repo, &["status"]);
+    let overlaps = doc["overlaps"].as_array().expect("overlaps").clone();
+    let find = |x: &str, y: &str| {
+        overlaps
+            .iter()
+            .find(|o| o["lanes"] == serde_json::json!([x, y]))
+            .cloned()
+    };
+    let ab = find("a", "b").expect("a and b overlap");
+    assert_eq!(ab["paths"], serde_json::json!(["shared.txt"]), "{ab}");
+    assert_eq!(ab["conflicts"], true);
+    // c carries a's change (it synced a), so it meets b on the same path.
+    assert_eq!(find("b", "c").expect("b and c")["conflicts"], true);
+    // b and e change the same file in different places: they meet, cleanly.
+    let be = find("b", "e").expect("b and e");
+    assert_eq!(be["paths"], serde_json::json!(["doc.txt"]), "{be}");
+    assert_eq!(be["conflicts"], false);
+    assert!(
+        find("a", "c").is_none(),
+        "the DAG orders a and c: {overlaps:?}"
+    );
+    assert!(
+        find("a", "e").is_none() && find("c", "e").is_none(),
+        "{overlaps:?}"
+    );
+    let shown = env.wtc(&repo, &["status"]);
+    assert!(
+        stdout(&shown).contains("overlap: a and b both change shared.txt: would conflict"),
+        "{}",
+        stdout(&shown)
+    );
+    assert_eq!(
+        env.git(&b, &["status", "--porcelain"]),
+        before,
+        "nothing written"
+    );
+
+    // Cached by tips: the same answer again, also from a corrupt cache; a moved tip is new.
+    let cache = PathBuf::from(env.git(&repo, &["rev-parse", "--git-common-dir"]).trim())
+        .join("wtc/forecast/p.json");
+    let cache = if cache.is_absolute() {
+        cache
+    } else {
+        repo.join(cache)
+    };
+    assert!(cache.exists());
+    assert_eq!(
+        env.wtc_json(&repo, &["status"])["overlaps"],
+        doc["overlaps"]
+    );
+    std::fs::write(&cache, "{ not json").unwrap();
+    assert_eq!(
+        env.wtc_json(&repo, &["status"])["overlaps"],
+        doc["overlaps"]
+    );
+    env.write(&b.join("shared.txt"), "a's line\n"); // b now agrees with a
+    env.wtc_json(&b, &["save"]);
+    let after = env.wtc_json(&repo, &["status"]);
+    let ab = after["overlaps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["lanes"] == serde_json::json!(["a", "b"]))
+        .cloned()
+        .expect("they still both change shared.txt");
+    assert_eq!(
+        ab["conflicts"], false,
+        "the same change merges cleanly: {ab}"
+    );
+}
