@@ -54,10 +54,8 @@ pub fn overlaps(
 ) -> Result<Vec<Overlap>> {
     let _t = crate::trace::span("status: conflict forecast");
     let path = cache_path(repo, &plan.name);
-    let old: Cache = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let old_bytes = std::fs::read(&path).unwrap_or_default();
+    let old: Cache = serde_json::from_slice(&old_bytes).unwrap_or_default();
     let mut new = Cache::default();
     let order = plan.topo_order()?;
     let upstream: BTreeMap<&str, BTreeSet<&str>> = order
@@ -122,12 +120,14 @@ pub fn overlaps(
             new.pairs.insert(key, verdict);
         }
     }
-    // Only what is current stays: the cache never grows past one entry per lane and pair.
-    if let Some(dir) = path.parent() {
+    // Only what is current stays: the cache never grows past one entry per lane and pair;
+    // written (temp file and rename) only when it changed.
+    let bytes = serde_json::to_vec(&new)?;
+    if let (Some(dir), true) = (path.parent(), bytes != old_bytes) {
         if std::fs::create_dir_all(dir).is_ok() {
             if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
                 use std::io::Write as _;
-                if serde_json::to_writer(&mut tmp, &new).is_ok() && tmp.flush().is_ok() {
+                if tmp.write_all(&bytes).is_ok() {
                     let _ = tmp.persist(&path);
                 }
             }
