@@ -80,6 +80,7 @@ pub enum Command {
     Clean(commands::clean::CleanArgs),
     Demo(commands::demo::DemoArgs),
     Env(commands::env::EnvArgs),
+    Diff(commands::diff::DiffArgs),
     AgentsMd(commands::agents_md::AgentsMdArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
@@ -105,6 +106,7 @@ impl Command {
             Command::Clean(_) => "clean",
             Command::Demo(_) => "demo",
             Command::Env(_) => "env",
+            Command::Diff(_) => "diff",
             Command::AgentsMd(_) => "agents-md",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
@@ -173,6 +175,7 @@ pub fn main() -> i32 {
         Command::Clean(a) => commands::clean::run(&ctx, a),
         Command::Demo(a) => commands::demo::run(&ctx, a),
         Command::Env(a) => commands::env::run(&ctx, a),
+        Command::Diff(a) => commands::diff::run(&ctx, a),
         Command::AgentsMd(a) => commands::agents_md::run(&ctx, a),
     };
     drop(drawing);

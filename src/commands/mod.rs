@@ -7,6 +7,7 @@ pub mod clean;
 pub mod complete;
 pub mod context;
 pub mod demo;
+pub mod diff;
 pub mod env;
 pub mod init;
 pub mod join;

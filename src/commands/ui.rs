@@ -19,34 +19,20 @@ pub struct Ui {
     pub json: bool,
     pub quiet: bool,
     pub verbose: bool,
+    /// Colour on stderr (messages).
     pub color: bool,
+    /// Colour on stdout (data such as `diff`'s patch): the same rules, asked of stdout.
+    pub color_out: bool,
 }
 
 impl Ui {
     pub fn new(json: bool, quiet: bool, verbose: bool, color: ColorChoice) -> Self {
-        let color = match color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            // The ecosystem's convention: NO_COLOR (any non-empty value) turns colour off,
-            // CLICOLOR_FORCE (not "0") turns it on off a terminal, CLICOLOR=0 turns it off.
-            ColorChoice::Auto => {
-                let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-                if set("NO_COLOR").is_some() {
-                    false
-                } else if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
-                    true
-                } else if set("CLICOLOR").is_some_and(|v| v == "0") {
-                    false
-                } else {
-                    std::io::stderr().is_terminal()
-                }
-            }
-        };
         Ui {
             json,
             quiet,
             verbose,
-            color,
+            color: wants_color(color, std::io::stderr().is_terminal()),
+            color_out: wants_color(color, std::io::stdout().is_terminal()),
         }
     }
 
@@ -61,6 +47,7 @@ impl Ui {
             Style::Bad => "31",
             Style::Dim => "2",
             Style::Bold => "1",
+            Style::Meta => "36",
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
@@ -73,6 +60,30 @@ pub enum Style {
     Bad,
     Dim,
     Bold,
+    /// Hunk headers of a patch (cyan, as git has them).
+    Meta,
+}
+
+/// Colour on a stream, by `--color` and the environment.
+fn wants_color(choice: ColorChoice, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        // The ecosystem's convention: NO_COLOR (any non-empty value) turns colour off,
+        // CLICOLOR_FORCE (not "0") turns it on off a terminal, CLICOLOR=0 turns it off.
+        ColorChoice::Auto => {
+            let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+            if set("NO_COLOR").is_some() {
+                false
+            } else if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+                true
+            } else if set("CLICOLOR").is_some_and(|v| v == "0") {
+                false
+            } else {
+                terminal
+            }
+        }
+    }
 }
 
 /// What a command produced.

@@ -2,6 +2,7 @@
 //! data (serde structs) or a typed error, and never prints.
 
 pub mod clean;
+pub mod diff;
 pub mod forecast;
 pub mod history;
 pub mod init;
@@ -34,5 +35,6 @@ pub fn diagnostic<'a>(
         init::InitError,
         history::HistoryError,
         merge::MergeError,
+        diff::DiffError,
     )
 }

@@ -39,6 +39,7 @@ mod hostile;
 mod in_progress;
 mod json_docs;
 mod landed;
+mod lane_diff;
 mod merge_props;
 mod props;
 mod races;
