@@ -69,19 +69,42 @@ pub fn overlaps(
         })
         .collect();
     let base_tree = merge::tree_of(repo, plan.base_id())?;
-    let mut changed: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
-    for (lane, tip) in tips {
+    let mut dirty = false;
+    for (_, tip) in tips {
         let Some(tip) = tip else { continue };
         let key = tip.to_string();
         let paths = match old.changed.get(&key) {
             Some(p) => p.clone(),
-            None => changed_paths(repo, base_tree, merge::tree_of(repo, *tip)?)?,
+            None => {
+                dirty = true;
+                changed_paths(repo, base_tree, merge::tree_of(repo, *tip)?)?
+            }
         };
-        changed.insert(lane, paths.iter().cloned().collect());
         new.changed.insert(key, paths);
     }
+    // Sorted (a tree diff lists paths in order), so two lanes meet iff a merge walk finds
+    // a common path.
+    let meet = |a: &[String], b: &[String]| {
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => return true,
+            }
+        }
+        false
+    };
+    let changed: BTreeMap<&str, &[String]> = tips
+        .iter()
+        .filter_map(|(lane, tip)| {
+            let paths = new.changed.get(&tip.as_ref()?.to_string())?;
+            Some((lane.as_str(), paths.as_slice()))
+        })
+        .collect();
     let mut mem: Option<gix::Repository> = None;
     let mut out = Vec::new();
+    let mut pairs = Vec::new();
     for (i, (a, ta)) in tips.iter().enumerate() {
         for (b, tb) in &tips[i + 1..] {
             let (Some(ta), Some(tb)) = (ta, tb) else {
@@ -99,13 +122,14 @@ pub fn overlaps(
             let (Some(ca), Some(cb)) = (changed.get(a.as_str()), changed.get(b.as_str())) else {
                 continue;
             };
-            if ca.is_disjoint(cb) {
+            if !meet(ca, cb) {
                 continue;
             }
             let key = format!("{ta} {tb}");
             let verdict = match old.pairs.get(&key) {
                 Some(v) => v.clone(),
                 None => {
+                    dirty = true;
                     let mem = mem.get_or_insert_with(|| merge::memory_repo(repo));
                     judge(mem, a, *ta, b, *tb)?
                 }
@@ -117,13 +141,16 @@ pub fn overlaps(
                     conflicts: *conflicts,
                 });
             }
-            new.pairs.insert(key, verdict);
+            pairs.push((key, verdict));
         }
     }
+    new.pairs.extend(pairs);
+    let dirty =
+        dirty || new.changed.len() != old.changed.len() || new.pairs.len() != old.pairs.len();
     // Only what is current stays: the cache never grows past one entry per lane and pair;
     // written (temp file and rename) only when it changed.
-    let bytes = serde_json::to_vec(&new)?;
-    if let (Some(dir), true) = (path.parent(), bytes != old_bytes) {
+    if let (Some(dir), true) = (path.parent(), dirty) {
+        let bytes = serde_json::to_vec(&new)?;
         if std::fs::create_dir_all(dir).is_ok() {
             if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
                 use std::io::Write as _;
@@ -173,8 +200,10 @@ fn judge(
 
 /// The leaf paths that differ between two trees.
 fn changed_paths(repo: &gix::Repository, from: ObjectId, to: ObjectId) -> Result<Vec<String>> {
-    Ok(crate::worktree::diff::diff_trees(repo, from, to)?
+    let mut paths: Vec<String> = crate::worktree::diff::diff_trees(repo, from, to)?
         .into_iter()
         .map(|c| c.path.to_str_lossy().into_owned())
-        .collect())
+        .collect();
+    paths.sort(); // (lossy conversion may reorder paths that are not UTF-8)
+    Ok(paths)
 }

@@ -219,10 +219,15 @@ pub struct LaneStanding {
 
 /// Every lane's status and verdict, in dependency order.
 pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStanding>> {
+    let known = crate::trace::span("status: target (landed)");
     let target = Target::known(&ws.repo, plan)?;
+    drop(known);
     // What `sync --target` merges: the remote's target in remote mode, else the local one.
     let target_tip = target.tips.last().copied();
-    lane::statuses(ws, plan)?
+    let ls = crate::trace::span("status: lanes");
+    let statuses = lane::statuses(ws, plan)?;
+    drop(ls);
+    statuses
         .into_iter()
         .map(|status| {
             let tip = status
@@ -230,10 +235,13 @@ pub fn statuses(ws: &Workspace, plan: &Plan) -> Result<Vec<LaneStanding>> {
                 .as_deref()
                 .map(|t| ObjectId::from_hex(t.as_bytes()))
                 .transpose()?;
+            let v = crate::trace::span("status: verdict");
             let landed = match tip {
                 Some(t) => target.verdict(&ws.repo, &status.name, t)?,
                 None => None,
             };
+            drop(v);
+            let _b = crate::trace::span("status: behind target");
             let behind_target = match (target_tip, tip) {
                 (Some(target), Some(t)) if target != t => {
                     crate::git::ancestry::count_unique(&ws.repo, target, t)?
