@@ -198,6 +198,23 @@ fn judge(
     Ok(Some((both, conflicts)))
 }
 
+/// The paths lane tip `lane` changed since its merge base with `other` (what it brings to a
+/// merge with `other`).
+pub fn changed_since_merge_base(
+    mem: &gix::Repository,
+    lane: ObjectId,
+    other: ObjectId,
+) -> Result<BTreeSet<String>> {
+    let bases = crate::git::ancestry::merge_bases(mem, lane, other)?;
+    let Some(&mb) = bases.first() else {
+        return Ok(BTreeSet::new());
+    };
+    let from = merge::tree_of(mem, mb)?;
+    Ok(changed_paths(mem, from, merge::tree_of(mem, lane)?)?
+        .into_iter()
+        .collect())
+}
+
 /// The leaf paths that differ between two trees.
 fn changed_paths(repo: &gix::Repository, from: ObjectId, to: ObjectId) -> Result<Vec<String>> {
     let mut paths: Vec<String> = crate::worktree::diff::diff_trees(repo, from, to)?

@@ -525,28 +525,34 @@ fn fold_onto(
             driver_failed,
             ..
         } => {
-            let others: Vec<_> = merged
-                .iter()
-                .filter(|t| t.lane != tip.lane)
-                .map(|t| t.lane.as_str())
+            let paths: Vec<String> = merge::conflicted_paths(&outcome)
+                .into_iter()
+                .chain(moved.iter().map(|m| m.path.to_string()))
+                .chain(driver_failed.iter().map(|p| p.to_string()))
                 .collect();
+            // Name the pair: the lanes folded before whose own changes touch those paths
+            // (the conflict forecast's view), else every lane folded before.
+            let others: Vec<&Tip> = merged.iter().filter(|t| t.lane != tip.lane).collect();
+            let mut culprits = Vec::new();
+            for o in &others {
+                let touched =
+                    crate::ops::forecast::changed_since_merge_base(mem, o.commit, tip.commit)?;
+                if paths.iter().any(|p| touched.contains(p)) {
+                    culprits.push(format!("'{}'", o.lane));
+                }
+            }
             let with = if others.is_empty() {
                 format!("'{}'", plan.target)
+            } else if !culprits.is_empty() {
+                culprits.join(", ")
             } else {
-                format!(
-                    "{} (already folded onto '{}')",
-                    others.join(", "),
-                    plan.target
-                )
+                let all: Vec<&str> = others.iter().map(|t| t.lane.as_str()).collect();
+                format!("{} (already folded onto '{}')", all.join(", "), plan.target)
             };
             return Err(SquashError::Conflict {
                 lane: tip.lane.clone(),
                 with,
-                paths: merge::conflicted_paths(&outcome)
-                    .into_iter()
-                    .chain(moved.iter().map(|m| m.path.to_string()))
-                    .chain(driver_failed.iter().map(|p| p.to_string()))
-                    .collect(),
+                paths,
             }
             .into());
         }

@@ -855,3 +855,42 @@ fn status_forecasts_conflicts_between_unordered_lanes() {
         "the same change merges cleanly: {ab}"
     );
 }
+
+/// `squash --dry-run` names the conflicting pair, the lane folded before whose own change
+/// meets the conflicting lane's, not every lane folded before it; status forecast the same.
+#[test]
+fn squash_dry_run_names_the_conflicting_pair() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.write(&repo.join("same.txt"), "one\n");
+    env.git(&repo, &["add", "-A"]);
+    env.git(&repo, &["commit", "-qm", "a shared file"]);
+    env.wtc_json(&repo, &["init", "p"]);
+    let lanes: Vec<PathBuf> = ["a", "b", "c"]
+        .iter()
+        .map(|l| env.add_lane(&repo, l, &[]))
+        .collect();
+    env.write(&lanes[0].join("same.txt"), "a's\n");
+    env.write(&lanes[1].join("other.txt"), "b's\n");
+    env.write(&lanes[2].join("same.txt"), "c's\n");
+    for wt in &lanes {
+        env.wtc_json(wt, &["done"]);
+    }
+    let status = env.wtc_json(&repo, &["status"]);
+    assert_eq!(
+        status["overlaps"],
+        serde_json::json!([{"lanes": ["a", "c"], "paths": ["same.txt"], "conflicts": true}]),
+        "{status}"
+    );
+    let before = env.rev(&repo, "main");
+    let out = env.wtc(&repo, &["squash", "--dry-run"]);
+    assert_eq!(code(&out), 3, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("lane 'c' conflicts with 'a';"),
+        "{}",
+        env.describe(&out)
+    );
+    assert!(!stderr(&out).contains("'b'"), "{}", env.describe(&out));
+    assert_eq!(env.rev(&repo, "main"), before);
+}
