@@ -172,17 +172,8 @@ fn judge(
     b: &str,
     tb: ObjectId,
 ) -> Result<Option<(Vec<String>, bool)>> {
-    let bases = crate::git::ancestry::merge_bases(mem, ta, tb)?;
-    let Some(&mb) = bases.first() else {
-        return Ok(None);
-    };
-    let mb_tree = merge::tree_of(mem, mb)?;
-    let pa: BTreeSet<String> = changed_paths(mem, mb_tree, merge::tree_of(mem, ta)?)?
-        .into_iter()
-        .collect();
-    let pb: BTreeSet<String> = changed_paths(mem, mb_tree, merge::tree_of(mem, tb)?)?
-        .into_iter()
-        .collect();
+    let pa = changed_since_merge_base(mem, ta, tb)?;
+    let pb = changed_since_merge_base(mem, tb, ta)?;
     let both: Vec<String> = pa.intersection(&pb).cloned().collect();
     if both.is_empty() {
         return Ok(None);

@@ -359,15 +359,7 @@ pub fn fold<'m>(
         }
         if !renormalize {
             if let Some(tree) = disjoint_step(mem, current, tip.commit, &mut since_base)? {
-                current = crate::git::commit::write(
-                    mem,
-                    crate::git::commit::NewCommit {
-                        purpose: crate::git::commit::Purpose::Scratch,
-                        message: format!("fold {}", tip.lane),
-                        tree,
-                        parents: vec![current, tip.commit],
-                    },
-                )?;
+                current = fold_commit(mem, current, tip, tree)?;
                 fast_forward = false;
                 continue;
             }
@@ -428,15 +420,7 @@ pub fn fold<'m>(
                 base_tree,
             });
         }
-        current = crate::git::commit::write(
-            mem,
-            crate::git::commit::NewCommit {
-                purpose: crate::git::commit::Purpose::Scratch,
-                message: format!("fold {}", tip.lane),
-                tree,
-                parents: vec![current, tip.commit],
-            },
-        )?;
+        current = fold_commit(mem, current, tip, tree)?;
         fast_forward = false;
     }
     let tree = tree_of(mem, current)?;
@@ -446,6 +430,24 @@ pub fn fold<'m>(
         merged,
         fast_forward,
     })
+}
+
+/// The in-memory commit of one fold step: `tree`, merging `tip` into `current`.
+fn fold_commit(
+    mem: &gix::Repository,
+    current: ObjectId,
+    tip: &Tip,
+    tree: ObjectId,
+) -> Result<ObjectId> {
+    crate::git::commit::write(
+        mem,
+        crate::git::commit::NewCommit {
+            purpose: crate::git::commit::Purpose::Scratch,
+            message: format!("fold {}", tip.lane),
+            tree,
+            parents: vec![current, tip.commit],
+        },
+    )
 }
 
 /// What the fold's current commit changed since a merge base: only while those changes are

@@ -401,7 +401,6 @@ impl<'r> Files<'r> {
         expect: Fingerprint,
     ) -> Result<Option<Placed>> {
         use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
-        use std::os::unix::io::AsRawFd as _;
         let mode = match leaf.kind {
             EntryKind::Blob => 0o644,
             EntryKind::BlobExecutable => 0o755,
@@ -422,19 +421,12 @@ impl<'r> Files<'r> {
         if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
             return Ok(None);
         }
-        let fd = file.as_raw_fd();
-        // SAFETY: fcntl on a descriptor we own; F_SETLEASE takes an int argument.
-        #[allow(unsafe_code)]
-        if unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) } != 0 {
+        if write_lease(&file).is_err() {
             return Ok(None); // held open elsewhere, or no leases here: nobody can tell
         }
         let rewriting = rewriting_path(aside);
         let renamed = std::fs::rename(aside, &rewriting);
-        // SAFETY: as above; releasing the lease we took.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
-        }
+        release_lease(&file);
         renamed.with_context(|| format!("renaming {}", aside.display()))?;
         crate::faults::point();
         let abs = self.abs(path)?;
@@ -740,38 +732,19 @@ pub fn rewriting_path(aside: &Path) -> PathBuf {
 /// Rename `from` to `to` unless something exists at `to` (`false` then, nothing moved):
 /// `renameat2(RENAME_NOREPLACE)`, or a hard link and unlink where the file system lacks it.
 fn rename_noclobber(from: &Path, to: &Path) -> Result<bool> {
-    use std::os::unix::ffi::OsStrExt;
-    let cf = std::ffi::CString::new(from.as_os_str().as_bytes())?;
-    let ct = std::ffi::CString::new(to.as_os_str().as_bytes())?;
-    // SAFETY: two valid NUL-terminated paths; renameat2 does not retain them.
-    #[allow(unsafe_code)]
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            cf.as_ptr(),
-            libc::AT_FDCWD,
-            ct.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        return Ok(true);
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EEXIST) => Ok(false),
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {
-            match std::fs::hard_link(from, to) {
-                Ok(()) => {
-                    std::fs::remove_file(from)
-                        .with_context(|| format!("removing {}", from.display()))?;
-                    Ok(true)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-                Err(e) => Err(e).with_context(|| format!("writing {}", to.display())),
+    match rename2(from, to, libc::RENAME_NOREPLACE) {
+        Ok(()) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+        Err(e) if rename2_unsupported(&e) => match std::fs::hard_link(from, to) {
+            Ok(()) => {
+                std::fs::remove_file(from)
+                    .with_context(|| format!("removing {}", from.display()))?;
+                Ok(true)
             }
-        }
-        _ => Err(err).with_context(|| format!("writing {}", to.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e).with_context(|| format!("writing {}", to.display())),
+        },
+        Err(e) => Err(e).with_context(|| format!("writing {}", to.display())),
     }
 }
 
@@ -783,28 +756,71 @@ pub const ASIDE_DIR: &str = ".wtc-aside";
 /// file system does not support leases (then nobody can tell).
 pub fn held_open_elsewhere(abs: &Path) -> Option<bool> {
     use std::os::unix::fs::OpenOptionsExt;
-    use std::os::unix::io::AsRawFd;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(abs)
         .ok()?;
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a file descriptor we own; F_SETLEASE takes an int argument.
-    #[allow(unsafe_code)]
-    let r = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_WRLCK) };
-    if r == 0 {
-        // SAFETY: as above; releasing the lease we just took.
-        #[allow(unsafe_code)]
-        unsafe {
-            libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK);
+    match write_lease(&file) {
+        Ok(()) => {
+            release_lease(&file);
+            Some(false)
         }
-        return Some(false);
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Some(true),
+        Err(_) => None,
     }
-    match std::io::Error::last_os_error().raw_os_error() {
-        Some(libc::EAGAIN) => Some(true),
-        _ => None,
+}
+
+/// Take a write lease on `file`: the kernel grants it only when no other file descriptor
+/// for the file exists (`EAGAIN` otherwise; other errors where leases are not supported).
+fn write_lease(file: &std::fs::File) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own; F_SETLEASE takes an int argument.
+    #[allow(unsafe_code)]
+    match unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
     }
+}
+
+/// Let go of the lease [`write_lease`] took.
+fn release_lease(file: &std::fs::File) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: as above; releasing a lease we hold.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK);
+    }
+}
+
+/// `renameat2(from, to, flags)`: `RENAME_NOREPLACE` or `RENAME_EXCHANGE`.
+pub(crate) fn rename2(from: &Path, to: &Path, flags: libc::c_uint) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let cf = std::ffi::CString::new(from.as_os_str().as_bytes())?;
+    let ct = std::ffi::CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: two valid NUL-terminated paths; renameat2 does not retain them.
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cf.as_ptr(),
+            libc::AT_FDCWD,
+            ct.as_ptr(),
+            flags,
+        )
+    };
+    match r {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// The file system cannot rename that way (then a plainer fallback is used).
+pub(crate) fn rename2_unsupported(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP)
+    )
 }
 
 /// Make room for a leaf at `abs`: remove an empty directory tree there. `false` when the

@@ -145,7 +145,7 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
     // A path the dead process already deleted (to replace it) holds no bytes of the user's:
     // only content that is neither A's nor B's stands in the way.
     let mut files = Files::new(repo)?;
-    let seen = super::transition::seen(&files, &changes)?;
+    let seen = super::transition::seen(&files.root, &changes)?;
     let obstacles: Vec<Obstacle> = files
         .obstacles(&changes, locked.state())?
         .into_iter()

@@ -220,7 +220,7 @@ impl Transition {
             .to_owned();
         let mut files = Files::with_index(objects, root, index)?;
         // Fingerprints first: a change made while the check hashes a file shows at write time.
-        let seen = seen(&files, &changes)?;
+        let seen = seen(&files.root, &changes)?;
         // Every incoming path is validated, also those that only reach the index.
         super::validate::validate_new_paths(&changes, super::validate::PathRules::of(objects))?;
         // Paths a sparse checkout keeps out of the worktree are nobody's local work.
@@ -258,12 +258,8 @@ impl Transition {
         if then != now || then.is_null() || !prepared.obstacles.is_empty() {
             return Ok(false);
         }
-        let root = worktree
-            .workdir()
-            .context("a worktree is needed")?
-            .to_owned();
-        let files = Files::with_index(worktree, root, index)?;
-        Ok(seen(&files, &prepared.changes)? == prepared.seen)
+        let root = worktree.workdir().context("a worktree is needed")?;
+        Ok(seen(root, &prepared.changes)? == prepared.seen)
     }
 
     /// Run the external smudge filters (git-lfs...) of every file B writes in `worktree`,
@@ -464,10 +460,13 @@ pub fn head_target(repo: &gix::Repository) -> Option<String> {
 }
 
 /// Each changed path's fingerprint now.
-pub(crate) fn seen(files: &Files<'_>, changes: &[PathChange]) -> Result<Seen> {
+pub(crate) fn seen(root: &Path, changes: &[PathChange]) -> Result<Seen> {
     changes
         .iter()
-        .map(|c| Ok((c.path.clone(), fingerprint(&files.abs(c.path.as_bstr())?))))
+        .map(|c| {
+            let abs = root.join(gix::path::from_bstr(c.path.as_bstr())?);
+            Ok((c.path.clone(), fingerprint(&abs)))
+        })
         .collect()
 }
 
@@ -743,29 +742,12 @@ fn put_back(aside: &Path, original: &Path, ours: Option<Fingerprint>) -> Result<
 /// Swap two paths atomically (`renameat2(RENAME_EXCHANGE)`); where the file system cannot,
 /// move `a` over `b` (the file at `b` is wtc's own, checked just before).
 fn exchange(a: &Path, b: &Path) -> Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let ca = std::ffi::CString::new(a.as_os_str().as_bytes())?;
-    let cb = std::ffi::CString::new(b.as_os_str().as_bytes())?;
-    // SAFETY: two valid NUL-terminated paths; renameat2 does not retain them.
-    #[allow(unsafe_code)]
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            ca.as_ptr(),
-            libc::AT_FDCWD,
-            cb.as_ptr(),
-            libc::RENAME_EXCHANGE,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let err = std::io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => {
+    match super::entry::rename2(a, b, libc::RENAME_EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(e) if super::entry::rename2_unsupported(&e) => {
             std::fs::rename(a, b).with_context(|| format!("putting {} back", b.display()))
         }
-        _ => Err(err).with_context(|| format!("putting {} back", b.display())),
+        Err(e) => Err(e).with_context(|| format!("putting {} back", b.display())),
     }
 }
 
