@@ -67,6 +67,11 @@ pub trait Diagnostic: std::error::Error + Send + Sync + 'static {
     fn paths(&self) -> Vec<String> {
         Vec::new()
     }
+    /// More for scripts: a named JSON value beside `message` in the `--json` error document
+    /// (`squash --bisect`'s report).
+    fn data(&self) -> Option<(&'static str, serde_json::Value)> {
+        None
+    }
 }
 
 /// A signal asked wtc to stop before it wrote anything.

@@ -11,6 +11,9 @@ pub struct Diagnosis {
     pub kind: Kind,
     pub paths: Vec<String>,
     pub exit_code: i32,
+    /// A typed error's [`Diagnostic::data`], as a field of its own.
+    #[serde(flatten)]
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The typed error in `err`'s chain, if any (the outermost one).
@@ -29,6 +32,7 @@ pub fn diagnose(err: &anyhow::Error) -> Diagnosis {
             kind: Kind::Environment,
             paths: Vec::new(),
             exit_code: Kind::Environment.exit_code(),
+            data: Default::default(),
         };
     };
     let mut parts: Vec<String> = Vec::new();
@@ -46,5 +50,10 @@ pub fn diagnose(err: &anyhow::Error) -> Diagnosis {
         kind,
         paths: t.paths(),
         exit_code: kind.exit_code(),
+        data: t
+            .data()
+            .map(|(k, v)| (k.to_string(), v))
+            .into_iter()
+            .collect(),
     }
 }

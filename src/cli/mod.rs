@@ -285,6 +285,7 @@ fn install_panic_hook() {
                     kind: crate::error::Kind::Bug,
                     paths: Vec::new(),
                     exit_code: exit::ERROR,
+                    data: Default::default(),
                 },
             });
             println!("{}", serde_json::to_string_pretty(&doc).expect("json"));

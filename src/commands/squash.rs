@@ -15,6 +15,14 @@ use crate::ops::squash::{self, SquashOptions};
 /// When the target already has every lane's work (`wtc status` shows them landed: merged,
 /// cherry-picked, integrated before, or only empty commits), it says "already integrated",
 /// writes nothing and exits 0.
+///
+/// When --verify fails, --bisect runs CMD on folds without some lanes (dropping a lane drops
+/// the lanes after it) to name the lanes whose work makes it fail: dropping any one of them
+/// makes it pass. One culprit among N lanes takes about log2(N) runs, plus a re-run of the
+/// failing fold (a command that passes then is reported as flaky) and the runs that prove
+/// the claim. Each run's output is in a log under `<git common dir>/wtc/logs/PLAN/verify/`.
+/// --skip-failing then lands the other lanes as ONE commit (exit 0) and leaves the culprits
+/// and the lanes after them in the plan, untouched, for a later squash.
 #[derive(Debug, clap::Args)]
 pub struct SquashArgs {
     /// Subject of the integration commit (default: "PLAN: integrate LANES").
@@ -23,6 +31,12 @@ pub struct SquashArgs {
     /// Run CMD (with `sh -c`) in a temporary checkout of the result first; land only if it succeeds.
     #[arg(long, value_name = "CMD")]
     pub verify: Option<String>,
+    /// When --verify fails, find the lanes that make it fail (exit 5, naming them and the log).
+    #[arg(long, requires = "verify")]
+    pub bisect: bool,
+    /// Like --bisect, then land the other lanes; the culprits stay in the plan.
+    #[arg(long, requires = "verify")]
+    pub skip_failing: bool,
     /// Show what would be integrated, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -42,6 +56,8 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
         loaded_integration: stored.plan.integrated.clone(),
         message: args.message,
         verify: args.verify,
+        bisect: args.bisect || args.skip_failing,
+        skip_failing: args.skip_failing,
         dry_run: args.dry_run,
         unfinished: args.unfinished,
         push: args.push,
@@ -70,6 +86,7 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
                 out.target,
                 &c[..9]
             ));
+            skipped_notes(&mut r, &out);
             if let Some(w) = &out.worktree_updated {
                 r.note(format!(
                     "updated the checked-out '{}' at {}",
@@ -117,7 +134,41 @@ pub fn run(ctx: &Ctx, args: SquashArgs) -> Result<Report> {
             for line in out.message.lines() {
                 r.note(format!("    {line}"));
             }
+            skipped_notes(&mut r, &out);
         }
     }
     Ok(r)
+}
+
+/// What `--bisect`/`--skip-failing` ran and left out.
+fn skipped_notes(r: &mut Report, out: &squash::Squashed) {
+    let Some(b) = &out.bisect else { return };
+    let passed = b.runs.iter().filter(|r| r.passed).count();
+    r.note(format!(
+        "verified in {} run(s) ({passed} passed)",
+        b.runs.len()
+    ));
+    for c in &b.culprits {
+        let with = match c.with.is_empty() {
+            true => String::new(),
+            false => format!(" together with {}", c.with.join(", ")),
+        };
+        r.note(format!(
+            "warning: skipped '{}': its work{with} makes the command fail (log: {})",
+            c.name,
+            c.log.display()
+        ));
+    }
+    if !b.held_back.is_empty() {
+        r.note(format!(
+            "warning: skipped {} too: they come after a failing lane",
+            b.held_back.join(", ")
+        ));
+    }
+    if !out.skipped.is_empty() {
+        r.note(format!(
+            "the skipped lanes stay in the plan; fix them, then `wtc squash` lands them ({})",
+            out.skipped.join(", ")
+        ));
+    }
 }

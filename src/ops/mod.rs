@@ -1,6 +1,7 @@
 //! The operations behind the commands: each takes a repository and typed options, returns
 //! data (serde structs) or a typed error, and never prints.
 
+pub mod bisect;
 pub mod clean;
 pub mod diff;
 pub mod forecast;
@@ -16,6 +17,7 @@ pub mod save;
 pub mod setup;
 pub mod squash;
 pub mod sync;
+pub mod verify;
 
 /// The typed error `cause` is, if it is one of this layer's (or a lower one's).
 pub fn diagnostic<'a>(
@@ -36,5 +38,6 @@ pub fn diagnostic<'a>(
         history::HistoryError,
         merge::MergeError,
         diff::DiffError,
+        verify::VerifyError,
     )
 }

@@ -22,10 +22,10 @@ use crate::git::worktrees::Workspace;
 use crate::ops::landed::{self, LaneLanded};
 use crate::ops::merge::{self, Folded, Tip};
 use crate::ops::message;
+use crate::ops::verify::Verified;
 use crate::plan::lanes as lane;
 use crate::plan::refnames::{self, trailers};
 use crate::plan::{self, StoredPlan};
-use crate::worktree::entry;
 use crate::worktree::operation::Operation;
 use crate::worktree::transition::{Prepared, Transition};
 
@@ -62,15 +62,12 @@ pub enum SquashError {
     },
     #[error("another squash integrated the plan as {} meanwhile, without the newest work of {}; nothing was written", &by[..9], missing.join(", "))]
     IntegratedMeanwhile { by: String, missing: Vec<String> },
-    #[error("--verify command {command:?} failed ({status}); nothing was written")]
-    VerifyFailed { command: String, status: String },
 }
 
 impl Diagnostic for SquashError {
     fn kind(&self) -> Kind {
         match self {
             SquashError::Conflict { .. } => Kind::Conflict,
-            SquashError::VerifyFailed { .. } => Kind::Verify,
             _ => Kind::User,
         }
     }
@@ -85,7 +82,6 @@ impl Diagnostic for SquashError {
                 "make one lane come after the other and resolve there (`wtc sync` in '{lane}'), then squash again"
             ),
             SquashError::TargetDirty { .. } => "commit or stash them there, then squash again".into(),
-            SquashError::VerifyFailed { .. } => "fix the lanes (the command ran on the integrated tree), then squash again".into(),
             SquashError::IntegratedMeanwhile { .. } => "run `wtc squash` again to integrate the rest as another commit".into(),
             SquashError::NothingToIntegrate { .. } => "the target has the lanes' changes, but in another form than the lanes hold them (`wtc status` shows which lanes have not landed); `wtc clean --force` archives them".into(),
             SquashError::NoLanes { .. } | SquashError::RemoteTargetMissing { .. } => return None,
@@ -108,6 +104,10 @@ pub struct SquashOptions {
     pub loaded_integration: Option<String>,
     pub message: Option<String>,
     pub verify: Option<String>,
+    /// When `verify` fails, find the lanes that make it fail (`ops::bisect`).
+    pub bisect: bool,
+    /// ... and land the other lanes (implies `bisect`).
+    pub skip_failing: bool,
     pub dry_run: bool,
     pub unfinished: bool,
     pub push: bool,
@@ -146,6 +146,12 @@ pub struct Squashed {
     /// Lanes whose work the target already has, and how (`ops::landed`). When it lists
     /// every lane, nothing is written: `already_integrated` is true and `commit` null.
     pub landed: Vec<LaneLanded>,
+    /// `--skip-failing`: lanes left out (culprits and the lanes after them); they stay in
+    /// the plan, untouched. `lanes` lists what landed.
+    pub skipped: Vec<String>,
+    /// `--bisect`/`--skip-failing`: the verify runs made and the culprits found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bisect: Option<crate::ops::verify::Bisected>,
 }
 
 /// Land the plan's lanes as ONE integration commit. `op` holds the worktree `ws` stands in;
@@ -236,6 +242,8 @@ pub fn squash(
         raced: Vec::new(),
         kept: Vec::new(),
         landed: Vec::new(),
+        skipped: Vec::new(),
+        bisect: None,
     };
 
     if opts.push {
@@ -259,14 +267,13 @@ pub fn squash(
             )?;
             let mut mem = merge::memory_repo(repo);
             let tree = fold_onto(&mem, onto, &tips, plan)?;
-            if let Some(cmd) = &opts.verify {
-                crate::ops::history::ensure_tree_blobs(&mem, Some(&remote), tree)?;
-                verify(&mem, tree, cmd)?;
-            }
+            let v = verified(&mem, plan, onto, &tips, tree, opts, Some(&remote))?;
+            let (tree, landing) = (v.tree, v.tips.clone());
+            out.set_landing(&tips, v);
             out.tree = tree.to_string();
             out.parent = onto.to_string();
             out.message =
-                message::integration_message(repo, plan, &tips, onto, opts.message.as_deref())?;
+                message::integration_message(repo, plan, &landing, onto, opts.message.as_deref())?;
             if opts.dry_run {
                 return Ok(out);
             }
@@ -301,7 +308,7 @@ pub fn squash(
                                 local_tree,
                                 tree,
                             )
-                            .with_reflog(squash_reflog(plan, &tips));
+                            .with_reflog(squash_reflog(plan, &landing));
                             if let Ok(tc) =
                                 prepare_target_checkout(op, ws, repo, &transition, true, None)
                             {
@@ -371,19 +378,23 @@ pub fn squash(
         let fold_span = crate::trace::span("squash: fold");
         let tree = fold_onto(&mem, target_tip, &tips, plan)?;
         drop(fold_span);
-        if let Some(cmd) = &opts.verify {
-            crate::ops::history::ensure_tree_blobs(&mem, remote.as_deref(), tree)?;
-            verify(&mem, tree, cmd)?;
-        }
+        let v = verified(&mem, plan, target_tip, &tips, tree, opts, remote.as_deref())?;
+        let (tree, landing) = (v.tree, v.tips.clone());
+        out.set_landing(&tips, v);
         out.tree = tree.to_string();
         out.parent = target_tip.to_string();
-        out.message =
-            message::integration_message(repo, plan, &tips, target_tip, opts.message.as_deref())?;
+        out.message = message::integration_message(
+            repo,
+            plan,
+            &landing,
+            target_tip,
+            opts.message.as_deref(),
+        )?;
         // A checked-out target must take the new tree without losing anything: check first
         // (and let go of its index: hooks and the signer run next, never under index.lock).
         let transition =
             Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree)
-                .with_reflog(squash_reflog(plan, &tips));
+                .with_reflog(squash_reflog(plan, &landing));
         let check_span = crate::trace::span("squash: check target");
         let checked = prepare_target_checkout(op, ws, &mem, &transition, false, None)?
             .map(|tc| (tc.locked.file.checksum(), tc.prepared));
@@ -704,56 +715,49 @@ fn finish_target(
     }
 }
 
-/// Run `cmd` in a temporary directory holding `tree` (which may exist only in memory).
-fn verify(mem: &gix::Repository, tree: ObjectId, cmd: &str) -> Result<()> {
-    let dir = tempfile::Builder::new().prefix("wtc-verify-").tempdir()?;
-    entry::export_tree(mem, tree, dir.path())?;
-    let mut command = std::process::Command::new("sh");
-    command.arg("-c").arg(cmd).current_dir(dir.path());
-    let status = if crate::progress::enabled() {
-        // A spinner names the command while it runs; its output (stdout and stderr, both on
-        // our stderr as without progress) is printed line by line through the drawing.
-        use gix::progress::Progress as _;
-        let mut task = crate::progress::task(format!("verifying: {cmd}"));
-        // A unit makes it a task with progress (a spinner); `init(None, None)` would not.
-        task.init(None, Some(gix::progress::unit::label("running")));
-        run_printing_lines(&mut command)
-    } else {
-        command
-            .stdout(std::process::Stdio::from(std::io::stderr()))
-            .status()
-    }
-    .with_context(|| format!("running --verify command {cmd:?}"))?;
-    if !status.success() {
-        return Err(SquashError::VerifyFailed {
-            command: cmd.to_string(),
-            status: status.to_string(),
-        }
-        .into());
-    }
-    Ok(())
+/// Run `--verify` (if asked) on the fold `tree` of `tips`: the tree and lanes that land
+/// (all of them, or with `--skip-failing` those that pass without the culprits).
+fn verified(
+    mem: &gix::Repository,
+    plan: &plan::Plan,
+    onto: ObjectId,
+    tips: &[Tip],
+    tree: ObjectId,
+    opts: &SquashOptions,
+    remote: Option<&str>,
+) -> Result<Verified> {
+    let Some(command) = opts.verify.as_deref() else {
+        return Ok(Verified {
+            tips: tips.to_vec(),
+            tree,
+            bisect: None,
+        });
+    };
+    let how = crate::ops::verify::Verify {
+        command,
+        bisect: opts.bisect,
+        skip_failing: opts.skip_failing,
+        remote,
+    };
+    crate::ops::verify::verify(mem, plan, onto, tips, tree, &how)
 }
 
-/// Run `command` with its stdout and stderr read line by line and printed through
-/// [`crate::progress::println`].
-fn run_printing_lines(
-    command: &mut std::process::Command,
-) -> std::io::Result<std::process::ExitStatus> {
-    use std::io::BufRead as _;
-    let mut child = command
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()?;
-    let pump = |r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
-                crate::progress::println(&line);
-            }
-        })
-    };
-    let out = pump(Box::new(child.stdout.take().expect("piped")));
-    let err = pump(Box::new(child.stderr.take().expect("piped")));
-    let status = child.wait()?;
-    let _ = (out.join(), err.join());
-    Ok(status)
+impl Squashed {
+    /// Record what `--verify` lets land out of `tips`.
+    fn set_landing(&mut self, tips: &[Tip], v: Verified) {
+        self.lanes = v
+            .tips
+            .iter()
+            .map(|t| LaneTipOut {
+                name: t.lane.clone(),
+                tip: t.commit.to_string(),
+            })
+            .collect();
+        self.skipped = tips
+            .iter()
+            .filter(|t| !v.tips.iter().any(|l| l.lane == t.lane))
+            .map(|t| t.lane.clone())
+            .collect();
+        self.bisect = v.bisect;
+    }
 }

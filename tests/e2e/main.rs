@@ -26,6 +26,7 @@ mod setups;
 mod agent_lanes;
 mod architecture;
 mod bad_input;
+mod bisect;
 mod commits;
 mod concurrency;
 mod conflict;
