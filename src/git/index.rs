@@ -20,6 +20,8 @@ pub struct LockedIndex {
     pub file: gix::index::File,
     /// `index.skipHash`: git writes an all-zero trailer then.
     skip_hash: bool,
+    /// A cache-tree built for an index that had none (gix can only edit one it read).
+    new_tree: Option<gix::index::extension::Tree>,
 }
 
 impl LockedIndex {
@@ -58,6 +60,7 @@ impl LockedIndex {
             lock,
             file,
             skip_hash,
+            new_tree: None,
         })
     }
 
@@ -77,15 +80,31 @@ impl LockedIndex {
         conflicted_paths(&self.file)
     }
 
-    /// Write the index through the lock and release it.
-    pub fn commit(mut self) -> Result<()> {
+    /// Write the index through the lock and release it. `objects` holds the trees the
+    /// cache-tree may name.
+    pub fn commit(mut self, objects: &gix::Repository) -> Result<()> {
         let _t = crate::trace::span("index write");
         // The cache-tree (TREE) stays: every row edit invalidated the directories on its path
-        // ([`Rows`]), so what is still marked valid is still true and git's next commit or
-        // status recomputes only what changed.
+        // ([`Rows`]), so what is still marked valid is still true. The invalid nodes get
+        // their tree ids back where those trees exist (after a sync or save: every one), as
+        // git's checkout and commit leave them, so git's next status and commit skip them.
         self.file.remove_resolve_undo();
+        let fill = crate::trace::span("index write: cache-tree");
+        if !self.file.is_sparse() && self.file.link().is_none() {
+            let tree = match self.file.tree_mut() {
+                Some(t) => Some(std::mem::replace(t, empty_tree_node(&[]))),
+                None => None,
+            };
+            let mut tree = tree.unwrap_or_else(|| empty_tree_node(&[]));
+            fill_cache_tree(&self.file, objects, &mut tree)?;
+            match self.file.tree_mut() {
+                Some(t) => *t = tree,
+                None => self.new_tree = Some(tree),
+            }
+        }
+        drop(fill);
         let enc = crate::trace::span("index write: encode");
-        let buf = encode(&self.file, self.skip_hash)?;
+        let buf = encode_with(&self.file, self.new_tree.as_ref(), self.skip_hash)?;
         drop(enc);
         use std::io::Write;
         crate::faults::point();
@@ -115,8 +134,17 @@ pub fn edit(state: &mut gix::index::State) -> Rows<'_> {
 /// version 2, or 3 when an entry has extended flags; entries padded with 1-8 NULs to a
 /// multiple of 8; then the TREE extension as gix writes it.
 pub fn encode(file: &gix::index::File, skip_hash: bool) -> Result<Vec<u8>> {
+    encode_with(file, None, skip_hash)
+}
+
+/// [`encode`], with `new_tree` as the cache-tree when `file` has none.
+fn encode_with(
+    file: &gix::index::File,
+    new_tree: Option<&gix::index::extension::Tree>,
+    skip_hash: bool,
+) -> Result<Vec<u8>> {
     let mut buf = if !file.is_sparse() && file.link().is_none() {
-        encode_plain(file)?
+        encode_plain(file, new_tree)?
     } else {
         let mut buf = Vec::new();
         let options = gix::index::write::Options {
@@ -137,7 +165,10 @@ pub fn encode(file: &gix::index::File, skip_hash: bool) -> Result<Vec<u8>> {
 }
 
 /// Header, entries, the cache-tree and a zero trailer (see [`encode`]).
-fn encode_plain(state: &gix::index::State) -> Result<Vec<u8>> {
+fn encode_plain(
+    state: &gix::index::State,
+    new_tree: Option<&gix::index::extension::Tree>,
+) -> Result<Vec<u8>> {
     let entries = state.entries();
     let extended = entries.iter().any(|e| e.flags.contains(Flags::EXTENDED));
     let live = entries
@@ -183,7 +214,7 @@ fn encode_plain(state: &gix::index::State) -> Result<Vec<u8>> {
         let pad = 1 + (8 - len % 8) % 8;
         out.extend(std::iter::repeat_n(0u8, pad));
     }
-    if let Some(tree) = state.tree() {
+    if let Some(tree) = state.tree().or(new_tree) {
         tree.write_to(&mut out).context("encoding the cache-tree")?;
     }
     out.extend_from_slice(&[0u8; 20]);
@@ -205,6 +236,118 @@ fn invalidate(tree: &mut gix::index::extension::Tree, path: &[u8]) {
             }
         }
     }
+}
+
+fn empty_tree_node(name: &[u8]) -> gix::index::extension::Tree {
+    gix::index::extension::Tree {
+        name: name.into(),
+        id: ObjectId::null(gix::hash::Kind::Sha1),
+        num_entries: None,
+        children: Vec::new(),
+    }
+}
+
+/// Recompute the invalid nodes of the cache-tree `root` from `state`'s entries, as git's
+/// `cache_tree_update` does, except that nothing is written: a node becomes valid only when
+/// the tree its entries make is already in `objects` (it is, after wtc wrote that tree's
+/// commit); otherwise it stays invalid and git computes it. Valid nodes are not looked at
+/// (every edit below one invalidated it, see [`invalidate`]), so the cost follows the
+/// directories that changed. Subtrees with no entries left go; new directories get nodes.
+/// A node with a conflict stage or an intent-to-add entry below it stays invalid, as in git.
+///
+/// Written here because gix 0.90 can read, write and (through its tree editor) build trees,
+/// but has nothing that brings an index's cache-tree up to date.
+fn fill_cache_tree(
+    state: &gix::index::State,
+    objects: &gix::Repository,
+    root: &mut gix::index::extension::Tree,
+) -> Result<()> {
+    let entries: Vec<&gix::index::Entry> = state
+        .entries()
+        .iter()
+        .filter(|e| !e.flags.contains(Flags::REMOVE))
+        .collect();
+    fill_node(state, objects, root, &entries, 0)
+}
+
+fn fill_node(
+    state: &gix::index::State,
+    objects: &gix::Repository,
+    node: &mut gix::index::extension::Tree,
+    entries: &[&gix::index::Entry],
+    prefix_len: usize,
+) -> Result<()> {
+    if node.num_entries.is_some() {
+        return Ok(());
+    }
+    let mut old: std::collections::HashMap<Vec<u8>, gix::index::extension::Tree> = node
+        .children
+        .drain(..)
+        .map(|c| (c.name.to_vec(), c))
+        .collect();
+    let mut body = Vec::with_capacity(entries.len() * 48);
+    let mut valid = true;
+    let mut i = 0;
+    while i < entries.len() {
+        let e = entries[i];
+        let rest = &e.path(state)[prefix_len..];
+        match rest.find_byte(b'/') {
+            None => {
+                if e.stage() != Stage::Unconflicted || e.flags.contains(Flags::INTENT_TO_ADD) {
+                    valid = false;
+                }
+                let mode: &[u8] = match e.mode {
+                    Mode::FILE_EXECUTABLE => b"100755",
+                    Mode::SYMLINK => b"120000",
+                    Mode::COMMIT => b"160000",
+                    Mode::DIR => b"40000",
+                    _ => b"100644",
+                };
+                body.extend_from_slice(mode);
+                body.push(b' ');
+                body.extend_from_slice(rest);
+                body.push(0);
+                body.extend_from_slice(e.id.as_bytes());
+                i += 1;
+            }
+            Some(slash) => {
+                let name = &rest[..=slash]; // with its '/'
+                let end = i + entries[i..]
+                    .partition_point(|x| x.path(state)[prefix_len..].starts_with(name));
+                let name = &name[..slash];
+                let mut child = old.remove(name).unwrap_or_else(|| empty_tree_node(name));
+                fill_node(
+                    state,
+                    objects,
+                    &mut child,
+                    &entries[i..end],
+                    prefix_len + slash + 1,
+                )?;
+                match child.num_entries {
+                    Some(_) => {
+                        body.extend_from_slice(b"40000 ");
+                        body.extend_from_slice(name);
+                        body.push(0);
+                        body.extend_from_slice(child.id.as_bytes());
+                    }
+                    None => valid = false,
+                }
+                node.children.push(child);
+                i = end;
+            }
+        }
+    }
+    // git keeps subtrees ordered by name length, then bytes (`subtree_name_cmp`).
+    node.children
+        .sort_by(|a, b| (a.name.len(), a.name.as_slice()).cmp(&(b.name.len(), b.name.as_slice())));
+    if valid {
+        let id = gix::objs::compute_hash(objects.object_hash(), gix::object::Kind::Tree, &body)?;
+        if objects.has_object(id) {
+            node.id = id;
+            node.num_entries = Some(entries.len() as u32);
+        }
+    }
+    Ok(())
 }
 
 /// Paths of `state` with conflict stages (1, 2 or 3), sorted.
@@ -438,7 +581,11 @@ mod tests {
                 ..Default::default()
             };
             file.write_to(&mut theirs, options).unwrap();
-            assert_eq!(encode_plain(&file).unwrap(), theirs, "extended: {extended}");
+            assert_eq!(
+                encode_plain(&file, None).unwrap(),
+                theirs,
+                "extended: {extended}"
+            );
         }
     }
 
@@ -489,7 +636,7 @@ mod tests {
             row("d/new.txt", true),
             row("b", true),
         ]);
-        locked.commit().unwrap();
+        locked.commit(&repo).unwrap();
         let file = gix::index::File::at(
             repo.index_path(),
             repo.object_hash(),
@@ -509,7 +656,11 @@ mod tests {
             "a/deep changed below a"
         );
         assert!(node("b").is_none(), "b is a file now");
-        assert!(node("c").unwrap().num_entries.is_none());
+        assert!(node("c").is_none(), "c has no entries left");
+        assert!(
+            node("d").is_some_and(|d| d.num_entries.is_none()),
+            "a new directory gets a node, invalid while its tree does not exist"
+        );
         assert!(
             node("e").unwrap().num_entries.is_some(),
             "untouched: still valid"
@@ -524,5 +675,35 @@ mod tests {
         let truth = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
         assert_eq!(h.git(d, &["write-tree"]).trim(), truth.trim());
         h.git(d, &["fsck", "--no-progress"]);
+
+        // Now the trees exist (git wrote them): the next write fills every node, exactly as
+        // git's own cache-tree for the same entries (its write-tree just wrote one in `copy`).
+        LockedIndex::acquire(&repo).unwrap().commit(&repo).unwrap();
+        let read = |path: &std::path::Path| {
+            gix::index::File::at(path, repo.object_hash(), false, Default::default()).unwrap()
+        };
+        let ours = read(&repo.index_path());
+        let gits = read(&copy);
+        fn flat(t: &gix::index::extension::Tree, out: &mut Vec<String>, at: &str) {
+            let here = format!("{at}{}/", t.name.to_str_lossy());
+            out.push(format!("{here} {:?} {}", t.num_entries, t.id));
+            for c in &t.children {
+                flat(c, out, &here);
+            }
+        }
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        flat(ours.tree().unwrap(), &mut a, "");
+        flat(gits.tree().unwrap(), &mut b, "");
+        assert_eq!(a, b);
+        assert_eq!(ours.tree().unwrap().id.to_string(), truth.trim());
+
+        // An index without any cache-tree gets a whole one.
+        let mut bare = read(&repo.index_path());
+        bare.remove_tree();
+        std::fs::write(repo.index_path(), encode(&bare, false).unwrap()).unwrap();
+        LockedIndex::acquire(&repo).unwrap().commit(&repo).unwrap();
+        let (mut c, ours) = (Vec::new(), read(&repo.index_path()));
+        flat(ours.tree().expect("a cache-tree is written"), &mut c, "");
+        assert_eq!(c, b);
     }
 }

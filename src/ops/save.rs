@@ -317,7 +317,7 @@ fn save_scoped(
     if rows.is_empty() && commit.is_none() {
         drop(locked); // nothing changed: leave the index file alone
     } else {
-        locked.commit()?;
+        locked.commit(repo)?;
     }
     if commit.is_some() {
         clear_merge_state(repo);

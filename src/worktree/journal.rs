@@ -195,7 +195,7 @@ pub fn recover(repo: &gix::Repository) -> Result<Option<Finished>> {
         }
     })?;
     if finished.is_some() {
-        locked.commit()?;
+        locked.commit(repo)?;
         end(repo)?;
     }
     Ok(finished)

@@ -304,7 +304,7 @@ impl Transition {
         journal::begin(repo, self)?;
         let applied =
             self.execute_with(files, repo, &prepared.changes, &prepared.seen, &mut locked)?;
-        locked.commit()?;
+        locked.commit(repo)?;
         journal::end(repo)?;
         Ok(applied)
     }
@@ -988,7 +988,7 @@ mod tests {
         let outcome = t
             .execute(&repo, &prepared.changes, &prepared.seen, &mut locked)
             .unwrap();
-        locked.commit().unwrap();
+        locked.commit(&repo).unwrap();
         assert_eq!(std::fs::read_to_string(d.join("f.txt")).unwrap(), "v2\n");
         assert!(
             outcome.raced.is_empty() && outcome.kept.is_empty(),
