@@ -52,7 +52,9 @@
 //! mounted with `discard`), else in the system temporary directory.
 //!
 //! Options: `WTC_BENCH_QUICK=1` (5k files only, 2 rounds), filter arguments naming workloads
-//! and/or sizes, e.g. `cargo bench --bench compare -- sync 100k`. A whole run takes about
+//! and/or sizes, e.g. `cargo bench --bench compare -- sync 100k`, and `deep` (sync and squash
+//! at 5k files on a history of 50,000 commits without a commit-graph, and the shallow squash
+//! they are compared with; part of every full run). A whole run takes about
 //! 3 minutes on 2 cores once the fixtures are cached (building them: ~20 s).
 //!
 //! Every git and wtc process runs isolated like the e2e tests: cleared environment, private
@@ -82,6 +84,14 @@ mod hermetic;
 const EPOCH: u64 = 1_112_911_993;
 const SIZES: [usize; 2] = [5_000, 100_000];
 const WORKLOADS: [&str; 4] = ["save", "sync", "squash", "status"];
+/// The deep-history rows: sync and squash at 5k files on a fixture with this many commits
+/// below the import (filter `deep`; part of every full run).
+const DEEP_HISTORY: usize = 50_000;
+const DEEP_SIZE: usize = 5_000;
+/// sync and squash on the deep history: at least this much faster than git ...
+const DEEP_SPEEDUP: f64 = 2.0;
+/// ... and squash at most this much slower than on the shallow fixture of the same tree.
+const DEEP_VS_SHALLOW: f64 = 1.5;
 const MIB: f64 = 1024.0 * 1024.0;
 
 // Targets of the performance issue (14): speedups are git's median / wtc's median.
@@ -112,7 +122,7 @@ fn main() {
         Err(e) => {
             eprintln!("error: {e:#}");
             eprintln!(
-                "usage: cargo bench --bench compare [-- [save|sync|squash|status]... [5k|100k]...]"
+                "usage: cargo bench --bench compare [-- [save|sync|squash|status]... [5k|100k]... [deep]]"
             );
             std::process::exit(2);
         }
@@ -188,6 +198,45 @@ fn main() {
         }
     }
 
+    if opts.deep {
+        let fixture = match bench.fixture_with(DEEP_SIZE, DEEP_HISTORY) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: the deep-history fixture: {e:#}");
+                drop(bench);
+                std::process::exit(1);
+            }
+        };
+        for (workload, name) in [
+            ("sync", "sync (deep history)"),
+            ("squash", "squash (deep history)"),
+        ] {
+            let rounds = opts.rounds(DEEP_SIZE, workload);
+            eprintln!(
+                "\n== {name} @ {} files, {DEEP_HISTORY} commits, {rounds} rounds",
+                label(DEEP_SIZE)
+            );
+            let mut row = Row::new(name, DEEP_SIZE);
+            let mut after = [
+                Row::new("git status after sync", DEEP_SIZE),
+                Row::new("git commit after sync", DEEP_SIZE),
+            ];
+            let world = bench.root.join(format!("deep-{workload}"));
+            let result = match workload {
+                "sync" => bench.sync(&fixture, &world, rounds, &mut row, &mut after),
+                _ => bench.squash(&fixture, &world, rounds, &mut row),
+            };
+            if let Err(e) = result {
+                eprintln!("!! {name}: FAILED: {e:#}");
+                row.errors.push(format!("{e:#}"));
+            }
+            if !bench.keep {
+                let _ = std::fs::remove_dir_all(&world);
+            }
+            rows.push(row);
+        }
+    }
+
     let table = render(&rows, &opts);
     println!("\n{table}");
     for r in &rows {
@@ -231,6 +280,8 @@ struct Options {
     tmp_kind: String,
     sizes: Vec<usize>,
     workloads: Vec<&'static str>,
+    /// Run the deep-history rows.
+    deep: bool,
 }
 
 impl Options {
@@ -238,15 +289,26 @@ impl Options {
         let quick = std::env::var_os("WTC_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0");
         let mut sizes = Vec::new();
         let mut workloads = Vec::new();
+        let mut deep = false;
         // cargo passes `--bench` (and libtest-style flags): ignore every flag.
         for arg in std::env::args().skip(1).filter(|a| !a.starts_with('-')) {
-            if let Some(w) = WORKLOADS.iter().find(|w| **w == arg) {
+            if arg == "deep" {
+                deep = true;
+            } else if let Some(w) = WORKLOADS.iter().find(|w| **w == arg) {
                 workloads.push(*w);
             } else if let Some(s) = SIZES.iter().find(|s| label(**s) == arg) {
                 sizes.push(*s);
             } else {
                 bail!("unknown filter '{arg}'");
             }
+        }
+        let only_deep = deep && sizes.is_empty() && workloads.is_empty();
+        // Part of a full run; with filters, only when named.
+        let deep = deep || (!quick && sizes.is_empty() && workloads.is_empty());
+        if only_deep {
+            // `deep` alone: the deep rows, and the shallow squash they are compared with.
+            sizes.push(DEEP_SIZE);
+            workloads.push("squash");
         }
         if sizes.is_empty() {
             sizes = if quick {
@@ -264,6 +326,7 @@ impl Options {
             tmp_kind: String::new(),
             sizes,
             workloads,
+            deep,
         })
     }
 
@@ -569,27 +632,38 @@ impl Bench {
 
     /// The cached bare fixture repository of `size` files (built on first use).
     fn fixture(&self, size: usize) -> Result<PathBuf> {
+        self.fixture_with(size, 0)
+    }
+
+    /// [`Bench::fixture`] with `history` commits below the import (`make_large.sh`'s HISTORY).
+    fn fixture_with(&self, size: usize, history: usize) -> Result<PathBuf> {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/make_large.sh");
         let mut cmd = self.command("bash", &self.root);
         cmd.arg(&script).arg("--version");
         let version = self.exec(cmd)?.ok("make_large.sh --version")?;
         let version = version.stdout.trim();
-        let path = self.cache.join(format!("large-v{version}-{size}.git"));
+        let name = match history {
+            0 => format!("large-v{version}-{size}"),
+            h => format!("large-v{version}-{size}-h{h}"),
+        };
+        let path = self.cache.join(format!("{name}.git"));
         if path.join("HEAD").exists() {
             eprintln!("fixture {}: {} (cached)", label(size), path.display());
             return Ok(path);
         }
         std::fs::create_dir_all(&self.cache)
             .with_context(|| format!("creating {}", self.cache.display()))?;
-        let partial = self.cache.join(format!(
-            "large-v{version}-{size}.git.partial-{}",
-            std::process::id()
-        ));
+        let partial = self
+            .cache
+            .join(format!("{name}.git.partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&partial);
         eprintln!("fixture {}: building {} ...", label(size), path.display());
         let t = Instant::now();
         let mut cmd = self.command("bash", &self.root);
         cmd.arg(&script).arg(size.to_string()).arg(&partial);
+        if history > 0 {
+            cmd.arg(history.to_string());
+        }
         if let Err(e) = self.exec(cmd).and_then(|p| p.ok("make_large.sh")) {
             let _ = std::fs::remove_dir_all(&partial);
             return Err(e);
@@ -1392,6 +1466,7 @@ fn render(rows: &[Row], opts: &Options) -> String {
             "squash" => Some(SQUASH_SPEEDUP),
             "status" => Some(STATUS_SPEEDUP),
             "git status after sync" | "git commit after sync" => Some(GIT_AFTER_SPEEDUP),
+            "sync (deep history)" | "squash (deep history)" => Some(DEEP_SPEEDUP),
             _ => None,
         };
         if let Some(min) = min_speedup {
@@ -1481,6 +1556,35 @@ fn render(rows: &[Row], opts: &Options) -> String {
                 "PASS"
             } else {
                 "**FAIL** (grows with the tree)"
+            }
+        ));
+    }
+    // squash on the deep history costs at most 1.5x what it costs on the shallow one.
+    let deep = rows.iter().find(|r| r.workload == "squash (deep history)");
+    let shallow = rows
+        .iter()
+        .find(|r| r.workload == "squash" && r.size == DEEP_SIZE);
+    if let (Some(deep), Some(shallow)) = (deep, shallow) {
+        let ratio = match (shallow.wtc_median(), deep.wtc_median()) {
+            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+            _ => None,
+        };
+        let ok = ratio.is_some_and(|r| r <= DEEP_VS_SHALLOW);
+        if ok {
+            passes += 1;
+        } else {
+            fails += 1;
+        }
+        out.push_str(&format!(
+            "| squash deep / shallow history | {} | {} | | | | <= {DEEP_VS_SHALLOW:.1}x | {} |\n",
+            thousands(DEEP_SIZE),
+            ratio
+                .map(|r| format!("{r:.1}x"))
+                .unwrap_or_else(|| "-".into()),
+            if ok {
+                "PASS"
+            } else {
+                "**FAIL** (the history walk costs)"
             }
         ));
     }
