@@ -43,26 +43,36 @@ pub fn changes(
             index.clone(),
         ));
     }
-    let iter = platform
+    let index_is_head = index_is_head(repo, index)?;
+    let platform = platform
         .untracked_files(gix::status::UntrackedFiles::Files)
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
-        .index_worktree_submodules(None)
-        .into_iter(
-            only.map(|paths| {
-                // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
-                paths
-                    .iter()
-                    .map(|p| {
-                        let mut spec = BString::from(":(literal)");
-                        spec.extend_from_slice(p);
-                        spec
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .into_iter()
-            .flatten(),
-        )?;
+        .index_worktree_submodules(None);
+    let patterns = only
+        .map(|paths| {
+            // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
+            paths
+                .iter()
+                .map(|p| {
+                    let mut spec = BString::from(":(literal)");
+                    spec.extend_from_slice(p);
+                    spec
+                })
+                .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .flatten();
+    // The comparison of HEAD's tree with the index builds the whole tree as an index: skip
+    // it when the index's cache-tree already says the index IS HEAD's tree.
+    let iter: Box<dyn Iterator<Item = Result<Item>>> = match index_is_head {
+        true => Box::new(
+            platform
+                .into_index_worktree_iter(patterns)?
+                .map(|r| r.map(Item::IndexWorktree).map_err(Into::into)),
+        ),
+        false => Box::new(platform.into_iter(patterns)?.map(|r| r.map_err(Into::into))),
+    };
     let mut out = BTreeSet::new();
     let mut nested = BTreeSet::new();
     for item in iter {
@@ -110,6 +120,25 @@ pub fn changes(
     Ok(Changes {
         paths: out.into_iter().collect(),
         nested: nested.into_iter().collect(),
+    })
+}
+
+/// Does the cache-tree of the index (`index`, else the one on disk) say the index holds
+/// exactly HEAD's tree? Its root is valid only while its id is the tree of every entry (git
+/// and wtc invalidate it on any edit; a conflict or an intent-to-add entry keeps it invalid).
+fn index_is_head(repo: &gix::Repository, index: Option<&gix::index::File>) -> Result<bool> {
+    let head = repo.head_tree_id_or_empty()?.detach();
+    let says = |state: &gix::index::State| {
+        state
+            .tree()
+            .is_some_and(|t| t.num_entries.is_some() && t.id == head)
+    };
+    Ok(match index {
+        Some(index) => says(index),
+        None => {
+            let index = repo.index_or_empty()?;
+            says(&index)
+        }
     })
 }
 

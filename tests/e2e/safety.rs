@@ -521,3 +521,41 @@ fn every_name_git_checks_out_round_trips() {
     env.assert_clean(&repo, "after squashing the names");
     assert_eq!(env.rev(&repo, "main:odd"), env.rev(&up, "HEAD:odd"));
 }
+
+/// After a wtc write the cache-tree says the index IS HEAD's tree, and save's status skips
+/// the HEAD-vs-index comparison then: a change that only that comparison sees (staged, the
+/// worktree equal to the index) must still make git invalidate the cache-tree and be saved,
+/// also when git edits the index behind wtc's back in other ways.
+#[test]
+fn a_staged_only_change_after_a_wtc_write_is_saved() {
+    let l = setup();
+    let env = &l.env;
+    env.write(&l.up.join("src/first.ts"), "first\n");
+    env.wtc_json(&l.up, &["save"]); // wtc wrote the index: a whole, valid cache-tree
+    env.assert_cache_tree_sound(&l.up);
+    // Staged, and the worktree already holds the staged bytes: only HEAD vs index differs.
+    env.write(&l.up.join("src/first.ts"), "staged\n");
+    env.git(&l.up, &["add", "src/first.ts"]);
+    // An entry made with plumbing: a blob the worktree also holds at that path.
+    env.write(&l.up.join("plumbed.txt"), "plumbed\n");
+    let blob = env.git(&l.up, &["hash-object", "-w", "plumbed.txt"]);
+    env.git(
+        &l.up,
+        &[
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("100644,{},plumbed.txt", blob.trim()),
+        ],
+    );
+    env.git(&l.up, &["update-index", "--refresh", "-q"]);
+    let save = env.wtc_json(&l.up, &["save"]);
+    assert!(!save["commit"].is_null(), "{save}");
+    assert_eq!(env.git(&l.up, &["show", "HEAD:src/first.ts"]), "staged\n");
+    assert_eq!(env.git(&l.up, &["show", "HEAD:plumbed.txt"]), "plumbed\n");
+    env.assert_clean(&l.up, "after saving staged-only changes");
+    env.assert_cache_tree_sound(&l.up);
+    // Nothing left: the next save finds nothing, as git status does.
+    let again = env.wtc_json(&l.up, &["save"]);
+    assert!(again["commit"].is_null(), "{again}");
+}
