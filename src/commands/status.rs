@@ -4,7 +4,7 @@ use anyhow::Result;
 use gix::bstr::ByteSlice;
 
 use super::Ctx;
-use crate::commands::ui::{Report, Style};
+use crate::commands::ui::{Report, Style, Ui};
 use crate::git::refs;
 use crate::plan::lanes as lane;
 
@@ -105,23 +105,32 @@ pub fn run_status(ctx: &Ctx, _args: StatusArgs) -> Result<Report> {
         ));
     }
     for o in &overlaps {
-        let shown: Vec<&str> = o.paths.iter().take(5).map(String::as_str).collect();
-        let more = match o.paths.len() > 5 {
-            true => format!(" and {} more", o.paths.len() - 5),
-            false => String::new(),
-        };
-        let verdict = match o.conflicts {
-            true => ctx.ui.paint(Style::Bad, "would conflict"),
-            false => "merge cleanly".to_string(),
-        };
         r.out(format!(
-            "  overlap: {} and {} both change {}{more}: {verdict}",
-            o.lanes[0],
-            o.lanes[1],
-            shown.join(", ")
+            "  overlap: {}",
+            overlap_text(&ctx.ui, &o.lanes, &o.paths, o.conflicts)
         ));
     }
     Ok(r)
+}
+
+/// One overlap of the conflict forecast, as `status` and `watch` show it: "a and b both
+/// change PATHS: would conflict" (the first five paths).
+pub fn overlap_text(ui: &Ui, lanes: &[String; 2], paths: &[String], conflicts: bool) -> String {
+    let shown: Vec<&str> = paths.iter().take(5).map(String::as_str).collect();
+    let more = match paths.len() > 5 {
+        true => format!(" and {} more", paths.len() - 5),
+        false => String::new(),
+    };
+    let verdict = match conflicts {
+        true => ui.paint(Style::Bad, "would conflict"),
+        false => "merge cleanly".to_string(),
+    };
+    format!(
+        "{} and {} both change {}{more}: {verdict}",
+        lanes[0],
+        lanes[1],
+        shown.join(", ")
+    )
 }
 
 pub fn run_graph(ctx: &Ctx, _args: GraphArgs) -> Result<Report> {

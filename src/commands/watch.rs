@@ -23,8 +23,12 @@ use crate::ops::sync::SyncResult;
 /// lanes keep flowing. Only one watcher per lane: a second one is refused. Runs until Ctrl-C
 /// or SIGTERM (exit 130), never stopping half-way through a sync.
 ///
+/// With --all, a pair of lanes the DAG does not order is reported as soon as their changes
+/// start to conflict (the conflict forecast of `wtc status`), before either syncs or
+/// squashes: early enough to tell their agents.
+///
 /// Output: one line per event on stderr; with --json one JSON object per line on stdout
-/// (`{"version":1,"event":"started"|"synced"|"held"|"autosaved"|"stopped",...}`).
+/// (`{"version":1,"event":"started"|"synced"|"held"|"autosaved"|"overlap"|"stopped",...}`).
 #[derive(Debug, clap::Args)]
 pub struct WatchArgs {
     /// Keep every lane of the plan that has a worktree in this clone synced, in one process
@@ -105,7 +109,10 @@ pub fn print_event(ui: &Ui, e: &Event) {
     }
     let important = matches!(
         e,
-        Event::Held { .. } | Event::RemoteError { .. } | Event::Stopped { exit_code: 1.., .. }
+        Event::Held { .. }
+            | Event::Overlap { .. }
+            | Event::RemoteError { .. }
+            | Event::Stopped { exit_code: 1.., .. }
     );
     if ui.quiet && !important {
         return;
@@ -211,6 +218,15 @@ pub fn human(ui: &Ui, e: &Event) -> Vec<String> {
             "{lane}: autosaved {} file(s) as {} ({ms} ms)",
             paths.len(),
             &commit[..9]
+        )],
+        Event::Overlap {
+            lanes,
+            paths,
+            conflicts,
+        } => vec![format!(
+            "{} {}",
+            ui.paint(Style::Warn, "overlap:"),
+            super::status::overlap_text(ui, lanes, paths, *conflicts)
         )],
         Event::RemoteError { remote, message } => vec![format!(
             "{} {message}",

@@ -17,7 +17,10 @@
 //! the reason is reported, and it is not retried until its inputs change (a new upstream tip,
 //! or its own branch moving because its agent committed). Other lanes keep flowing. Each
 //! watched lane is claimed with a [`PidLock`] in its git dir, so two watchers never race on one
-//! worktree. Nothing here prints: [`watch`] hands [`Event`]s to its caller, which renders them.
+//! worktree. With [`Scope::All`], a round in which lane tips moved ends with the conflict
+//! forecast ([`crate::ops::forecast`]), so a pair of lanes that starts to conflict is reported
+//! ([`Event::Overlap`]) before either syncs or squashes. Nothing here prints: [`watch`] hands
+//! [`Event`]s to its caller, which renders them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
@@ -89,6 +92,16 @@ pub enum Event {
         commit: String,
         paths: Vec<String>,
         ms: u64,
+    },
+    /// `--all`: two lanes the DAG does not order started to conflict (the conflict forecast
+    /// of `wtc status`, merged in memory): reported the first time this watch sees the pair
+    /// conflict, at start included, and again after it stopped conflicting and started anew.
+    Overlap {
+        lanes: [String; 2],
+        /// The paths both lanes changed since their merge base.
+        paths: Vec<String>,
+        /// Always `true` today (only conflicting pairs are reported); `wtc status` shape.
+        conflicts: bool,
     },
     /// Remote mode: listing, fetching or publishing failed (reported once per message; the
     /// watch goes on and tries again later).
@@ -472,6 +485,17 @@ pub struct LiveSync {
     elsewhere: BTreeMap<String, Option<u32>>,
     reconcile: bool,
     remote: Option<RemotePoll>,
+    /// [`Scope::All`]: the conflict forecast as this watch last saw it.
+    forecast: Forecast,
+}
+
+/// What the last conflict forecast of a watch saw (see [`Event::Overlap`]).
+#[derive(Default)]
+struct Forecast {
+    /// The lane tips it was computed from (`None`: not yet): unmoved tips, no new forecast.
+    tips: Option<Vec<(String, Option<ObjectId>)>>,
+    /// The pairs that conflicted then.
+    conflicting: BTreeSet<[String; 2]>,
 }
 
 /// Remote mode: when to list the remote's refs next.
@@ -527,6 +551,7 @@ impl LiveSync {
             elsewhere: BTreeMap::new(),
             reconcile: false,
             remote,
+            forecast: Forecast::default(),
         };
         live.claim(repo, true, &mut Vec::new())?;
         Ok(live)
@@ -670,7 +695,57 @@ impl LiveSync {
             tips.insert(spec.name.clone(), own);
             slot.settled = Some(self::inputs(plan, &spec.name, &tips));
         }
+        if matches!(self.scope, Scope::All) {
+            self.forecast(&repo, &tips, &mut events)?;
+        }
         Ok(events)
+    }
+
+    /// `--all`, after a round: when any lane tip moved since the last forecast, forecast
+    /// again and report each pair that conflicts now and did not before. Pairs whose tips did
+    /// not move are answered from the forecast's cache, so this merges only what moved.
+    fn forecast(
+        &mut self,
+        repo: &gix::Repository,
+        tips: &BTreeMap<String, Option<ObjectId>>,
+        events: &mut Vec<Event>,
+    ) -> Result<()> {
+        let plan = &self.plan.plan;
+        // In dependency order, as `wtc status` lists lanes and pairs.
+        let now: Vec<(String, Option<ObjectId>)> = plan
+            .topo_order()?
+            .into_iter()
+            .map(|l| (l.name.clone(), tips.get(&l.name).copied().flatten()))
+            .collect();
+        if self.forecast.tips.as_ref() == Some(&now) {
+            return Ok(());
+        }
+        let overlaps = match crate::ops::forecast::overlaps(repo, plan, &now) {
+            Ok(o) => o,
+            Err(e) if is_interrupt(&e) => return Err(e),
+            // Advisory only (`wtc status` shows the error): syncing goes on, and the forecast
+            // is tried again when a tip moves.
+            Err(_) => {
+                self.forecast.tips = Some(now);
+                return Ok(());
+            }
+        };
+        let mut conflicting = BTreeSet::new();
+        for o in overlaps.into_iter().filter(|o| o.conflicts) {
+            if !self.forecast.conflicting.contains(&o.lanes) {
+                events.push(Event::Overlap {
+                    lanes: o.lanes.clone(),
+                    paths: o.paths,
+                    conflicts: o.conflicts,
+                });
+            }
+            conflicting.insert(o.lanes);
+        }
+        self.forecast = Forecast {
+            tips: Some(now),
+            conflicting,
+        };
+        Ok(())
     }
 
     /// Save `lane`'s worktree as a WIP commit if it holds changes (`--autosave`).

@@ -173,6 +173,7 @@ fn every_command_and_watch_event_is_described() {
         "synced",
         "held",
         "autosaved",
+        "overlap",
         "remote-error",
         "stopped",
     ] {

@@ -671,3 +671,144 @@ fn human_output_is_one_line_per_event() {
     );
     assert_eq!(lines[2], "stopped: interrupted", "{err}");
 }
+
+/// Issue "Agent-ready lanes", item 5: `watch --all` reports a pair of lanes the DAG does not
+/// order the first time their changes conflict (the forecast of `wtc status`), once while it
+/// keeps conflicting and again after it stopped; a pair whose edits of one file merge
+/// cleanly is never reported. A pair that conflicts when a watch starts is reported at once.
+#[test]
+fn watch_all_reports_each_pair_of_lanes_once_when_it_starts_to_conflict() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", PLAN]);
+    let left = env.add_lane(&repo, "left", &[]);
+    let right = env.add_lane(&repo, "right", &[]);
+    let calm = env.add_lane(&repo, "calm", &[]);
+    // `tail` syncs from calm: its `synced` event marks the end of a round that saw every
+    // commit made before calm's.
+    env.add_lane(&repo, "tail", &["calm"]);
+    let config = env.read(&repo.join("src/config.ts"));
+    let commit = |wt: &Path, files: &[(&str, &str)], subject: &str| {
+        for (path, content) in files {
+            env.write(&wt.join(path), content);
+        }
+        env.git(wt, &["add", "-A"]);
+        env.git(wt, &["commit", "-q", "-m", subject]);
+    };
+    let config_with = |needle: &str, line: &str| replace_line(&config, needle, line);
+    let mut rounds = 0;
+    let round_marker = |watch: &mut Streaming, n: &mut usize| {
+        *n += 1;
+        commit(&calm, &[("calm.txt", &format!("{n}\n"))], "calm again");
+        let tip = env.rev(&calm, "HEAD");
+        watch.wait_for(0, "tail synced", |v| {
+            is(v, "synced", "tail") && v["commit"] == tip.as_str()
+        });
+    };
+
+    let mut watch = Streaming::start(&env, &repo, &["watch", "--all"]);
+    watch.started();
+    // Same file, distant lines: an overlap that merges cleanly (status shows it), no event.
+    commit(
+        &calm,
+        &[("src/config.ts", &config_with("owner", "  owner: \"calm\","))],
+        "calm owner",
+    );
+    commit(
+        &left,
+        &[("src/config.ts", &config_with("retries", "  retries: 4,"))],
+        "left retries",
+    );
+    round_marker(&mut watch, &mut rounds);
+    let status = env.wtc_json(&repo, &["status"]);
+    let clean: Vec<&Value> = status["overlaps"].as_array().unwrap().iter().collect();
+    assert!(
+        clean
+            .iter()
+            .any(|o| o["lanes"] == serde_json::json!(["calm", "left"]) && o["conflicts"] == false),
+        "calm and left overlap cleanly: {status}"
+    );
+    let overlap_events = |events: &[Value]| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["event"] == "overlap")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(overlap_events(&watch.events()), Vec::<Value>::new());
+
+    // The same line, differently: reported once, with the path.
+    commit(
+        &right,
+        &[("src/config.ts", &config_with("retries", "  retries: 5,"))],
+        "right retries",
+    );
+    let first = watch.wait_for(0, "overlap", |v| v["event"] == "overlap");
+    assert_eq!(
+        first,
+        serde_json::json!({"version": 1, "event": "overlap", "lanes": ["left", "right"],
+            "paths": ["src/config.ts"], "conflicts": true})
+    );
+    // Both lanes move on, still conflicting: no new event.
+    commit(&right, &[("right.txt", "r\n")], "right more");
+    commit(&left, &[("left.txt", "l\n")], "left more");
+    round_marker(&mut watch, &mut rounds);
+    assert_eq!(
+        overlap_events(&watch.events()).len(),
+        1,
+        "{:#?}",
+        watch.events()
+    );
+
+    // right takes left's value (no conflict), then changes it again: reported again.
+    commit(
+        &right,
+        &[("src/config.ts", &config_with("retries", "  retries: 4,"))],
+        "right agrees",
+    );
+    round_marker(&mut watch, &mut rounds);
+    assert_eq!(overlap_events(&watch.events()).len(), 1);
+    let n = watch.events().len();
+    commit(
+        &right,
+        &[("src/config.ts", &config_with("retries", "  retries: 6,"))],
+        "right disagrees",
+    );
+    watch.wait_for(n, "overlap again", |v| v["event"] == "overlap");
+    let (code, events, err) = watch.stop("-INT");
+    assert_eq!(code, 130, "{err}");
+    let overlaps = overlap_events(&events);
+    assert_eq!(overlaps.len(), 2, "{overlaps:#?}");
+    assert_eq!(overlaps[1], first, "the same pair and path");
+    assert!(
+        events.iter().all(|e| e["event"] != "held"),
+        "no lane syncs from another: nothing held: {events:#?}"
+    );
+
+    // A new watch reports the pair that conflicts already, at start; human: one line.
+    let log = env.path("watch.log");
+    let mut cmd = env.command(env!("CARGO_BIN_EXE_wtc"), &repo);
+    cmd.args(["watch", "--all"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().expect("start wtc watch");
+    wait_until(
+        || std::fs::read_to_string(&log).is_ok_and(|t| t.contains("overlap:")),
+        "overlap line",
+    );
+    signal(child.id(), "-TERM");
+    let status = child.wait().expect("wtc watch exits");
+    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "overlap: left and right both change src/config.ts: would conflict",
+            "stopped: interrupted"
+        ],
+        "{text}"
+    );
+}
