@@ -11,6 +11,7 @@ use std::process::Command;
 
 use anyhow::{Context as _, Result};
 use gix::bstr::ByteSlice;
+use gix::NestedProgress as _;
 use gix::ObjectId;
 
 /// Replace `user:password@` (or `token@`) in every URL inside `text` by `***@`.
@@ -92,6 +93,7 @@ pub fn fetch(
     refspecs: &[String],
     prefix: &str,
 ) -> Result<BTreeMap<String, ObjectId>> {
+    let _t = crate::trace::span("fetch");
     let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
     r.replace_refspecs(
         refspecs.iter().map(String::as_str),
@@ -100,13 +102,13 @@ pub fn fetch(
     let conn = r
         .connect(gix::remote::Direction::Fetch)
         .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
+    // gix renames the progress it is handed after each phase ("negotiate (round 1)",
+    // "receiving pack"): hand it a child, so the line still says what is fetched from where.
+    let mut task = crate::progress::task(format!("fetching from {remote}"));
     let outcome = conn
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|e| remote_error(repo, remote, "fetching from", e))?
-        .receive(
-            crate::progress::task(format!("fetching from {remote}")),
-            &gix::interrupt::IS_INTERRUPTED,
-        )
+        .receive(task.add_child("receiving"), &gix::interrupt::IS_INTERRUPTED)
         .map_err(|e| remote_error(repo, remote, "fetching from", e))?;
     Ok(remote_refs(&outcome.ref_map, prefix))
 }

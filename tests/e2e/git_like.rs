@@ -381,3 +381,93 @@ fn progress_shows_on_a_terminal_and_nowhere_else() {
     assert!(verify.contains("verifying: sleep 0.5"), "{verify:?}");
     assert!(verify.contains("verified-output"), "{verify:?}");
 }
+
+/// Issue "Feels like part of git", item 5: a fetch from the remote (`join` here; `sync`,
+/// `wait` and `squash --push` fetch the same way) draws its progress on a terminal, and
+/// nowhere else: not off a terminal, not with `--json`.
+#[test]
+fn fetch_progress_shows_on_a_terminal_and_nowhere_else() {
+    let env = TestEnv::new();
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
+    let clone = |name: &str| {
+        let dir = env.path(name);
+        env.git(
+            env.root(),
+            // `--no-local`: no hard-linked copy of every object of the remote.
+            &[
+                "clone",
+                "-q",
+                "--no-local",
+                bare.to_str().unwrap(),
+                dir.to_str().unwrap(),
+            ],
+        );
+        dir
+    };
+    let lead = clone("lead");
+    env.wtc_json(&lead, &["init", "p", "--remote", "origin"]);
+    let big = env.add_lane(&lead, "big", &[]);
+    // A thousand files and 16 MB of random bytes: receiving and indexing the pack takes a few
+    // hundred milliseconds, several frames of the drawing. Stored uncompressed, so making
+    // and pushing them does not spend its time compressing noise.
+    const FILES: usize = 1000;
+    const BLOB: usize = 16_000_000;
+    env.git(&lead, &["config", "core.compression", "0"]);
+    for i in 0..FILES {
+        env.write(
+            &big.join(format!("many/d{}/f{i}.txt", i % 20)),
+            format!("file {i}\n"),
+        );
+    }
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let blob: Vec<u8> = (0..BLOB)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    env.write(&big.join("big.bin"), blob);
+    // A plain commit (the quickest way in), published by `save`.
+    env.git(&big, &["add", "-A"]);
+    env.git(&big, &["commit", "-qm", "many files"]);
+    env.wtc_json(&big, &["save"]);
+    let tip = env.rev(&big, "HEAD");
+    // Each clone lacks the lane's objects (a clone never fetches `refs/wtc/`): its join
+    // downloads them all.
+    let fresh = |name: &str| {
+        let dir = clone(name);
+        assert!(
+            !env.rev_exists(&dir, &format!("{tip}^{{commit}}")),
+            "{name} must fetch the lane"
+        );
+        dir
+    };
+
+    let shown = under_pty(&env, &fresh("one"), "wtc join p big");
+    let frames: Vec<&str> = shown
+        .split(['\r', '\n'])
+        .filter(|f| f.contains("fetching from origin: "))
+        .collect();
+    assert!(
+        frames.iter().any(|f| f
+            .split_whitespace()
+            .any(|w| w.contains('/') && w.ends_with(|c: char| c.is_ascii_digit()))),
+        "the fetch draws its progress, with counts: {shown:?}"
+    );
+    assert!(shown.contains("joined plan 'p' as lane 'big'"), "{shown:?}");
+    // Off the terminal, and with --json on it: exactly the output without progress.
+    let plain = env.wtc(&fresh("two"), &["join", "p", "big"]);
+    assert_eq!(code(&plain), 0, "{}", env.describe(&plain));
+    assert!(
+        !stderr(&plain).contains("fetching") && !stderr(&plain).contains('\r'),
+        "{}",
+        env.describe(&plain)
+    );
+    let json = under_pty(&env, &fresh("three"), "wtc --json join p big");
+    assert!(!json.contains("fetching"), "{json:?}");
+    assert!(json.trim_start().starts_with('{'), "{json:?}");
+}
