@@ -125,10 +125,20 @@ fn publish(env: &TestEnv, repo: &Path, tree: &str) {
     );
 }
 
-/// up's clean tree plus `extra` entries.
+/// up's clean tree plus `extra` entries, in git's tree order (names compared as if a
+/// directory's had a trailing `/`): the hostile part is the names, not the order. (An
+/// unsorted tree confuses git itself: after `git read-tree HEAD` of one, `git status`
+/// reports entries as added that HEAD has.)
 fn with_extra(l: &Lanes, extra: Vec<(&'static str, Vec<u8>, String)>) -> String {
     let mut entries = root_entries(&l.env, &l.repo, "refs/heads/wtc/p/up");
     entries.extend(extra);
+    entries.sort_by_key(|(mode, name, _)| {
+        let mut key = name.clone();
+        if *mode == "40000" {
+            key.push(b'/');
+        }
+        key
+    });
     raw_tree(&l.env, &l.repo, &entries)
 }
 
