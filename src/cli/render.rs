@@ -22,9 +22,17 @@ pub fn render(ui: &Ui, report: Report) -> i32 {
         doc.extend(report.data);
         print_json(&Value::Object(doc));
     } else {
-        let mut out = std::io::stdout().lock();
-        for line in &report.stdout {
-            let _ = writeln!(out, "{line}");
+        if let Some(pager) = report
+            .pager
+            .as_deref()
+            .filter(|_| !report.stdout.is_empty())
+        {
+            page(pager, &report.stdout);
+        } else {
+            let mut out = std::io::stdout().lock();
+            for line in &report.stdout {
+                let _ = writeln!(out, "{line}");
+            }
         }
         if !ui.quiet {
             let mut err = std::io::stderr().lock();
@@ -60,6 +68,44 @@ pub fn render_error(ui: &Ui, command: &str, err: &anyhow::Error) -> i32 {
         }
     }
     d.exit_code
+}
+
+/// Show `lines` through `pager` (`sh -c`, with git's defaults `LESS=FRX` and `LV=-c`: a
+/// short output stays on the screen, colours pass through); if it cannot start, print them.
+fn page(pager: &str, lines: &[String]) {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.arg("-c").arg(pager).stdin(std::process::Stdio::piped());
+    for (key, value) in [("LESS", "FRX"), ("LV", "-c")] {
+        if std::env::var_os(key).is_none() {
+            cmd.env(key, value);
+        }
+    }
+    match cmd.spawn() {
+        Ok(mut child) => {
+            if let Some(mut stdin) = child.stdin.take() {
+                for line in lines {
+                    // The user quit the pager early: stop writing, as git does.
+                    if writeln!(stdin, "{line}").is_err() {
+                        break;
+                    }
+                }
+            }
+            // 127: the shell found no such pager (no `less` installed): print it here.
+            if child.wait().is_ok_and(|s| s.code() != Some(127)) {
+                return;
+            }
+            let mut out = std::io::stdout().lock();
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        Err(_) => {
+            let mut out = std::io::stdout().lock();
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+    }
 }
 
 fn print_json(doc: &Value) {

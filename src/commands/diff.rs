@@ -16,7 +16,9 @@ use crate::ops::diff::{self, DiffOptions, Diffed, FileDiff};
 /// the lane you stand in, or, outside a lane worktree, the whole integration: the target's
 /// tip against what `wtc squash` would land (the current tips of the lanes that have not
 /// landed yet, see `wtc status`). Nothing is written.
-/// Colour on a terminal (`--color`); no pager: pipe it into one (`wtc diff | less -R`).
+/// On a terminal the output is coloured (`--color`) and shown through a pager, as git
+/// chooses one: `GIT_PAGER`, `core.pager`, `PAGER`, else `less` (with `LESS=FRX` unless set);
+/// `--no-pager` (or a pager of `cat`) prints it directly.
 #[derive(Debug, clap::Args)]
 pub struct DiffArgs {
     /// The lane to show (default: the lane you stand in, else the whole integration).
@@ -31,6 +33,9 @@ pub struct DiffArgs {
     /// Only these paths (files or directories, relative to the current directory).
     #[arg(last = true, value_name = "PATH")]
     pub paths: Vec<String>,
+    /// Print straight to the terminal, without a pager.
+    #[arg(long)]
+    pub no_pager: bool,
 }
 
 pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<Report> {
@@ -55,6 +60,9 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<Report> {
         },
     )?;
     let mut r = Report::new("diff");
+    if !args.no_pager && !ctx.ui.json {
+        r.pager = pager(&ws.repo);
+    }
     r.set("plan", &plan.name);
     r.extend(&out);
     let paint = |style: Style, text: &str| match ctx.ui.color_out {
@@ -79,6 +87,26 @@ pub fn run(ctx: &Ctx, args: DiffArgs) -> Result<Report> {
         });
     }
     Ok(r)
+}
+
+/// The pager for output to a terminal, chosen as git chooses it; `None` off a terminal or
+/// when it is `cat` or empty.
+fn pager(repo: &gix::Repository) -> Option<String> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let pager = env("GIT_PAGER")
+        .or_else(|| {
+            repo.config_snapshot()
+                .string("core.pager")
+                .map(|s| s.to_string())
+        })
+        .or_else(|| env("PAGER"))
+        .unwrap_or_else(|| "less".to_string());
+    let trimmed = pager.trim();
+    (!trimmed.is_empty() && trimmed != "cat").then(|| trimmed.to_string())
 }
 
 /// `paths` (relative to `cwd`) as paths from the repository's root.

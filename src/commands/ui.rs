@@ -99,6 +99,8 @@ pub struct Report {
     /// The command already printed its output as it went (`watch`: one line or one NDJSON
     /// object per event), so rendering adds nothing.
     pub streamed: bool,
+    /// Show stdout through this pager command (`sh -c`), as git pages `git diff`.
+    pub pager: Option<String>,
 }
 
 impl Report {

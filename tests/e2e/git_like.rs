@@ -471,3 +471,43 @@ fn fetch_progress_shows_on_a_terminal_and_nowhere_else() {
     assert!(!json.contains("fetching"), "{json:?}");
     assert!(json.trim_start().starts_with('{'), "{json:?}");
 }
+
+#[test]
+fn diff_pages_on_a_terminal_like_git_diff() {
+    let env = TestEnv::new();
+    let repo = env.path("repo");
+    env.fixture("make_base.sh", &repo);
+    env.wtc_json(&repo, &["init", "p"]);
+    let lane = env.add_lane(&repo, "a", &[]);
+    env.write(&lane.join("src/paged.ts"), "export const paged = 1;\n");
+    env.wtc_json(&lane, &["save"]);
+    // The pager git would use (GIT_PAGER first) gets the patch; a marking "pager" shows it.
+    let paged = under_pty(
+        &env,
+        &lane,
+        "GIT_PAGER='sed s/^/PAGED:/' wtc --color never diff",
+    );
+    assert!(paged.contains("PAGED:diff --git a/src/paged.ts"), "{paged}");
+    let direct = under_pty(
+        &env,
+        &lane,
+        "GIT_PAGER='sed s/^/PAGED:/' wtc diff --no-pager",
+    );
+    assert!(
+        direct.contains("diff --git") && !direct.contains("PAGED:"),
+        "{direct}"
+    );
+    env.git(&lane, &["config", "core.pager", "sed s/^/CORE:/"]);
+    let core = under_pty(&env, &lane, "wtc --color never diff");
+    assert!(core.contains("CORE:+export const paged"), "{core}");
+    // A pager that is not installed: the patch is printed anyway.
+    env.git(&lane, &["config", "core.pager", "no-such-pager-here"]);
+    let missing = under_pty(&env, &lane, "wtc --color never diff");
+    assert!(missing.contains("diff --git a/src/paged.ts"), "{missing}");
+    // Off a terminal, and with --json: never paged.
+    env.git(&lane, &["config", "core.pager", "sed s/^/CORE:/"]);
+    let piped = env.wtc_ok(&lane, &["diff"]);
+    assert!(piped.starts_with("diff --git"), "{piped}");
+    let json = under_pty(&env, &lane, "wtc --json diff");
+    assert!(!json.contains("CORE:"), "{json}");
+}
