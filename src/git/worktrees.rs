@@ -78,6 +78,12 @@ pub fn add_worktree(repo: &gix::Repository, path: &Path, branch: &str) -> Result
     Ok(new)
 }
 
+/// Bytes of decompressed objects a repository keeps in memory (gix's object cache, off by
+/// default): a command reads the same commits and trees again and again (status reads each
+/// lane's commits for its state, how far it is behind and its verdict; a fold reads the
+/// same trees for every lane), and inflating them again was most of `status`'s time.
+const OBJECT_CACHE: usize = 8 << 20;
+
 /// An opened repository plus the worktree the command runs in.
 pub struct Workspace {
     pub repo: gix::Repository,
@@ -111,16 +117,19 @@ impl Workspace {
         if repo.is_bare() || repo.workdir().is_none() {
             return Err(Error::Bare(repo.git_dir().to_owned()).into());
         }
+        let mut repo = repo;
+        repo.object_cache_size_if_unset(OBJECT_CACHE);
         Ok(Workspace { repo })
     }
 
     /// Open the repository of a specific worktree directory.
     pub fn open_worktree(path: &Path) -> Result<gix::Repository> {
-        let repo = gix::open(path).map_err(|e| Error::CannotOpenWorktree {
+        let mut repo = gix::open(path).map_err(|e| Error::CannotOpenWorktree {
             path: path.to_owned(),
             reason: e.to_string(),
         })?;
         refuse_untrusted(&repo)?;
+        repo.object_cache_size_if_unset(OBJECT_CACHE);
         Ok(repo)
     }
 
