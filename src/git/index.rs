@@ -589,6 +589,72 @@ mod tests {
         }
     }
 
+    /// Entries git never writes into a tree as they are keep their directories invalid:
+    /// conflict stages and intent-to-add entries, whatever trees exist.
+    #[test]
+    fn conflicts_and_intent_to_add_keep_their_directories_invalid() {
+        let h = crate::hermetic::shared();
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        h.git(d, &["init", "-q", "-b", "main"]);
+        for p in ["a/x.txt", "b/y.txt", "c/z.txt", "top.txt"] {
+            std::fs::create_dir_all(d.join(p).parent().unwrap()).unwrap();
+            std::fs::write(d.join(p), p).unwrap();
+        }
+        h.git(d, &["add", "-A"]);
+        h.git(d, &["commit", "-qm", "base"]);
+        std::fs::write(d.join("b/new.txt"), "new").unwrap();
+        h.git(d, &["add", "-N", "b/new.txt"]);
+        let repo = crate::hermetic::open(d);
+        let x =
+            ObjectId::from_hex(h.git(d, &["rev-parse", "HEAD:a/x.txt"]).trim().as_bytes()).unwrap();
+        let mut locked = LockedIndex::acquire(&repo).unwrap();
+        locked.rows().set_stages(&[
+            StageRow {
+                path: "a/x.txt".into(),
+                stage: Stage::Base,
+                mode: Mode::FILE,
+                id: x,
+            },
+            StageRow {
+                path: "a/x.txt".into(),
+                stage: Stage::Ours,
+                mode: Mode::FILE,
+                id: x,
+            },
+        ]);
+        locked.commit(&repo).unwrap();
+        let file = gix::index::File::at(
+            repo.index_path(),
+            repo.object_hash(),
+            false,
+            Default::default(),
+        )
+        .unwrap();
+        let tree = file.tree().expect("a cache-tree");
+        let node = |name: &str| {
+            tree.children
+                .iter()
+                .find(|c| c.name.as_slice() == name.as_bytes())
+        };
+        assert!(tree.num_entries.is_none(), "the root holds both");
+        assert!(
+            node("a").is_some_and(|n| n.num_entries.is_none()),
+            "a conflict in a"
+        );
+        assert!(
+            node("b").is_some_and(|n| n.num_entries.is_none()),
+            "intent-to-add in b"
+        );
+        let c = node("c").expect("c");
+        assert_eq!(c.num_entries, Some(1));
+        assert_eq!(
+            c.id.to_string(),
+            h.git(d, &["rev-parse", "HEAD:c"]).trim(),
+            "untouched c: still HEAD's"
+        );
+    }
+
     /// After row edits, the cache-tree wtc writes is sound: every node still marked valid is
     /// the tree git computes from the entries themselves (`git write-tree` trusts valid
     /// nodes, so a stale one would make git commit a wrong tree), untouched directories stay
