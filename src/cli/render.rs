@@ -82,16 +82,25 @@ fn page(pager: &str, lines: &[String]) {
     }
     match cmd.spawn() {
         Ok(mut child) => {
-            if let Some(mut stdin) = child.stdin.take() {
+            // Ctrl-C is a key of the pager (less stops a search with it), pressed twice it
+            // would kill us and leave the pager holding the terminal: like git, wait for it.
+            let _quiet = SignalsIgnored::now();
+            if let Some(stdin) = child.stdin.take() {
+                let mut stdin = std::io::BufWriter::new(stdin);
                 for line in lines {
                     // The user quit the pager early: stop writing, as git does.
                     if writeln!(stdin, "{line}").is_err() {
                         break;
                     }
                 }
+                let _ = stdin.flush();
             }
-            // 127: the shell found no such pager (no `less` installed): print it here.
-            if child.wait().is_ok_and(|s| s.code() != Some(127)) {
+            // 127/126: the shell found no such pager, or cannot run it (no `less`
+            // installed): print it here.
+            if child
+                .wait()
+                .is_ok_and(|s| !matches!(s.code(), Some(126 | 127)))
+            {
                 return;
             }
             let mut out = std::io::stdout().lock();
@@ -103,6 +112,44 @@ fn page(pager: &str, lines: &[String]) {
             let mut out = std::io::stdout().lock();
             for line in lines {
                 let _ = writeln!(out, "{line}");
+            }
+        }
+    }
+}
+
+/// SIGINT and SIGQUIT ignored while it lives (the pager, started before, keeps its own).
+struct SignalsIgnored {
+    old: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl SignalsIgnored {
+    fn now() -> Self {
+        let mut old = Vec::new();
+        for sig in [libc::SIGINT, libc::SIGQUIT] {
+            // SAFETY: plain sigaction calls with zero-initialised structs; the previous
+            // action is kept and restored on drop.
+            #[allow(unsafe_code)]
+            unsafe {
+                let mut ignore: libc::sigaction = std::mem::zeroed();
+                ignore.sa_sigaction = libc::SIG_IGN;
+                libc::sigemptyset(&mut ignore.sa_mask);
+                let mut previous: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, &ignore, &mut previous) == 0 {
+                    old.push((sig, previous));
+                }
+            }
+        }
+        SignalsIgnored { old }
+    }
+}
+
+impl Drop for SignalsIgnored {
+    fn drop(&mut self) {
+        for (sig, previous) in &self.old {
+            // SAFETY: restoring the action saved in `now`.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::sigaction(*sig, previous, std::ptr::null_mut());
             }
         }
     }

@@ -342,7 +342,9 @@ fn fill_node(
         .sort_by(|a, b| (a.name.len(), a.name.as_slice()).cmp(&(b.name.len(), b.name.as_slice())));
     if valid {
         let id = gix::objs::compute_hash(objects.object_hash(), gix::object::Kind::Tree, &body)?;
-        if objects.has_object(id) {
+        // Asked of the object store itself: `has_object` says yes to the empty tree even
+        // where no such object was ever written, and git would then commit a missing tree.
+        if gix::objs::Exists::exists(&objects.objects, &id) {
             node.id = id;
             node.num_entries = Some(entries.len() as u32);
         }

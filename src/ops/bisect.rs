@@ -7,8 +7,9 @@
 //!
 //! The search names a 1-minimal culprit set C: the fold of C (made whole) fails, and dropping
 //! any one member (with the lanes after it) passes. It bisects over prefixes of the order: the
-//! shortest failing prefix ends in a culprit; then, keeping the culprits found, the shortest
-//! failing prefix of what comes before it, and so on. One culprit among N lanes costs about
+//! a failing prefix whose one-shorter prefix passes ends in a culprit (the shortest one when
+//! the command is monotone); then, keeping the culprits found, the same among the lanes
+//! before it, and so on. One culprit among N lanes costs about
 //! log2(N) runs, plus the runs that prove the claim (the culprit alone fails, the set without
 //! it passes). A command need not be monotone (a lane can fix what another broke), so nothing
 //! is assumed that was not run: a claim that does not hold restarts the search on the smaller
@@ -189,7 +190,8 @@ impl<V: Verifier> Search<'_, V> {
                 let prefix = |found: &Set, k: usize, remaining: &[usize]| {
                     dag.whole(found.iter().chain(&remaining[..k]))
                 };
-                // The shortest k whose prefix fails; the culprits found so far often suffice.
+                // A k whose prefix fails and whose prefix k-1 passes (binary search between a
+                // known pass and a known fail); the culprits found so far often suffice.
                 let (mut lo, mut hi) = (-1isize, remaining.len() as isize);
                 if !found.is_empty() && hi > 0 {
                     if self.passes(&prefix(&found, 0, &remaining))? {

@@ -25,6 +25,8 @@ pub enum VerifyError {
     Culprits {
         command: String,
         report: Box<Bisected>,
+        /// `--skip-failing` found nothing to land: the other lanes' work is on the target.
+        nothing_left: bool,
     },
     #[error("--verify command {command:?} failed, then passed on the same tree: it is flaky; nothing was written")]
     Flaky {
@@ -51,6 +53,7 @@ impl crate::error::Diagnostic for VerifyError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             VerifyError::Failed { .. } => "fix the lanes (the command ran on the integrated tree), then squash again; --bisect finds the lanes that break it".into(),
+            VerifyError::Culprits { nothing_left: true, .. } => "the other lanes' work is on the target already: fix those lanes (their failing run's log is below) and squash again".into(),
             VerifyError::Culprits { .. } => "fix those lanes (their failing run's log is below) and squash again, or land the other lanes now with --skip-failing".into(),
             VerifyError::Flaky { .. } => "make the command give the same answer every time, then squash again".into(),
             VerifyError::FailsOnTarget { .. } => "the target itself fails the command: fix it there first".into(),
@@ -95,6 +98,9 @@ pub struct VerifyRun {
     pub lanes: Vec<String>,
     pub tree: String,
     pub passed: bool,
+    /// The fold of these lanes conflicts: the command was not run (`tree` is empty, `log`
+    /// says so); it counts as failing.
+    pub conflicts: bool,
     /// Its output (stdout and stderr).
     pub log: PathBuf,
     pub ms: u64,
@@ -199,6 +205,7 @@ pub fn verify(
         logs,
         trees: BTreeMap::from([(tips_set(tips.len()), tree)]),
         results: BTreeMap::new(),
+        conflicted: BTreeMap::new(),
         runs: Vec::new(),
     };
     let outcome = bisect::search(&dag, &mut runner, how.skip_failing)?;
@@ -247,17 +254,19 @@ pub fn verify(
         .into()),
         Outcome::Culprits { groups, landable } => {
             let bisected = report(&runner, &groups);
-            if !how.skip_failing || landable.is_empty() {
+            let tree = runner.trees.get(&landable).copied();
+            // The lanes left may bring nothing the target lacks (they landed before): an
+            // integration commit that changes nothing is not one.
+            let nothing_left = landable.is_empty() || tree == Some(runner.onto_tree);
+            if !how.skip_failing || nothing_left {
                 return Err(VerifyError::Culprits {
                     command,
                     report: Box::new(bisected),
+                    nothing_left: how.skip_failing,
                 }
                 .into());
             }
-            let tree = *runner
-                .trees
-                .get(&landable)
-                .expect("the landable set was run");
+            let tree = tree.expect("the landable set was run");
             Ok(Verified {
                 tips: landable.iter().map(|&i| tips[i].clone()).collect(),
                 tree,
@@ -284,6 +293,8 @@ struct Runner<'a> {
     trees: BTreeMap<Set, ObjectId>,
     /// The last run on each tree: passed, and its index in `runs`.
     results: BTreeMap<ObjectId, (bool, usize)>,
+    /// Sets whose fold conflicts, and the index of their entry in `runs`.
+    conflicted: BTreeMap<Set, usize>,
     runs: Vec<VerifyRun>,
 }
 
@@ -305,26 +316,53 @@ impl Runner<'_> {
         Ok(Some(tree))
     }
 
+    /// The log of the run that judged `set` (every set the search asked about has one).
     fn log_of(&self, set: &Set) -> PathBuf {
         self.trees
             .get(set)
             .and_then(|t| self.results.get(t))
-            .map(|&(_, i)| self.runs[i].log.clone())
+            .map(|&(_, i)| i)
+            .or_else(|| self.conflicted.get(set).copied())
+            .map(|i| self.runs[i].log.clone())
             .unwrap_or_default()
     }
 }
 
 impl bisect::Verifier for Runner<'_> {
     fn passes(&mut self, set: &Set, fresh: bool) -> Result<bool> {
+        let lanes: Vec<String> = set.iter().map(|&i| self.tips[i].lane.clone()).collect();
         let Some(tree) = self.fold(set)? else {
-            return Ok(false); // cannot land as one commit: as good as failing
+            // Cannot land as one commit: as good as failing. Recorded as a run of its own,
+            // with a log saying why, so a culprit named for it has a log too.
+            if !self.conflicted.contains_key(set) {
+                let n = self.runs.len() + 1;
+                let log = self.logs.join(format!("run-{n}.log"));
+                std::fs::write(
+                    &log,
+                    format!(
+                        "the fold of {} onto '{}' conflicts; the command was not run\n",
+                        lanes.join(", "),
+                        self.plan.target
+                    ),
+                )
+                .with_context(|| format!("writing {}", log.display()))?;
+                self.runs.push(VerifyRun {
+                    lanes,
+                    tree: String::new(),
+                    passed: false,
+                    conflicts: true,
+                    log,
+                    ms: 0,
+                });
+                self.conflicted.insert(set.clone(), n - 1);
+            }
+            return Ok(false);
         };
         if let Some(&(passed, _)) = self.results.get(&tree).filter(|_| !fresh) {
             return Ok(passed);
         }
         crate::error::check_interrupt()?;
         crate::ops::history::ensure_tree_blobs(self.mem, self.how.remote, tree)?;
-        let lanes: Vec<String> = set.iter().map(|&i| self.tips[i].lane.clone()).collect();
         let n = self.runs.len() + 1;
         let log = self.logs.join(format!("run-{n}.log"));
         let started = std::time::Instant::now();
@@ -347,6 +385,7 @@ impl bisect::Verifier for Runner<'_> {
             lanes,
             tree: tree.to_string(),
             passed,
+            conflicts: false,
             log,
             ms: started.elapsed().as_millis() as u64,
         });

@@ -38,12 +38,22 @@ pub fn changes(
     use gix::status::index_worktree::Item as IW;
     use gix::status::Item;
     let mut platform = repo.status(gix::progress::Discard)?;
-    if let Some(index) = index {
-        platform = platform.index(gix::worktree::IndexPersistedOrInMemory::InMemory(
-            index.clone(),
-        ));
-    }
-    let index_is_head = index_is_head(repo, index)?;
+    // One index for both the cache-tree's answer and the status: another read could see a
+    // `git add` made in between that the first did not.
+    let index_is_head = match index {
+        Some(index) => {
+            platform = platform.index(gix::worktree::IndexPersistedOrInMemory::InMemory(
+                index.clone(),
+            ));
+            index_is_head(repo, index)?
+        }
+        None => {
+            let shared = repo.index_or_empty()?;
+            let is_head = index_is_head(repo, &shared)?;
+            platform = platform.index(gix::worktree::IndexPersistedOrInMemory::Persisted(shared));
+            is_head
+        }
+    };
     let platform = platform
         .untracked_files(gix::status::UntrackedFiles::Files)
         .index_worktree_rewrites(None)
@@ -123,23 +133,14 @@ pub fn changes(
     })
 }
 
-/// Does the cache-tree of the index (`index`, else the one on disk) say the index holds
+/// Does the cache-tree of `index` say the index holds
 /// exactly HEAD's tree? Its root is valid only while its id is the tree of every entry (git
 /// and wtc invalidate it on any edit; a conflict or an intent-to-add entry keeps it invalid).
-fn index_is_head(repo: &gix::Repository, index: Option<&gix::index::File>) -> Result<bool> {
+fn index_is_head(repo: &gix::Repository, index: &gix::index::State) -> Result<bool> {
     let head = repo.head_tree_id_or_empty()?.detach();
-    let says = |state: &gix::index::State| {
-        state
-            .tree()
-            .is_some_and(|t| t.num_entries.is_some() && t.id == head)
-    };
-    Ok(match index {
-        Some(index) => says(index),
-        None => {
-            let index = repo.index_or_empty()?;
-            says(&index)
-        }
-    })
+    Ok(index
+        .tree()
+        .is_some_and(|t| t.num_entries.is_some() && t.id == head))
 }
 
 /// Does the worktree hold anything `save` would commit?

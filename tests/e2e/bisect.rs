@@ -149,6 +149,18 @@ fn skip_failing_lands_the_others_as_one_commit_and_the_culprit_lands_later() {
         let name = s(&l["name"]);
         assert_eq!(landed, !["c", "f"].contains(&name), "{name}: {status}");
     }
+    // Again before c is fixed: what is left to land is on the target already, so no
+    // integration commit that changes nothing; exit 5, nothing written.
+    let before = env.snapshot(&repo);
+    let (rc, doc) = env.wtc_json_code(&repo, &["squash", "--verify", CHECK, "--skip-failing"]);
+    assert_eq!(rc, 5, "{doc}");
+    assert!(
+        s(&doc["error"]["hint"]).contains("on the target already"),
+        "{doc}"
+    );
+    assert_eq!(names(&doc["error"]["bisect"]["culprits"]), ["c"], "{doc}");
+    assert_eq!(env.rev(&repo, "main"), commit);
+    assert_eq!(env.snapshot(&repo), before);
     // c's agent fixes it; f takes the fix; the next squash lands both as one more commit.
     let wt = |name: &str| &lanes.iter().find(|(l, _)| l == name).unwrap().1;
     env.write(&wt("c").join("c.txt"), "c works now\n");
