@@ -143,13 +143,22 @@ fn contained(repo: &gix::Repository, tip: ObjectId, target: ObjectId) -> Result<
     if target_tree == base_tree {
         return Ok(None); // the lane changed something, the target nothing since
     }
+    let changed = diff::diff_trees(repo, base_tree, tip_tree)?;
+    // Most lanes a squash or status asks about have not landed: one of their changes the
+    // target lacks decides it without the second diff.
+    if let Some(first) = changed.first() {
+        let target = repo.find_tree(target_tree)?;
+        let there = crate::ops::merge::lookup(&target, first.path.as_ref())?;
+        if there != first.new.map(|l| (l.id, l.kind)) {
+            return Ok(None);
+        }
+    }
     // Two pruned tree diffs instead of a lookup per path: the lane's changes, and where the
     // lane's tip and the target differ; landed when no path is in both.
     let differs: std::collections::HashSet<_> = diff::diff_trees(repo, tip_tree, target_tree)?
         .into_iter()
         .map(|c| c.path)
         .collect();
-    let changed = diff::diff_trees(repo, base_tree, tip_tree)?;
     Ok(changed
         .iter()
         .all(|c| !differs.contains(&c.path))

@@ -337,7 +337,9 @@ pub fn squash(
             target: plan.target.clone(),
         })?;
         let target_tree = repo.find_commit(target_tip)?.tree_id()?.detach();
+        let verdicts = crate::trace::span("squash: landed verdicts");
         out.landed = landed_lanes(repo, plan, target_tip, &tips)?;
+        drop(verdicts);
         if landed_integration(repo, plan, &tips, target_tip)? {
             // The target's tip already integrates exactly these lane tips: a squash that ran
             // before (perhaps killed after moving the target): finish what is left, if anything.
@@ -383,6 +385,7 @@ pub fn squash(
         out.set_landing(&tips, v);
         out.tree = tree.to_string();
         out.parent = target_tip.to_string();
+        let msg = crate::trace::span("squash: message");
         out.message = message::integration_message(
             repo,
             plan,
@@ -390,6 +393,7 @@ pub fn squash(
             target_tip,
             opts.message.as_deref(),
         )?;
+        drop(msg);
         // A checked-out target must take the new tree without losing anything: check first
         // (and let go of its index: hooks and the signer run next, never under index.lock).
         let transition =
