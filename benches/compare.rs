@@ -166,33 +166,8 @@ fn main() {
         for &workload in &opts.workloads {
             let rounds = opts.rounds(size, workload);
             eprintln!("\n== {workload} @ {} files, {rounds} rounds", label(size));
-            let t = Instant::now();
-            let mut row = Row::new(workload, size);
-            let mut after = [
-                Row::new("git status after sync", size),
-                Row::new("git commit after sync", size),
-            ];
             let world = bench.root.join(format!("{}-{workload}", label(size)));
-            let result = match workload {
-                "save" => bench.save(&fixture, &world, rounds, &mut row),
-                "sync" => bench.sync(&fixture, &world, rounds, &mut row, &mut after),
-                "squash" => bench.squash(&fixture, &world, rounds, &mut row),
-                "status" => bench.status(&fixture, &world, rounds, &mut row),
-                _ => unreachable!(),
-            };
-            if let Err(e) = result {
-                eprintln!("!! {workload} @ {}: FAILED: {e:#}", label(size));
-                row.errors.push(format!("{e:#}"));
-            }
-            let t_rm = Instant::now();
-            if !bench.keep {
-                let _ = std::fs::remove_dir_all(&world);
-            }
-            eprintln!(
-                "   ({:.1} s, of which cleanup {:.1} s)",
-                t.elapsed().as_secs_f64(),
-                t_rm.elapsed().as_secs_f64()
-            );
+            let (row, after) = bench.run(&fixture, workload, workload, size, rounds, &world);
             rows.push(row);
             rows.extend(after.into_iter().filter(|r| !r.wtc.is_empty()));
         }
@@ -216,23 +191,9 @@ fn main() {
                 "\n== {name} @ {} files, {DEEP_HISTORY} commits, {rounds} rounds",
                 label(DEEP_SIZE)
             );
-            let mut row = Row::new(name, DEEP_SIZE);
-            let mut after = [
-                Row::new("git status after sync", DEEP_SIZE),
-                Row::new("git commit after sync", DEEP_SIZE),
-            ];
             let world = bench.root.join(format!("deep-{workload}"));
-            let result = match workload {
-                "sync" => bench.sync(&fixture, &world, rounds, &mut row, &mut after),
-                _ => bench.squash(&fixture, &world, rounds, &mut row),
-            };
-            if let Err(e) = result {
-                eprintln!("!! {name}: FAILED: {e:#}");
-                row.errors.push(format!("{e:#}"));
-            }
-            if !bench.keep {
-                let _ = std::fs::remove_dir_all(&world);
-            }
+            // The plain-git-after rows stay the shallow fixture's.
+            let (row, _) = bench.run(&fixture, workload, name, DEEP_SIZE, rounds, &world);
             rows.push(row);
         }
     }
@@ -629,6 +590,47 @@ impl Bench {
     }
 
     // ---- fixtures --------------------------------------------------------------------------
+
+    /// Run `workload` in `world` on `fixture` for `rounds` rounds, as the row `name`, then
+    /// remove `world` (unless kept). The row, and the plain-git-after-sync rows (filled by
+    /// sync only); an error is kept in the row.
+    fn run(
+        &self,
+        fixture: &Path,
+        workload: &'static str,
+        name: &'static str,
+        size: usize,
+        rounds: usize,
+        world: &Path,
+    ) -> (Row, [Row; 2]) {
+        let t = Instant::now();
+        let mut row = Row::new(name, size);
+        let mut after = [
+            Row::new("git status after sync", size),
+            Row::new("git commit after sync", size),
+        ];
+        let result = match workload {
+            "save" => self.save(fixture, world, rounds, &mut row),
+            "sync" => self.sync(fixture, world, rounds, &mut row, &mut after),
+            "squash" => self.squash(fixture, world, rounds, &mut row),
+            "status" => self.status(fixture, world, rounds, &mut row),
+            _ => unreachable!(),
+        };
+        if let Err(e) = result {
+            eprintln!("!! {name} @ {}: FAILED: {e:#}", label(size));
+            row.errors.push(format!("{e:#}"));
+        }
+        let t_rm = Instant::now();
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(world);
+        }
+        eprintln!(
+            "   ({:.1} s, of which cleanup {:.1} s)",
+            t.elapsed().as_secs_f64(),
+            t_rm.elapsed().as_secs_f64()
+        );
+        (row, after)
+    }
 
     /// The cached bare fixture repository of `size` files (built on first use).
     fn fixture(&self, size: usize) -> Result<PathBuf> {
@@ -1523,10 +1525,6 @@ fn render(rows: &[Row], opts: &Options) -> String {
         let (Some(small), Some(large)) = (find(SIZES[0]), find(SIZES[1])) else {
             continue;
         };
-        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
-            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
-            _ => None,
-        };
         let w = ratio(small.wtc_median(), large.wtc_median());
         let g = ratio(small.git_median(), large.git_median());
         let fmt = |x: Option<f64>| x.map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into());
@@ -1565,10 +1563,7 @@ fn render(rows: &[Row], opts: &Options) -> String {
         .iter()
         .find(|r| r.workload == "squash" && r.size == DEEP_SIZE);
     if let (Some(deep), Some(shallow)) = (deep, shallow) {
-        let ratio = match (shallow.wtc_median(), deep.wtc_median()) {
-            (Some(a), Some(b)) if a > 0.0 => Some(b / a),
-            _ => None,
-        };
+        let ratio = ratio(shallow.wtc_median(), deep.wtc_median());
         let ok = ratio.is_some_and(|r| r <= DEEP_VS_SHALLOW);
         if ok {
             passes += 1;
@@ -1605,6 +1600,14 @@ fn render(rows: &[Row], opts: &Options) -> String {
         opts.tmp_kind,
     ));
     out
+}
+
+/// `b / a`, when both are known and `a` is not zero.
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if a > 0.0 => Some(b / a),
+        _ => None,
+    }
 }
 
 fn thousands(n: usize) -> String {

@@ -22,13 +22,11 @@ pub fn render(ui: &Ui, report: Report) -> i32 {
         doc.extend(report.data);
         print_json(&Value::Object(doc));
     } else {
-        if let Some(pager) = report
-            .pager
-            .as_deref()
-            .filter(|_| !report.stdout.is_empty())
-        {
-            page(pager, &report.stdout);
-        } else {
+        let paged = match report.pager.as_deref() {
+            Some(pager) if !report.stdout.is_empty() => page(pager, &report.stdout),
+            _ => false,
+        };
+        if !paged {
             let mut out = std::io::stdout().lock();
             for line in &report.stdout {
                 let _ = writeln!(out, "{line}");
@@ -71,8 +69,9 @@ pub fn render_error(ui: &Ui, command: &str, err: &anyhow::Error) -> i32 {
 }
 
 /// Show `lines` through `pager` (`sh -c`, with git's defaults `LESS=FRX` and `LV=-c`: a
-/// short output stays on the screen, colours pass through); if it cannot start, print them.
-fn page(pager: &str, lines: &[String]) {
+/// short output stays on the screen, colours pass through). `false` when the pager could not
+/// be started or run (nothing was shown): the caller prints them itself.
+fn page(pager: &str, lines: &[String]) -> bool {
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c").arg(pager).stdin(std::process::Stdio::piped());
     for (key, value) in [("LESS", "FRX"), ("LV", "-c")] {
@@ -80,41 +79,26 @@ fn page(pager: &str, lines: &[String]) {
             cmd.env(key, value);
         }
     }
-    match cmd.spawn() {
-        Ok(mut child) => {
-            // Ctrl-C is a key of the pager (less stops a search with it), pressed twice it
-            // would kill us and leave the pager holding the terminal: like git, wait for it.
-            let _quiet = SignalsIgnored::now();
-            if let Some(stdin) = child.stdin.take() {
-                let mut stdin = std::io::BufWriter::new(stdin);
-                for line in lines {
-                    // The user quit the pager early: stop writing, as git does.
-                    if writeln!(stdin, "{line}").is_err() {
-                        break;
-                    }
-                }
-                let _ = stdin.flush();
-            }
-            // 127/126: the shell found no such pager, or cannot run it (no `less`
-            // installed): print it here.
-            if child
-                .wait()
-                .is_ok_and(|s| !matches!(s.code(), Some(126 | 127)))
-            {
-                return;
-            }
-            let mut out = std::io::stdout().lock();
-            for line in lines {
-                let _ = writeln!(out, "{line}");
+    let Ok(mut child) = cmd.spawn() else {
+        return false;
+    };
+    // Ctrl-C is a key of the pager (less stops a search with it), pressed twice it would
+    // kill us and leave the pager holding the terminal: like git, wait for it.
+    let _quiet = SignalsIgnored::now();
+    if let Some(stdin) = child.stdin.take() {
+        let mut stdin = std::io::BufWriter::new(stdin);
+        for line in lines {
+            // The user quit the pager early: stop writing, as git does.
+            if writeln!(stdin, "{line}").is_err() {
+                break;
             }
         }
-        Err(_) => {
-            let mut out = std::io::stdout().lock();
-            for line in lines {
-                let _ = writeln!(out, "{line}");
-            }
-        }
+        let _ = stdin.flush();
     }
+    // 127/126: the shell found no such pager, or cannot run it (no `less` installed).
+    child
+        .wait()
+        .is_ok_and(|s| !matches!(s.code(), Some(126 | 127)))
 }
 
 /// SIGINT and SIGQUIT ignored while it lives (the pager, started before, keeps its own).

@@ -591,6 +591,21 @@ mod tests {
         }
     }
 
+    /// The index file at `path`, checksum verified.
+    fn read_index(path: &std::path::Path) -> gix::index::File {
+        gix::index::File::at(path, gix::hash::Kind::Sha1, false, Default::default()).unwrap()
+    }
+
+    /// The cache-tree node `name` directly below `tree`.
+    fn child<'t>(
+        tree: &'t gix::index::extension::Tree,
+        name: &str,
+    ) -> Option<&'t gix::index::extension::Tree> {
+        tree.children
+            .iter()
+            .find(|c| c.name.as_slice() == name.as_bytes())
+    }
+
     /// Entries git never writes into a tree as they are keep their directories invalid:
     /// conflict stages and intent-to-add entries, whatever trees exist.
     #[test]
@@ -626,19 +641,9 @@ mod tests {
             },
         ]);
         locked.commit(&repo).unwrap();
-        let file = gix::index::File::at(
-            repo.index_path(),
-            repo.object_hash(),
-            false,
-            Default::default(),
-        )
-        .unwrap();
+        let file = read_index(&repo.index_path());
         let tree = file.tree().expect("a cache-tree");
-        let node = |name: &str| {
-            tree.children
-                .iter()
-                .find(|c| c.name.as_slice() == name.as_bytes())
-        };
+        let node = |name: &str| child(tree, name);
         assert!(tree.num_entries.is_none(), "the root holds both");
         assert!(
             node("a").is_some_and(|n| n.num_entries.is_none()),
@@ -705,19 +710,9 @@ mod tests {
             row("b", true),
         ]);
         locked.commit(&repo).unwrap();
-        let file = gix::index::File::at(
-            repo.index_path(),
-            repo.object_hash(),
-            false,
-            Default::default(),
-        )
-        .unwrap();
+        let file = read_index(&repo.index_path());
         let tree = file.tree().expect("the cache-tree is kept");
-        let node = |name: &str| {
-            tree.children
-                .iter()
-                .find(|c| c.name.as_slice() == name.as_bytes())
-        };
+        let node = |name: &str| child(tree, name);
         assert!(tree.num_entries.is_none(), "the root changed");
         assert!(
             node("a").unwrap().num_entries.is_none(),
@@ -747,11 +742,8 @@ mod tests {
         // Now the trees exist (git wrote them): the next write fills every node, exactly as
         // git's own cache-tree for the same entries (its write-tree just wrote one in `copy`).
         LockedIndex::acquire(&repo).unwrap().commit(&repo).unwrap();
-        let read = |path: &std::path::Path| {
-            gix::index::File::at(path, repo.object_hash(), false, Default::default()).unwrap()
-        };
-        let ours = read(&repo.index_path());
-        let gits = read(&copy);
+        let ours = read_index(&repo.index_path());
+        let gits = read_index(&copy);
         fn flat(t: &gix::index::extension::Tree, out: &mut Vec<String>, at: &str) {
             let here = format!("{at}{}/", t.name.to_str_lossy());
             out.push(format!("{here} {:?} {}", t.num_entries, t.id));
@@ -766,11 +758,11 @@ mod tests {
         assert_eq!(ours.tree().unwrap().id.to_string(), truth.trim());
 
         // An index without any cache-tree gets a whole one.
-        let mut bare = read(&repo.index_path());
+        let mut bare = read_index(&repo.index_path());
         bare.remove_tree();
         std::fs::write(repo.index_path(), encode(&bare, false).unwrap()).unwrap();
         LockedIndex::acquire(&repo).unwrap().commit(&repo).unwrap();
-        let (mut c, ours) = (Vec::new(), read(&repo.index_path()));
+        let (mut c, ours) = (Vec::new(), read_index(&repo.index_path()));
         flat(ours.tree().expect("a cache-tree is written"), &mut c, "");
         assert_eq!(c, b);
     }

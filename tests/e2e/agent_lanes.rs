@@ -523,14 +523,7 @@ fn a_plan_carrying_a_setup_key_never_runs_it() {
     let source = env.path("source");
     env.fixture("make_base.sh", &source);
     let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
-    let clone = |name: &str| {
-        let dir = env.path(name);
-        env.git(
-            env.root(),
-            &["clone", "-q", bare.to_str().unwrap(), dir.to_str().unwrap()],
-        );
-        dir
-    };
+    let clone = |name: &str| crate::servers::clone_of(&env, bare.to_str().unwrap(), name, &[]);
     let lead = clone("lead");
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
     env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);

@@ -391,21 +391,9 @@ fn fetch_progress_shows_on_a_terminal_and_nowhere_else() {
     let source = env.path("source");
     env.fixture("make_base.sh", &source);
     let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
-    let clone = |name: &str| {
-        let dir = env.path(name);
-        env.git(
-            env.root(),
-            // `--no-local`: no hard-linked copy of every object of the remote.
-            &[
-                "clone",
-                "-q",
-                "--no-local",
-                bare.to_str().unwrap(),
-                dir.to_str().unwrap(),
-            ],
-        );
-        dir
-    };
+    // `--no-local`: no hard-linked copy of every object of the remote.
+    let clone =
+        |name: &str| crate::servers::clone_of(&env, bare.to_str().unwrap(), name, &["--no-local"]);
     let lead = clone("lead");
     env.wtc_json(&lead, &["init", "p", "--remote", "origin"]);
     let big = env.add_lane(&lead, "big", &[]);

@@ -300,14 +300,7 @@ fn work_merged_into_the_remote_target_elsewhere_has_landed() {
     env.fixture("make_base.sh", &source);
     let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
     let url = bare.display().to_string();
-    let clone = |name: &str| {
-        let dir = env.path(name);
-        env.git(
-            env.root(),
-            &["clone", "-q", &url, &dir.display().to_string()],
-        );
-        dir
-    };
+    let clone = |name: &str| crate::servers::clone_of(&env, &url, name, &[]);
     let lead = clone("lead");
     let base = env.rev(&lead, "main");
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);

@@ -357,14 +357,7 @@ fn sixteen_agents_through_git_daemon() {
     let bare = bare_remote(&env, &source, &srv, "shop.git");
     let daemon = GitDaemon::start(&srv);
     let url = daemon.url("shop.git");
-    let clone = |name: &str| {
-        let dir = env.path(name);
-        env.git(
-            env.root(),
-            &["clone", "-q", &url, &dir.display().to_string()],
-        );
-        dir
-    };
+    let clone = |name: &str| crate::servers::clone_of(&env, &url, name, &[]);
     let lead = clone("lead");
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
     let name = |i: usize| format!("l{i:02}");

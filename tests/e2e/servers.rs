@@ -281,6 +281,17 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
+/// A clone of `remote` (a path or URL) at `<root>/<name>`, with `extra` clone options.
+pub fn clone_of(env: &crate::env::TestEnv, remote: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let dir = env.path(name);
+    let to = dir.display().to_string();
+    let mut args = vec!["clone", "-q"];
+    args.extend_from_slice(extra);
+    args.extend([remote, to.as_str()]);
+    env.git(env.root(), &args);
+    dir
+}
+
 /// A bare repository `<base>/<name>` holding `source`'s `main`, ready for pushes over any
 /// transport (smart HTTP needs `http.receivepack`).
 pub fn bare_remote(env: &crate::env::TestEnv, source: &Path, base: &Path, name: &str) -> PathBuf {

@@ -564,19 +564,7 @@ fn watch_follows_a_lane_published_from_another_clone() {
     let source = env.path("source");
     env.fixture("make_base.sh", &source);
     let bare = crate::servers::bare_remote(&env, &source, &env.path("srv"), "shop.git");
-    let clone = |name: &str| {
-        let dir = env.path(name);
-        env.git(
-            env.root(),
-            &[
-                "clone",
-                "-q",
-                &bare.display().to_string(),
-                &dir.display().to_string(),
-            ],
-        );
-        dir
-    };
+    let clone = |name: &str| crate::servers::clone_of(&env, bare.to_str().unwrap(), name, &[]);
     let lead = clone("lead");
     env.wtc_ok(&lead, &["init", PLAN, "--remote", "origin"]);
     env.wtc_ok(&lead, &["add", "schema", "--no-worktree"]);
