@@ -348,7 +348,10 @@ pub fn fold<'m>(
         .config_snapshot()
         .boolean("merge.renormalize")
         .unwrap_or(false);
-    for tip in tips {
+    let mut ahead = (!renormalize)
+        .then(|| DiffsAhead::start(mem, start, tips))
+        .flatten();
+    for (k, tip) in tips.iter().enumerate() {
         if refs::is_ancestor(mem, tip.commit, current)? {
             continue; // already contained
         }
@@ -358,7 +361,8 @@ pub fn fold<'m>(
             continue;
         }
         if !renormalize {
-            if let Some(tree) = disjoint_step(mem, current, tip.commit, &mut since_base)? {
+            let ahead = ahead.as_mut().map(|a| (a, k));
+            if let Some(tree) = disjoint_step(mem, current, tip.commit, &mut since_base, ahead)? {
                 current = fold_commit(mem, current, tip, tree)?;
                 fast_forward = false;
                 continue;
@@ -474,6 +478,7 @@ fn disjoint_step(
     current: ObjectId,
     tip: ObjectId,
     since_base: &mut Option<SinceBase>,
+    ahead: Option<(&mut DiffsAhead, usize)>,
 ) -> Result<Option<ObjectId>> {
     use gix::bstr::{BString, ByteSlice};
     let _t = crate::trace::span("fold: disjoint step");
@@ -500,7 +505,10 @@ fn disjoint_step(
     let Some(ours) = since_base.as_mut().and_then(|s| s.paths.as_mut()) else {
         return Ok(None);
     };
-    let theirs = crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip)?)?;
+    let theirs = match ahead.and_then(|(a, k)| a.take(k, base)) {
+        Some(diff) => diff,
+        None => crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip)?)?,
+    };
     let Some(theirs) = adds_and_mods(theirs) else {
         return Ok(None);
     };
@@ -535,6 +543,79 @@ fn disjoint_step(
     let tree = editor.write()?.detach();
     ours.extend(theirs.into_iter().map(|(p, _)| p));
     Ok(Some(tree))
+}
+
+/// The tip side of each [`disjoint_step`], worked out ahead on another thread: the diff of
+/// each tip against its merge base with the fold's start. A step uses it only when that
+/// base is the very merge base the step computed itself (then it is the same diff of the
+/// same two trees); otherwise, or when the thread could not work it out, the step diffs
+/// itself. The step's own tree edit and write then overlap the next tip's diff (the two
+/// halves of a step cost about the same).
+struct DiffsAhead {
+    results: std::sync::mpsc::Receiver<(usize, Option<(ObjectId, Vec<PathChange>)>)>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+use crate::worktree::diff::PathChange;
+
+impl DiffsAhead {
+    /// `None` for fewer than two tips (a thread costs more than it saves).
+    fn start(mem: &gix::Repository, start: ObjectId, tips: &[Tip]) -> Option<Self> {
+        if tips.len() < 2 {
+            return None;
+        }
+        let (tx, results) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sync = mem.clone().into_sync();
+        let commits: Vec<ObjectId> = tips.iter().map(|t| t.commit).collect();
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut repo = sync.to_thread_local();
+            repo.object_cache_size_if_unset(4 * 1024 * 1024);
+            for (k, tip) in commits.into_iter().enumerate() {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    return;
+                }
+                let diff = (|| {
+                    let bases = crate::git::ancestry::merge_bases(&repo, start, tip).ok()?;
+                    let [base] = bases[..] else { return None };
+                    let (from, to) = (tree_of(&repo, base).ok()?, tree_of(&repo, tip).ok()?);
+                    let diff = crate::worktree::diff::diff_trees(&repo, from, to).ok()?;
+                    Some((base, diff))
+                })();
+                if tx.send((k, diff)).is_err() {
+                    return;
+                }
+            }
+        });
+        Some(DiffsAhead {
+            results,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The diff of tip `k` against `base`, if it was worked out against that very base.
+    fn take(&mut self, k: usize, base: ObjectId) -> Option<Vec<PathChange>> {
+        loop {
+            match self.results.recv().ok()? {
+                (j, _) if j < k => continue, // a tip the fold did not need to merge
+                (j, Some((b, diff))) if j == k && b == base => return Some(diff),
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl Drop for DiffsAhead {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            // At most the diff under way is finished; the rest is skipped.
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Tips of `merged` that are not ancestors of another tip in the list: the parents a merge

@@ -49,6 +49,10 @@ pub struct Files<'r> {
     caps: gix::fs::Capabilities,
     /// Worktree forms of incoming blobs made before the write ([`Files::stage_smudged`]).
     staged: Staged,
+    /// Incoming blobs being read on another thread ([`Files::read_ahead`]).
+    ahead: Option<super::prefetch::Prefetch>,
+    /// Directories [`Files::ensure_parent_dirs`] found or made.
+    dirs: std::collections::HashSet<PathBuf>,
 }
 
 /// Worktree forms of incoming blobs, smudged ahead of a transition, waiting in temp files in
@@ -110,6 +114,8 @@ impl<'r> Files<'r> {
             stat_opts: repo.stat_options()?,
             caps: repo.filesystem_options()?,
             staged: Default::default(),
+            ahead: None,
+            dirs: Default::default(),
         })
     }
 
@@ -264,16 +270,14 @@ impl<'r> Files<'r> {
         if let Some(entry) = index.entry_by_path_and_stage(path, Stage::Unconflicted) {
             if entry.id == expected.id && kind_of_mode(entry.mode) == Some(expected.kind) {
                 let abs = self.abs(path)?;
-                if let Ok(md) = gix::index::fs::Metadata::from_path_no_follow(&abs) {
-                    if let Ok(stat) = Stat::from_fs(&md) {
-                        // Stat data does not record the mode: a `chmod +x` keeps mtime and
-                        // size, so the kind on disk is checked too (a local chmod is work).
-                        if entry.stat.matches(&stat, self.stat_opts)
-                            && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
-                            && self.kind_matches(disk_kind(&abs), expected.kind)
-                        {
-                            return Ok(true);
-                        }
+                if let Ok(md) = std::fs::symlink_metadata(&abs) {
+                    // Stat data does not record the mode: a `chmod +x` keeps mtime and
+                    // size, so the kind on disk is checked too (a local chmod is work).
+                    if entry.stat.matches(&stat_of(&md), self.stat_opts)
+                        && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
+                        && self.kind_matches(kind_of(&md), expected.kind)
+                    {
+                        return Ok(true);
                     }
                 }
             }
@@ -327,6 +331,7 @@ impl<'r> Files<'r> {
     pub fn place_leaf(&mut self, path: &BStr, leaf: Leaf) -> Result<Placed> {
         let abs = self.abs(path)?;
         self.ensure_parent_dirs(path)?;
+        self.forget_dirs(&abs);
         match leaf.kind {
             EntryKind::Commit => {
                 std::fs::create_dir_all(&abs).ok();
@@ -431,6 +436,7 @@ impl<'r> Files<'r> {
         crate::faults::point();
         let abs = self.abs(path)?;
         self.ensure_parent_dirs(path)?;
+        self.forget_dirs(&abs);
         // Overwrite from the start, then cut what is left of the old bytes: truncating to
         // zero first would free the file's blocks and allocate them again (on ext4 that is
         // journalled block freeing, ~0.5 ms per file once the old data is on disk).
@@ -450,14 +456,31 @@ impl<'r> Files<'r> {
         }
         // The rename changed only the ctime (which the index records, so stat again);
         // anything else that differs is someone's write through the path since: theirs.
-        let md = gix::index::fs::Metadata::from_file(&file)?;
-        if Fingerprint::of(&file.metadata()?) != written {
+        let md = file.metadata()?;
+        if Fingerprint::of(&md) != written {
             return Ok(Some(Placed::Raced));
         }
         Ok(Some(Placed::Written {
-            stat: Stat::from_fs(&md)?,
+            stat: stat_of(&md),
             fingerprint: Some(written),
         }))
+    }
+
+    /// Start reading the blobs of the regular files `changes` will write (in that order) on
+    /// another thread; the writes take them as they come ([`super::prefetch`]).
+    pub fn read_ahead<'c>(&mut self, changes: impl Iterator<Item = &'c PathChange>) {
+        let ids = changes
+            .filter(|c| !self.staged.files.contains_key(&c.path))
+            .filter_map(|c| c.new)
+            .filter(|n| matches!(n.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+            .map(|n| n.id)
+            .collect();
+        self.ahead = Some(super::prefetch::Prefetch::start(self.repo, ids));
+    }
+
+    /// Stop reading ahead (what was not taken is dropped).
+    pub fn end_read_ahead(&mut self) {
+        self.ahead = None;
     }
 
     /// Hand over what [`Files::stage_smudged`] made (to the `Files` that writes).
@@ -486,7 +509,11 @@ impl<'r> Files<'r> {
         use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
         use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
         use std::io::Write;
-        let data = self.repo.find_blob(id)?.detach().data;
+        let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
+        let data = match ahead {
+            Some(data) => data,
+            None => self.repo.find_blob(id)?.detach().data,
+        };
         let options = to_worktree::Options {
             can_delay: Delay::Forbid,
             ..Default::default()
@@ -585,11 +612,18 @@ impl<'r> Files<'r> {
     }
 
     /// Create the directories above `path`, refusing to go through a symlink or a file.
-    fn ensure_parent_dirs(&self, path: &BStr) -> Result<()> {
+    /// A directory found (or made) once is not looked at again by this `Files` (as git's
+    /// own checkout caches the leading directories it checked): an update writes many files
+    /// per directory, and each look is a walk of the whole path. [`Files::forget_dirs`]
+    /// drops a directory the update itself replaces by a file.
+    fn ensure_parent_dirs(&mut self, path: &BStr) -> Result<()> {
         let comps: Vec<&[u8]> = path.split(|b| *b == b'/').collect();
         let mut dir = self.root.clone();
         for comp in &comps[..comps.len() - 1] {
             dir.push(gix::path::from_byte_slice(comp)?);
+            if self.dirs.contains(&dir) {
+                continue;
+            }
             match std::fs::symlink_metadata(&dir) {
                 Ok(md) if md.is_dir() => {}
                 Ok(_) => {
@@ -602,8 +636,17 @@ impl<'r> Files<'r> {
                 Err(_) => std::fs::create_dir(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?,
             }
+            self.dirs.insert(dir.clone());
         }
         Ok(())
+    }
+
+    /// `abs` is about to become a leaf: it and what lies below it are no directories known
+    /// to [`Files::ensure_parent_dirs`] any more.
+    fn forget_dirs(&mut self, abs: &Path) {
+        if self.dirs.remove(abs) {
+            self.dirs.retain(|d| !d.starts_with(abs));
+        }
     }
 }
 
@@ -638,10 +681,10 @@ fn place_temp(tmp: tempfile::NamedTempFile, abs: &Path, kind: EntryKind) -> Resu
     };
     // Stat what WE wrote, through our handle: someone may have replaced the path already (an
     // editor's rename), and their file must not pass for ours.
-    let stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file)?)?;
+    let md = file.metadata()?;
     Ok(Placed::Written {
-        stat,
-        fingerprint: Some(Fingerprint::of(&file.metadata()?)),
+        stat: stat_of(&md),
+        fingerprint: Some(Fingerprint::of(&md)),
     })
 }
 
@@ -699,6 +742,30 @@ impl Fingerprint {
             mtime: (md.mtime(), md.mtime_nsec()),
             mode: md.mode(),
         }
+    }
+}
+
+/// The index's stat data of a file, from metadata already taken: what
+/// `Stat::from_fs(&gix::index::fs::Metadata::from_file(..))` gives, without a second
+/// `fstat` (a transition needs both this and the [`Fingerprint`] of each file it writes).
+pub fn stat_of(md: &std::fs::Metadata) -> Stat {
+    use std::os::unix::fs::MetadataExt;
+    // As gix: seconds truncated to 32 bits; a time before the epoch is zero.
+    let time = |secs: i64, nsecs: i64| match secs {
+        s if s < 0 => gix::index::entry::stat::Time::default(),
+        s => gix::index::entry::stat::Time {
+            secs: s as u32,
+            nsecs: nsecs as u32,
+        },
+    };
+    Stat {
+        mtime: time(md.mtime(), md.mtime_nsec()),
+        ctime: time(md.ctime(), md.ctime_nsec()),
+        dev: md.dev() as u32,
+        ino: md.ino() as u32,
+        uid: md.uid(),
+        gid: md.gid(),
+        size: md.size() as u32,
     }
 }
 
@@ -853,11 +920,16 @@ pub fn remove_empty_dir_tree(dir: &Path) -> std::io::Result<()> {
 
 /// What kind of leaf is on disk at `abs`, judged by its metadata alone.
 pub fn disk_kind(abs: &Path) -> Option<EntryKind> {
-    let md = std::fs::symlink_metadata(abs).ok()?;
+    kind_of(&std::fs::symlink_metadata(abs).ok()?)
+}
+
+/// The kind of leaf metadata `md` (taken without following a symlink) stands for, as in
+/// [`disk_kind`].
+pub fn kind_of(md: &std::fs::Metadata) -> Option<EntryKind> {
     if md.file_type().is_symlink() {
         Some(EntryKind::Link)
     } else if md.is_file() {
-        Some(if gix::fs::is_executable(&md) {
+        Some(if gix::fs::is_executable(md) {
             EntryKind::BlobExecutable
         } else {
             EntryKind::Blob
@@ -886,4 +958,19 @@ pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_of_is_gix_own_stat_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"some bytes").unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        let gix_stat = Stat::from_fs(&gix::index::fs::Metadata::from_file(&file).unwrap()).unwrap();
+        assert_eq!(stat_of(&file.metadata().unwrap()), gix_stat);
+    }
 }

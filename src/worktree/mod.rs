@@ -10,6 +10,7 @@ pub mod include;
 pub mod journal;
 pub mod obstacles;
 pub mod operation;
+pub mod prefetch;
 pub mod snapshot;
 pub mod sparse;
 pub mod submodules;

@@ -51,6 +51,8 @@ impl Files<'_> {
             .collect();
         validate::validate_new_paths(changes, validate::PathRules::of(self.repo))?;
         let mut out = Vec::new();
+        // Directories already found to be real ones: many incoming paths share them.
+        let mut dirs = std::collections::HashSet::new();
         for c in changes {
             let p = c.path.to_str_lossy().into_owned();
             let staged = index.entry_by_path_and_stage(c.path.as_bstr(), Stage::Unconflicted);
@@ -113,7 +115,7 @@ impl Files<'_> {
                 }
             }
             if c.new.is_some() {
-                self.check_ancestors(c.path.as_bstr(), &deleted, &mut out)?;
+                self.check_ancestors(c.path.as_bstr(), &deleted, &mut dirs, &mut out)?;
             }
         }
         out.sort_by(|a, b| a.path().cmp(b.path()));
@@ -142,10 +144,12 @@ impl Files<'_> {
     }
 
     /// The directories above `path` must be real directories (or files the update deletes).
+    /// `dirs`: those already found to be directories in this check.
     fn check_ancestors(
         &self,
         path: &BStr,
         deleted: &BTreeSet<&BStr>,
+        dirs: &mut std::collections::HashSet<BString>,
         out: &mut Vec<Obstacle>,
     ) -> Result<()> {
         let mut prefix = BString::default();
@@ -155,10 +159,15 @@ impl Files<'_> {
                 prefix.push(b'/');
             }
             prefix.extend_from_slice(comp);
+            if dirs.contains(&prefix) {
+                continue;
+            }
             let abs = self.abs(prefix.as_bstr())?;
             match std::fs::symlink_metadata(&abs) {
                 Err(_) => return Ok(()),
-                Ok(md) if md.is_dir() => {}
+                Ok(md) if md.is_dir() => {
+                    dirs.insert(prefix.clone());
+                }
                 Ok(_) if deleted.contains(prefix.as_bstr()) => return Ok(()),
                 Ok(_) => {
                     out.push(Obstacle::Untracked(prefix.to_str_lossy().into_owned()));

@@ -506,13 +506,19 @@ fn write_files(
     let mut kept: BTreeSet<BString> = BTreeSet::new();
     let mut moved: Vec<MovedAside> = Vec::new();
     let mut dirs_to_prune = BTreeSet::new();
+    files.read_ahead(changes.iter().filter(|c| !skip.contains(&c.path)));
+    // Leftovers of a killed update exist only in the aside directory: none without it (it
+    // is wtc's own, and only this locked update writes it from here on).
+    let leftovers = std::fs::symlink_metadata(files.root.join(super::entry::ASIDE_DIR)).is_ok();
     // 0 and 1: leftovers of a killed update, then move aside what is in the way.
     for c in changes.iter().rev() {
         if skip.contains(&c.path) {
             continue; // sparse: not in the worktree, never written
         }
         let abs = files.abs(c.path.as_bstr())?;
-        recover_aside(files, c, &abs, &mut raced, &mut kept)?;
+        if leftovers {
+            recover_aside(files, c, &abs, &mut raced, &mut kept)?;
+        }
         let Some(now) = fingerprint(&abs) else {
             continue;
         };
@@ -596,6 +602,7 @@ fn write_files(
         }
         crate::faults::point();
     }
+    files.end_read_ahead();
     // 3: verify what was written, then let go of what was moved aside.
     for (i, fp, _) in &written {
         let c = &changes[*i];

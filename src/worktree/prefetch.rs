@@ -1,0 +1,228 @@
+//! Reading incoming blobs ahead, on a second thread, while a transition moves files.
+//!
+//! A worktree update spends about a third of its time finding and inflating the blobs it
+//! writes (loose objects above all: a stat, an open, a map and an inflate each). Reading a
+//! blob needs no file of the worktree, so another core does it while the writer renames and
+//! writes. The writer asks for each blob by id, in the order of the list it gave; a blob
+//! not read ahead (not in the list, skipped, or failed to read) is `None` and the writer
+//! reads it itself, exactly as before: blobs are content-addressed, so the bytes written
+//! are the same either way, and an error is reported by the writer's own read.
+//!
+//! Memory stays bounded: the reader stops while the blobs waiting for the writer hold more
+//! than [`BUDGET`] bytes, and the writer drops whatever it passed over.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+use gix::ObjectId;
+
+/// Bytes of blobs read ahead and not yet taken, above which the reader waits.
+const BUDGET: usize = 32 << 20;
+
+/// Blobs of a list, read ahead in its order by a thread of their own.
+pub struct Prefetch {
+    shared: Arc<Shared>,
+    /// The ids, in the reader's order; `next` is the first one the writer has not passed.
+    ids: Vec<ObjectId>,
+    next: usize,
+    reader: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    /// Blobs read and not taken, with their position in the list (ascending).
+    ready: VecDeque<(usize, Option<Vec<u8>>)>,
+    /// How many of the list the reader has finished (read, failed, or given up on).
+    done: usize,
+    bytes: usize,
+    /// The writer wants nothing before this position: the reader skips it.
+    passed: usize,
+    stop: bool,
+}
+
+impl Prefetch {
+    /// Start reading `ids` from `repo`'s object database. Nothing starts for fewer than two
+    /// blobs (a thread costs more than it saves).
+    pub fn start(repo: &gix::Repository, ids: Vec<ObjectId>) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+        });
+        let reader = (ids.len() >= 2).then(|| {
+            let sync = repo.clone().into_sync();
+            let list = ids.clone();
+            let shared = Arc::clone(&shared);
+            std::thread::spawn(move || read_ahead(&sync.to_thread_local(), &list, &shared))
+        });
+        Prefetch {
+            shared,
+            ids,
+            next: 0,
+            reader,
+        }
+    }
+
+    /// The data of blob `id` if it was read ahead: the first position at or after the
+    /// writer's that holds `id` (waiting for the reader to get there). Positions passed over
+    /// are dropped. `None`: read it yourself.
+    pub fn take(&mut self, id: &ObjectId) -> Option<Vec<u8>> {
+        self.reader.as_ref()?;
+        let at = self.next + self.ids[self.next..].iter().position(|i| i == id)?;
+        self.next = at + 1;
+        let mut st = self.shared.state.lock().ok()?;
+        st.passed = at;
+        while st.ready.front().is_some_and(|(k, _)| *k < at) {
+            if let Some((_, Some(data))) = st.ready.pop_front() {
+                st.bytes -= data.len();
+            }
+        }
+        // Everything before `at` is gone now, so the reader is never held back by the budget
+        // while the writer waits here.
+        self.shared.changed.notify_all();
+        while st.done <= at {
+            st = self.shared.changed.wait(st).ok()?;
+        }
+        let data = match st.ready.front() {
+            Some((k, _)) if *k == at => st.ready.pop_front().and_then(|(_, d)| d),
+            _ => None,
+        };
+        if let Some(d) = &data {
+            st.bytes -= d.len();
+        }
+        st.passed = at + 1;
+        self.shared.changed.notify_all();
+        data
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        if let Ok(mut st) = self.shared.state.lock() {
+            st.stop = true;
+        }
+        self.shared.changed.notify_all();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+fn read_ahead(repo: &gix::Repository, ids: &[ObjectId], shared: &Shared) {
+    /// However the reader ends (done, stopped, or a panic), the writer stops waiting.
+    struct Finished<'a>(&'a Shared);
+    impl Drop for Finished<'_> {
+        fn drop(&mut self) {
+            if let Ok(mut st) = self.0.state.lock() {
+                st.done = usize::MAX;
+            }
+            self.0.changed.notify_all();
+        }
+    }
+    let _finished = Finished(shared);
+    for (k, id) in ids.iter().enumerate() {
+        {
+            let Ok(mut st) = shared.state.lock() else {
+                return;
+            };
+            while !st.stop && st.bytes > BUDGET && st.passed <= k {
+                match shared.changed.wait(st) {
+                    Ok(s) => st = s,
+                    Err(_) => return,
+                }
+            }
+            if st.stop {
+                return;
+            }
+            if st.passed > k {
+                st.done = k + 1;
+                shared.changed.notify_all();
+                continue; // the writer is past it
+            }
+        }
+        let data = repo.find_blob(*id).ok().map(|b| b.detach().data);
+        let Ok(mut st) = shared.state.lock() else {
+            return;
+        };
+        if st.passed <= k {
+            st.bytes += data.as_ref().map_or(0, Vec::len);
+            st.ready.push_back((k, data));
+        }
+        st.done = k + 1;
+        shared.changed.notify_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_with(blobs: &[&[u8]]) -> (tempfile::TempDir, gix::Repository, Vec<ObjectId>) {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = gix::init(dir.path()).unwrap();
+        let ids = blobs
+            .iter()
+            .map(|b| repo.write_blob(b).unwrap().detach())
+            .collect();
+        (dir, repo, ids)
+    }
+
+    #[test]
+    fn gives_each_blob_in_order_and_none_for_what_it_does_not_hold() {
+        let (_d, repo, ids) = repo_with(&[b"a", b"b", b"c", b"d"]);
+        let missing = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+        let mut list = ids.clone();
+        list.insert(1, missing);
+        let mut ahead = Prefetch::start(&repo, list);
+        assert_eq!(ahead.take(&ids[0]).as_deref(), Some(&b"a"[..]));
+        // A blob that cannot be read is the writer's to read (and fail on).
+        assert_eq!(ahead.take(&missing), None);
+        // Skipping one drops it; asking for one not (or no longer) in the list is None.
+        assert_eq!(ahead.take(&ids[2]).as_deref(), Some(&b"c"[..]));
+        assert_eq!(ahead.take(&ids[1]), None);
+        assert_eq!(ahead.take(&ids[3]).as_deref(), Some(&b"d"[..]));
+        assert_eq!(ahead.take(&ids[3]), None);
+    }
+
+    #[test]
+    fn the_same_blob_twice_is_served_from_the_first_position_still_ahead() {
+        let (_d, repo, ids) = repo_with(&[b"x", b"y"]);
+        let list = vec![ids[0], ids[1], ids[0]];
+        let mut ahead = Prefetch::start(&repo, list);
+        assert_eq!(ahead.take(&ids[1]).as_deref(), Some(&b"y"[..]));
+        assert_eq!(ahead.take(&ids[0]).as_deref(), Some(&b"x"[..]));
+        assert_eq!(ahead.take(&ids[0]), None);
+    }
+
+    #[test]
+    fn more_than_the_budget_is_read_while_the_writer_takes_it() {
+        let big = vec![7u8; BUDGET / 3 + 1];
+        let blobs: Vec<Vec<u8>> = (0..8u8)
+            .map(|k| {
+                let mut b = big.clone();
+                b[0] = k;
+                b
+            })
+            .collect();
+        let refs: Vec<&[u8]> = blobs.iter().map(Vec::as_slice).collect();
+        let (_d, repo, ids) = repo_with(&refs);
+        let mut ahead = Prefetch::start(&repo, ids.clone());
+        for (k, id) in ids.iter().enumerate() {
+            let data = ahead.take(id).expect("read ahead");
+            assert_eq!(data[0], k as u8);
+        }
+    }
+
+    #[test]
+    fn dropping_it_early_stops_the_reader() {
+        let big = vec![1u8; BUDGET + 1];
+        let (_d, repo, ids) = repo_with(&[&big, b"2", b"3"]);
+        let ahead = Prefetch::start(&repo, ids);
+        drop(ahead); // joins: must not hang on the budget
+    }
+}
