@@ -552,12 +552,15 @@ fn disjoint_step(
 /// itself. The step's own tree edit and write then overlap the next tip's diff (the two
 /// halves of a step cost about the same).
 struct DiffsAhead {
-    results: std::sync::mpsc::Receiver<(usize, Option<(ObjectId, Vec<PathChange>)>)>,
+    results: std::sync::mpsc::Receiver<(usize, Option<TipDiff>)>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 use crate::worktree::diff::PathChange;
+
+/// A tip's changes since a merge base: the base, and the diff of its tree to the tip's.
+type TipDiff = (ObjectId, Vec<PathChange>);
 
 impl DiffsAhead {
     /// `None` for fewer than two tips (a thread costs more than it saves).
