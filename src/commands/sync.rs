@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
     };
     let out = sync::sync(&op, &ws.repo, &stored.plan, &lane, opts)?;
     if !args.dry_run {
+        let _t = crate::trace::span("sync: publish");
         crate::ops::publish::publish_lane(&ws.repo, &stored.plan.name, &lane)
             .map_err(|e| e.context("the sync is done here, but publishing the lane failed"))?;
     }

@@ -505,9 +505,12 @@ fn disjoint_step(
     let Some(ours) = since_base.as_mut().and_then(|s| s.paths.as_mut()) else {
         return Ok(None);
     };
-    let theirs = match ahead.and_then(|(a, k)| a.take(k, base)) {
-        Some(diff) => diff,
-        None => crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip)?)?,
+    let (theirs, checked) = match ahead.and_then(|(a, k)| a.take(k, base)) {
+        Some(diff) => (diff, true),
+        None => (
+            crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip)?)?,
+            false,
+        ),
     };
     let Some(theirs) = adds_and_mods(theirs) else {
         return Ok(None);
@@ -536,20 +539,51 @@ fn disjoint_step(
         return Ok(None);
     }
     let _w = crate::trace::span("fold: disjoint tree write");
-    let mut editor = mem.edit_tree(tree_of(mem, current)?)?;
+    // gix's validating editor checks that every entry of every tree it writes exists (a
+    // stat per loose object, for entries this edit never touched, again at every step) and
+    // validates every name. The edit only adds `tip`'s leaves into trees that exist, so
+    // exactly those are checked: their names, as for any incoming path, and that their
+    // objects exist (the thread that diffed ahead checked that already).
+    let rules = crate::worktree::validate::PathRules::of(mem);
     for (path, leaf) in &theirs {
-        editor.upsert(path, leaf.kind, leaf.id)?;
+        crate::worktree::validate::validate_path(path.as_bstr(), Some(leaf.kind), rules)?;
     }
-    let tree = editor.write()?.detach();
+    if !checked {
+        missing_leaf(mem, &theirs)?;
+    }
+    let mut editor = mem.edit_tree(tree_of(mem, current)?)?.detach();
+    for (path, leaf) in &theirs {
+        editor.upsert(path.split(|b| *b == b'/'), leaf.kind, leaf.id)?;
+    }
+    let tree = editor.write(|t| mem.objects.write(t))?;
     ours.extend(theirs.into_iter().map(|(p, _)| p));
     Ok(Some(tree))
+}
+
+/// An error naming the first leaf of `leaves` whose object is not in `repo` (submodule
+/// commits live elsewhere and are not looked for).
+fn missing_leaf(
+    repo: &gix::Repository,
+    leaves: &[(gix::bstr::BString, crate::worktree::diff::Leaf)],
+) -> Result<()> {
+    use gix::object::tree::EntryKind;
+    match leaves
+        .iter()
+        .find(|(_, l)| l.kind != EntryKind::Commit && !repo.has_object(l.id))
+    {
+        Some((path, leaf)) => Err(anyhow::anyhow!(
+            "the object {} at \"{path}\" could not be found",
+            leaf.id
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The tip side of each [`disjoint_step`], worked out ahead on another thread: the diff of
 /// each tip against its merge base with the fold's start. A step uses it only when that
 /// base is the very merge base the step computed itself (then it is the same diff of the
-/// same two trees); otherwise, or when the thread could not work it out, the step diffs
-/// itself. The step's own tree edit and write then overlap the next tip's diff (the two
+/// same two trees, and the thread checked that the objects of its new leaves exist);
+/// otherwise, or when the thread could not work it out, the step diffs itself. The step's own tree edit and write then overlap the next tip's diff (the two
 /// halves of a step cost about the same).
 struct DiffsAhead {
     results: std::sync::mpsc::Receiver<(usize, Option<TipDiff>)>,
@@ -585,6 +619,12 @@ impl DiffsAhead {
                     let [base] = bases[..] else { return None };
                     let (from, to) = (tree_of(&repo, base).ok()?, tree_of(&repo, tip).ok()?);
                     let diff = crate::worktree::diff::diff_trees(&repo, from, to).ok()?;
+                    // What the step checks before it writes the leaves in (see there).
+                    let leaves: Vec<_> = diff
+                        .iter()
+                        .filter_map(|c| c.new.map(|n| (c.path.clone(), n)))
+                        .collect();
+                    missing_leaf(&repo, &leaves).ok()?;
                     Some((base, diff))
                 })();
                 if tx.send((k, diff)).is_err() {

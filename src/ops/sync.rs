@@ -208,12 +208,14 @@ pub fn sync(
             commit: target_tip(repo, plan)?,
         });
     }
+    let pending_span = crate::trace::span("sync: what is pending");
     let mut pending = Vec::new();
     for t in &tips {
         if !refs::is_ancestor(repo, t.commit, head)? {
             pending.push(t.lane.clone());
         }
     }
+    drop(pending_span);
     if pending.is_empty() && snapshot::merge_heads(repo)?.is_empty() {
         return Ok(out);
     }
@@ -289,12 +291,14 @@ fn fold_and_apply(
     let commits: Vec<ObjectId> = std::iter::once(head)
         .chain(tips.iter().map(|t| t.commit))
         .collect();
+    let history = crate::trace::span("sync: history");
     crate::ops::history::ensure(
         repo,
         crate::plan::settings::remote_of(repo, &plan.name).as_deref(),
         plan.base_id(),
         &commits,
     )?;
+    drop(history);
     let mut mem = merge::memory_repo(repo);
     let head_tree = repo.find_commit(head)?.tree_id()?.detach();
     // The fold borrows `mem`; keep what we need from it in owned form.
@@ -407,6 +411,7 @@ fn fold_and_apply(
                     format!("sync: merge {} into {lane_name}", out.merged.join(", "))
                 });
             let write_merge = |mem: &mut gix::Repository| -> Result<ObjectId> {
+                let _t = crate::trace::span("sync: write the merge");
                 merge::persist_tree(mem, repo, tree)?;
                 let parents: Vec<ObjectId> = std::iter::once(head)
                     .chain(
@@ -629,8 +634,10 @@ fn prepare_update(
         true => transition.smudge_ahead(mem, repo)?,
         false => Default::default(),
     };
+    let lock = crate::trace::span("sync: lock and read the index");
     let locked = op.lock_index(repo)?;
     ensure_head_unchanged(repo, transition.branch(), head)?;
+    drop(lock);
     let _t = crate::trace::span("sync: prepare");
     let prepared = transition.prepare(mem, repo, locked.state())?;
     *prepared.staged.lock().expect("not poisoned") = staged;
