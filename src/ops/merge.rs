@@ -940,6 +940,77 @@ fn renamed_dir_portion<'a>(from: &'a [u8], to: &'a [u8]) -> Option<(&'a [u8], &'
 #[cfg(test)]
 mod tests {
     use super::renamed_dir_portion;
+    use super::{fold, memory_repo, Folded, Tip};
+    use gix::ObjectId;
+
+    /// A lane whose tree names a blob this repository lacks (a corrupt or partial clone that
+    /// was not filled in) fails the fold, whether its diff was worked out ahead or not:
+    /// nothing downstream ever sees a tree pointing at a missing object.
+    #[test]
+    fn a_fold_refuses_a_lane_leaf_whose_object_is_missing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let git = |args: &[&str]| crate::hermetic::shared().git(d, args);
+        git(&["init", "-q", "-b", "main"]);
+        std::fs::write(d.join("base.txt"), "base\n").unwrap();
+        git(&["add", "-A"]);
+        git(&["commit", "-qm", "base"]);
+        let base = git(&["rev-parse", "HEAD"]);
+        let lane = |name: &str, file: &str| -> ObjectId {
+            git(&["checkout", "-q", "-b", name, &base]);
+            std::fs::write(d.join(file), name).unwrap();
+            git(&["add", "-A"]);
+            git(&["commit", "-qm", name]);
+            ObjectId::from_hex(git(&["rev-parse", "HEAD"]).as_bytes()).unwrap()
+        };
+        let (one, two) = (lane("one", "one.txt"), lane("two", "two.txt"));
+        // The fold starts from work of its own, so no step is a fast-forward.
+        let start = lane("ours", "ours.txt");
+        // A third lane: base's tree plus a blob nobody has.
+        let ghost = "1234567890123456789012345678901234567890";
+        let listing = format!(
+            "{}100644 blob {ghost}\tghost.txt\n",
+            git(&["ls-tree", &base]) + "\n"
+        );
+        let tree = {
+            use std::io::Write as _;
+            let mut cmd = crate::hermetic::shared().command("git", d);
+            cmd.args(["mktree", "--missing"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(listing.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        let broken = git(&["commit-tree", &tree, "-p", &base, "-m", "broken"]);
+        let broken = ObjectId::from_hex(broken.as_bytes()).unwrap();
+        let repo = crate::hermetic::open(d);
+        let tip = |lane: &str, commit| Tip {
+            lane: lane.into(),
+            commit,
+        };
+        let orders = [
+            vec![tip("one", one), tip("broken", broken)],
+            vec![tip("one", one), tip("two", two), tip("broken", broken)],
+            vec![tip("broken", broken)],
+        ];
+        for tips in orders {
+            let mem = memory_repo(&repo);
+            let err = match fold(&mem, start, &tips, "ours") {
+                Err(e) => format!("{e:#}"),
+                Ok(Folded::Clean { tree, .. }) => panic!("folded into {tree}"),
+                Ok(Folded::Conflict { .. }) => panic!("a conflict instead of an error"),
+            };
+            assert!(err.contains(ghost), "{err}");
+        }
+    }
 
     #[test]
     fn renamed_directory_portions_like_git() {
