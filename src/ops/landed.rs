@@ -143,16 +143,16 @@ fn contained(repo: &gix::Repository, tip: ObjectId, target: ObjectId) -> Result<
     if target_tree == base_tree {
         return Ok(None); // the lane changed something, the target nothing since
     }
-    let changed = diff::diff_trees(repo, base_tree, tip_tree)?;
     // Most lanes a squash or status asks about have not landed: one of their changes the
-    // target lacks decides it without the second diff.
-    if let Some(first) = changed.first() {
+    // target lacks decides it, found without diffing the rest of the lane.
+    if let Some(first) = diff::first_leaf_change(repo, base_tree, tip_tree)? {
         let target = repo.find_tree(target_tree)?;
         let there = crate::ops::merge::lookup(&target, first.path.as_ref())?;
         if there != first.new.map(|l| (l.id, l.kind)) {
             return Ok(None);
         }
     }
+    let changed = diff::diff_trees(repo, base_tree, tip_tree)?;
     // Two pruned tree diffs instead of a lookup per path: the lane's changes, and where the
     // lane's tip and the target differ; landed when no path is in both.
     let differs: std::collections::HashSet<_> = diff::diff_trees(repo, tip_tree, target_tree)?

@@ -104,6 +104,93 @@ pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Ve
 
 pub use crate::error::shown_path;
 
+/// One leaf-level change between trees `a` and `b`, found without diffing the rest: the
+/// first the traversal meets (not the smallest path). It is exactly that path's entry in
+/// [`diff_trees`]: one record that involves a leaf says all there is of the leaves at its
+/// path (another record at the same path can only be a tree, which is no leaf). `None`
+/// when the trees hold the same leaves.
+pub fn first_leaf_change(
+    repo: &gix::Repository,
+    a: ObjectId,
+    b: ObjectId,
+) -> Result<Option<PathChange>> {
+    use gix::diff::tree::{recorder::Change as C, visit, Recorder, Visit};
+    /// A recorder that stops at the first record with a leaf that changed.
+    struct First(Recorder);
+    impl Visit for First {
+        fn pop_front_tracked_path_and_set_current(&mut self) {
+            self.0.pop_front_tracked_path_and_set_current()
+        }
+        fn push_back_tracked_path_component(&mut self, component: &BStr) {
+            self.0.push_back_tracked_path_component(component)
+        }
+        fn push_path_component(&mut self, component: &BStr) {
+            self.0.push_path_component(component)
+        }
+        fn pop_path_component(&mut self) {
+            self.0.pop_path_component()
+        }
+        fn visit(&mut self, change: visit::Change) -> visit::Action {
+            let _ = self.0.visit(change);
+            match self.0.records.last().and_then(leaf_change) {
+                Some(_) => visit::Action::Break(()),
+                None => {
+                    self.0.records.clear();
+                    visit::Action::Continue(())
+                }
+            }
+        }
+    }
+    fn leaf_change(c: &C) -> Option<PathChange> {
+        let leaf = |mode: gix::object::tree::EntryMode, id: ObjectId| {
+            (!mode.is_tree()).then(|| Leaf {
+                id,
+                kind: mode.kind(),
+            })
+        };
+        let (path, old, new) = match c {
+            C::Addition {
+                path,
+                entry_mode,
+                oid,
+                ..
+            } => (path, None, leaf(*entry_mode, *oid)),
+            C::Deletion {
+                path,
+                entry_mode,
+                oid,
+                ..
+            } => (path, leaf(*entry_mode, *oid), None),
+            C::Modification {
+                path,
+                previous_entry_mode,
+                previous_oid,
+                entry_mode,
+                oid,
+            } => (
+                path,
+                leaf(*previous_entry_mode, *previous_oid),
+                leaf(*entry_mode, *oid),
+            ),
+        };
+        (old != new).then(|| PathChange {
+            path: path.clone(),
+            old,
+            new,
+        })
+    }
+    if a == b {
+        return Ok(None);
+    }
+    let mut first = First(Recorder::default());
+    match run_diff(repo, a, b, &mut first) {
+        Ok(()) => {}
+        Err(e) if first.0.records.is_empty() => return Err(e),
+        Err(_) => {} // stopped at the first change
+    }
+    Ok(first.0.records.last().and_then(leaf_change))
+}
+
 /// The changes between trees `a` and `b`, without rename tracking: gix's plain tree diff.
 /// Not `Repository::diff_tree_to_tree`, which builds a diff resource cache (attributes from
 /// a scan of the whole index: ~15 ms at 100k files) on every call, though a diff without
@@ -117,6 +204,17 @@ pub fn plain_changes(
     if a == b {
         return Ok(Vec::new());
     }
+    run_diff(repo, a, b, &mut recorder)?;
+    Ok(recorder.records)
+}
+
+/// gix's plain tree diff of `a` and `b` into `delegate`.
+fn run_diff(
+    repo: &gix::Repository,
+    a: ObjectId,
+    b: ObjectId,
+    delegate: &mut impl gix::diff::tree::Visit,
+) -> Result<()> {
     let (mut buf_a, mut buf_b) = (Vec::new(), Vec::new());
     // The empty tree is never stored (gix's `find_tree` knows it; the object store does not).
     let tree = |id: ObjectId, buf: &'_ mut Vec<u8>| -> Result<()> {
@@ -135,7 +233,75 @@ pub fn plain_changes(
         tb,
         gix::diff::tree::State::default(),
         &repo.objects,
-        &mut recorder,
+        delegate,
     )?;
-    Ok(recorder.records)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pair of these trees: the one change found alone is one of the whole diff's, entry
+    /// for entry, and there is none exactly when the diff is empty.
+    #[test]
+    fn the_first_leaf_change_is_one_of_the_diff() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let git = |args: &[&str]| crate::hermetic::shared().git(d, args);
+        git(&["init", "-q"]);
+        let states: &[&[(&str, &str)]] = &[
+            &[],
+            &[("a", "1")],
+            &[("a", "2")],
+            &[("a/x", "1")],
+            &[("a/x", "1"), ("b/c/d", "deep")],
+            &[("a/x", "1"), ("b/c/d", "deeper"), ("z", "last")],
+            &[("b", "1"), ("b2/c", "1")],
+        ];
+        let mut trees = Vec::new();
+        for files in states {
+            for e in std::fs::read_dir(d).unwrap() {
+                let e = e.unwrap();
+                if e.file_name() != ".git" {
+                    let p = e.path();
+                    if p.is_dir() {
+                        std::fs::remove_dir_all(p).unwrap();
+                    } else {
+                        std::fs::remove_file(p).unwrap();
+                    }
+                }
+            }
+            for (path, content) in *files {
+                let p = d.join(path);
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(p, content).unwrap();
+            }
+            git(&["add", "-A"]);
+            trees.push(ObjectId::from_hex(git(&["write-tree"]).as_bytes()).unwrap());
+        }
+        let repo = crate::hermetic::open(d);
+        // An executable bit alone is a change too.
+        let exec = {
+            let mut e = repo.edit_tree(trees[1]).unwrap();
+            let id = repo.write_blob(b"1").unwrap().detach();
+            e.upsert("a", EntryKind::BlobExecutable, id).unwrap();
+            e.write().unwrap().detach()
+        };
+        trees.push(exec);
+        for &a in &trees {
+            for &b in &trees {
+                let all = diff_trees(&repo, a, b).unwrap();
+                let first = first_leaf_change(&repo, a, b).unwrap();
+                match first {
+                    None => assert!(all.is_empty(), "{a} -> {b}: {all:?}"),
+                    Some(f) => assert!(
+                        all.iter()
+                            .any(|c| c.path == f.path && c.old == f.old && c.new == f.new),
+                        "{a} -> {b}: {f:?} is not in {all:?}"
+                    ),
+                }
+            }
+        }
+    }
 }
