@@ -168,14 +168,12 @@ impl<'r> Files<'r> {
         store: Store,
     ) -> Result<Option<OnDisk>> {
         let abs = abs.to_owned();
-        let md = match gix::index::fs::Metadata::from_path_no_follow(&abs) {
+        let std_md = match std::fs::symlink_metadata(&abs) {
             Ok(md) => md,
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", abs.display())),
         };
-        let stat = Stat::from_fs(&md).unwrap_or_default();
-        let std_md = std::fs::symlink_metadata(&abs)
-            .with_context(|| format!("reading {}", abs.display()))?;
+        let stat = stat_of(&std_md);
         let (bytes, kind) = if std_md.file_type().is_symlink() {
             let target = std::fs::read_link(&abs)?;
             (
@@ -440,16 +438,16 @@ impl<'r> Files<'r> {
         // Overwrite from the start, then cut what is left of the old bytes: truncating to
         // zero first would free the file's blocks and allocate them again (on ext4 that is
         // journalled block freeing, ~0.5 ms per file once the old data is on disk).
-        self.smudge_into(path, leaf.id, &mut file)?;
-        use std::io::Seek as _;
-        let len = file.stream_position()?;
+        let len = self.smudge_into(path, leaf.id, &mut file)?;
         if len < md.len() {
             file.set_len(len)?;
         }
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        if md.mode() & 0o7777 != mode {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         let written = Fingerprint::of(&file.metadata()?);
         crate::faults::point();
-        if !clear_empty_dir(&abs)? || !rename_noclobber(&rewriting, &abs)? {
+        if !rename_into_place(&rewriting, &abs)? {
             std::fs::remove_file(&rewriting)
                 .with_context(|| format!("removing {}", rewriting.display()))?;
             return Ok(Some(Placed::Raced));
@@ -504,8 +502,8 @@ impl<'r> Files<'r> {
     }
 
     /// Write the worktree form of blob `id` at `path` (through the smudge filters, never
-    /// delayed) into `out`.
-    fn smudge_into(&mut self, path: &BStr, id: ObjectId, out: &mut std::fs::File) -> Result<()> {
+    /// delayed) into `out`; returns how many bytes that is.
+    fn smudge_into(&mut self, path: &BStr, id: ObjectId, out: &mut std::fs::File) -> Result<u64> {
         use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
         use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
         use std::io::Write;
@@ -519,13 +517,12 @@ impl<'r> Files<'r> {
             ..Default::default()
         };
         let result = match self.pipeline.convert_to_worktree(&data, path, options) {
-            Ok(ToWorktreeOutcome::Unchanged(b)) | Ok(ToWorktreeOutcome::Buffer(b)) => {
-                out.write_all(b).map_err(anyhow::Error::from)
-            }
+            Ok(ToWorktreeOutcome::Unchanged(b)) | Ok(ToWorktreeOutcome::Buffer(b)) => out
+                .write_all(b)
+                .map(|()| b.len() as u64)
+                .map_err(anyhow::Error::from),
             Ok(ToWorktreeOutcome::Process(MaybeDelayed::Immediate(mut r))) => {
-                std::io::copy(&mut r, out)
-                    .map(|_| ())
-                    .map_err(anyhow::Error::from)
+                std::io::copy(&mut r, out).map_err(anyhow::Error::from)
             }
             Ok(ToWorktreeOutcome::Process(MaybeDelayed::Delayed(_))) => Err(anyhow::anyhow!(
                 "the filter delayed its output though told not to"
@@ -661,9 +658,6 @@ fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
 /// Put the written temp file `tmp` at `abs` with the mode of `kind`, never over something
 /// that appeared there (then [`Placed::Raced`]).
 fn place_temp(tmp: tempfile::NamedTempFile, abs: &Path, kind: EntryKind) -> Result<Placed> {
-    if !clear_empty_dir(abs)? {
-        return Ok(Placed::Raced);
-    }
     use std::os::unix::fs::PermissionsExt;
     let mode = if kind == EntryKind::BlobExecutable {
         0o755
@@ -673,10 +667,24 @@ fn place_temp(tmp: tempfile::NamedTempFile, abs: &Path, kind: EntryKind) -> Resu
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))?;
     // No clobbering: a file created at `abs` since we moved the old one aside is someone's
-    // work (an editor's write-to-temp-and-rename, an O_CREAT write).
+    // work (an editor's write-to-temp-and-rename, an O_CREAT write). Only an empty directory
+    // there (left where tracked files were deleted) gives way, and then it is tried again.
     let file = match tmp.persist_noclobber(abs) {
         Ok(f) => f,
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Placed::Raced),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            if !clear_empty_dir(abs)? {
+                return Ok(Placed::Raced);
+            }
+            match e.file.persist_noclobber(abs) {
+                Ok(f) => f,
+                Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Ok(Placed::Raced)
+                }
+                Err(e) => {
+                    return Err(e.error).with_context(|| format!("writing {}", abs.display()))
+                }
+            }
+        }
         Err(e) => return Err(e.error).with_context(|| format!("writing {}", abs.display())),
     };
     // Stat what WE wrote, through our handle: someone may have replaced the path already (an
@@ -813,6 +821,16 @@ fn rename_noclobber(from: &Path, to: &Path) -> Result<bool> {
         },
         Err(e) => Err(e).with_context(|| format!("writing {}", to.display())),
     }
+}
+
+/// [`rename_noclobber`] of `from` to `to`, where only an empty directory at `to` (left
+/// where tracked files were deleted) gives way: removed, then tried again. `false`: something
+/// else is there, nothing moved.
+fn rename_into_place(from: &Path, to: &Path) -> Result<bool> {
+    if rename_noclobber(from, to)? {
+        return Ok(true);
+    }
+    Ok(clear_empty_dir(to)? && rename_noclobber(from, to)?)
 }
 
 /// The directory of [`aside_path`]s, at the worktree's top.
