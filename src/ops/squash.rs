@@ -400,8 +400,12 @@ pub fn squash(
             Transition::of_branch("squash", &target_ref, target_tip, target_tree, tree)
                 .with_reflog(squash_reflog(plan, &landing));
         let check_span = crate::trace::span("squash: check target");
-        let checked = prepare_target_checkout(op, ws, &mem, &transition, false, None)?
-            .map(|tc| (tc.locked.file.checksum(), tc.prepared));
+        let checked =
+            prepare_target_checkout(op, ws, &mem, &transition, false, None)?.map(|tc| Checked {
+                checksum: tc.locked.file.checksum(),
+                prepared: tc.prepared,
+                index: tc.locked.into_file(),
+            });
         drop(check_span);
         if opts.dry_run {
             return Ok(out);
@@ -635,13 +639,21 @@ struct TargetCheckout {
     prepared: Prepared,
 }
 
+/// The check of the target's worktree made before the hooks ran: the index it judged (its
+/// checksum, and the index itself, its lock since let go) and what it found.
+struct Checked {
+    checksum: Option<ObjectId>,
+    prepared: Prepared,
+    index: gix::index::File,
+}
+
 fn prepare_target_checkout(
     op: &Operation,
     ws: &Workspace,
     objects: &gix::Repository,
     transition: &Transition,
     smudge: bool,
-    checked: Option<(Option<ObjectId>, Prepared)>,
+    checked: Option<Checked>,
 ) -> Result<Option<TargetCheckout>> {
     let Some(wt) = ws.worktree_of(transition.branch())?.filter(|w| w.exists) else {
         return Ok(None);
@@ -657,7 +669,14 @@ fn prepare_target_checkout(
         true => transition.smudge_ahead(objects, &repo)?,
         false => Default::default(),
     };
-    let locked = target_op.as_ref().unwrap_or(op).lock_index(&repo)?;
+    let (checked, earlier) = match checked {
+        Some(c) => (Some((c.checksum, c.prepared)), Some(c.index)),
+        None => (None, None),
+    };
+    let locked = target_op
+        .as_ref()
+        .unwrap_or(op)
+        .lock_index_reusing(&repo, earlier)?;
     // The check made before the hooks ran still holds when nothing it read has moved.
     let prepared = match checked {
         Some((sum, prepared))

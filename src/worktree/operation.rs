@@ -40,6 +40,16 @@ impl Operation {
         LockedIndex::acquire(repo)
     }
 
+    /// [`Operation::lock_index`], reusing the index read `earlier` in this operation when
+    /// the file has not changed since ([`LockedIndex::acquire_reusing`]).
+    pub fn lock_index_reusing(
+        &self,
+        repo: &gix::Repository,
+        earlier: Option<gix::index::File>,
+    ) -> Result<LockedIndex> {
+        LockedIndex::acquire_reusing(repo, earlier)
+    }
+
     /// What was recovered, as lines for the user.
     pub fn notes(&self) -> Vec<String> {
         let mut out = Vec::new();
