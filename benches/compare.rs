@@ -1403,6 +1403,44 @@ fn settle() {
     unsafe {
         libc::sync()
     };
+    disk_quiet();
+}
+
+/// Wait (at most 20 s) until the block devices have had nothing in flight and written
+/// nothing for 300 ms. `sync` returns once the data is written, but a file system mounted
+/// with online discard (or a journal commit) keeps the disk busy after that, above all after
+/// a world of 100k files was removed; a round measured then pays for the previous one, on
+/// both sides but not equally.
+fn disk_quiet() {
+    let sample = || -> Option<(u64, u64)> {
+        let stats = std::fs::read_to_string("/proc/diskstats").ok()?;
+        let (mut done, mut in_flight) = (0u64, 0u64);
+        for line in stats.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 14 || f[2].starts_with("loop") || f[2].starts_with("ram") {
+                continue;
+            }
+            let n = |i: usize| f[i].parse::<u64>().unwrap_or(0);
+            // reads and writes completed (discards count as writes here, or in f[14]), and
+            // I/Os in progress.
+            done += n(3) + n(7) + f.get(14).and_then(|v| v.parse().ok()).unwrap_or(0);
+            in_flight += n(11);
+        }
+        Some((done, in_flight))
+    };
+    let start = std::time::Instant::now();
+    let Some(mut last) = sample() else { return };
+    let mut quiet_since = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+        let Some(now) = sample() else { return };
+        if now.0 != last.0 || now.1 != 0 {
+            quiet_since = std::time::Instant::now();
+        } else if quiet_since.elapsed() >= Duration::from_millis(300) {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// (min, median, max) of the times.
