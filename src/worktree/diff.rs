@@ -31,7 +31,6 @@ pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Ve
         return Ok(Vec::new());
     }
     let changes = plain_changes(repo, a, b)?;
-    use gix::diff::tree::recorder::Change as C;
     let mut duplicate = None;
     let mut record = |path: &BStr, old: Option<Leaf>, new: Option<Leaf>| {
         let e = out.entry(path.to_owned()).or_insert_with(|| PathChange {
@@ -50,47 +49,11 @@ pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Ve
             e.new = new;
         }
     };
-    let leaf = |mode: gix::object::tree::EntryMode, id: ObjectId| {
-        (!mode.is_tree()).then(|| Leaf {
-            id,
-            kind: mode.kind(),
-        })
-    };
-    for c in changes {
-        match c {
-            C::Addition {
-                path,
-                entry_mode,
-                oid,
-                ..
-            } => {
-                if let Some(l) = leaf(entry_mode, oid) {
-                    record(path.as_ref(), None, Some(l));
-                }
-            }
-            C::Deletion {
-                path,
-                entry_mode,
-                oid,
-                ..
-            } => {
-                if let Some(l) = leaf(entry_mode, oid) {
-                    record(path.as_ref(), Some(l), None);
-                }
-            }
-            C::Modification {
-                path,
-                previous_entry_mode,
-                previous_oid,
-                entry_mode,
-                oid,
-            } => {
-                record(
-                    path.as_ref(),
-                    leaf(previous_entry_mode, previous_oid),
-                    leaf(entry_mode, oid),
-                );
-            }
+    for c in &changes {
+        // A tree side is no leaf: a record of trees alone changes no leaf.
+        let (path, old, new) = leaves_of(c);
+        if old.is_some() || new.is_some() {
+            record(path.as_ref(), old, new);
         }
     }
     if let Some(path) = duplicate {
@@ -142,37 +105,7 @@ pub fn first_leaf_change(
         }
     }
     fn leaf_change(c: &C) -> Option<PathChange> {
-        let leaf = |mode: gix::object::tree::EntryMode, id: ObjectId| {
-            (!mode.is_tree()).then(|| Leaf {
-                id,
-                kind: mode.kind(),
-            })
-        };
-        let (path, old, new) = match c {
-            C::Addition {
-                path,
-                entry_mode,
-                oid,
-                ..
-            } => (path, None, leaf(*entry_mode, *oid)),
-            C::Deletion {
-                path,
-                entry_mode,
-                oid,
-                ..
-            } => (path, leaf(*entry_mode, *oid), None),
-            C::Modification {
-                path,
-                previous_entry_mode,
-                previous_oid,
-                entry_mode,
-                oid,
-            } => (
-                path,
-                leaf(*previous_entry_mode, *previous_oid),
-                leaf(*entry_mode, *oid),
-            ),
-        };
+        let (path, old, new) = leaves_of(c);
         (old != new).then(|| PathChange {
             path: path.clone(),
             old,
@@ -189,6 +122,43 @@ pub fn first_leaf_change(
         Err(_) => {} // stopped at the first change
     }
     Ok(first.0.records.last().and_then(leaf_change))
+}
+
+/// The path of one record of gix's tree diff and the leaves on each side of it (`None`: no
+/// entry there, or a tree).
+fn leaves_of(c: &gix::diff::tree::recorder::Change) -> (&BString, Option<Leaf>, Option<Leaf>) {
+    use gix::diff::tree::recorder::Change as C;
+    let leaf = |mode: gix::object::tree::EntryMode, id: ObjectId| {
+        (!mode.is_tree()).then(|| Leaf {
+            id,
+            kind: mode.kind(),
+        })
+    };
+    match c {
+        C::Addition {
+            path,
+            entry_mode,
+            oid,
+            ..
+        } => (path, None, leaf(*entry_mode, *oid)),
+        C::Deletion {
+            path,
+            entry_mode,
+            oid,
+            ..
+        } => (path, leaf(*entry_mode, *oid), None),
+        C::Modification {
+            path,
+            previous_entry_mode,
+            previous_oid,
+            entry_mode,
+            oid,
+        } => (
+            path,
+            leaf(*previous_entry_mode, *previous_oid),
+            leaf(*entry_mode, *oid),
+        ),
+    }
 }
 
 /// The changes between trees `a` and `b`, without rename tracking: gix's plain tree diff.
