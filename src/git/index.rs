@@ -124,11 +124,21 @@ impl LockedIndex {
         }
         drop(fill);
         let enc = crate::trace::span("index write: encode");
-        let buf = encode_with(&self.file, self.new_tree.as_ref(), self.skip_hash)?;
+        if !self.file.is_sparse() && self.file.link().is_none() {
+            crate::faults::point();
+            write_pipelined(
+                &self.file,
+                self.new_tree.as_ref(),
+                self.skip_hash,
+                &mut self.lock,
+            )?;
+        } else {
+            let buf = encode_with(&self.file, self.new_tree.as_ref(), self.skip_hash)?;
+            use std::io::Write;
+            crate::faults::point();
+            self.lock.write_all(&buf).context("writing index.lock")?;
+        }
         drop(enc);
-        use std::io::Write;
-        crate::faults::point();
-        self.lock.write_all(&buf).context("writing index.lock")?;
         crate::faults::point();
         self.lock
             .commit()
@@ -157,9 +167,8 @@ pub fn encode(file: &gix::index::File, skip_hash: bool) -> Result<Vec<u8>> {
     encode_with(file, None, skip_hash)
 }
 
-/// [`encode`], with `new_tree` as the cache-tree when `file` has none.
-/// Does the index file at `path` still end in `earlier`'s (non-zero) checksum, with the same
-/// length of content before it?
+/// Does the index file at `path` still end in `earlier`'s (non-zero) checksum (a SHA-1 of
+/// everything before it)?
 fn still_holds(path: &std::path::Path, earlier: &gix::index::File) -> bool {
     use std::os::unix::fs::FileExt as _;
     let Some(sum) = earlier.checksum().filter(|s| !s.is_null()) else {
@@ -179,6 +188,47 @@ fn still_holds(path: &std::path::Path, earlier: &gix::index::File) -> bool {
     file.read_exact_at(&mut trailer, at).is_ok() && trailer == sum.as_bytes()
 }
 
+/// Encode `state` ([`encode_plain`]) into `out`, the trailer's SHA-1 (unless `skip_hash`)
+/// and the writing done on a second thread chunk by chunk while the next chunk is encoded:
+/// at 100k entries the index is ~10 MB, and hashing it costs as much as encoding it. The
+/// bytes are exactly [`encode_with`]'s.
+fn write_pipelined(
+    state: &gix::index::State,
+    new_tree: Option<&gix::index::extension::Tree>,
+    skip_hash: bool,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<()> {
+    use sha1::Digest as _;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    std::thread::scope(|scope| -> Result<()> {
+        let writer = scope.spawn(move || -> Result<()> {
+            let mut hasher = sha1::Sha1::new();
+            for chunk in rx {
+                if !skip_hash {
+                    hasher.update(&chunk);
+                }
+                out.write_all(&chunk).context("writing index.lock")?;
+            }
+            let trailer: [u8; 20] = match skip_hash {
+                true => [0; 20],
+                false => hasher.finalize().into(),
+            };
+            out.write_all(&trailer).context("writing index.lock")
+        });
+        // A failed writer drops the receiver: the send fails, and its error is the one told.
+        let encoded = encode_plain_chunks(state, new_tree, 1 << 20, &mut |chunk| {
+            tx.send(chunk)
+                .map_err(|_| anyhow::anyhow!("the index writer stopped"))
+        });
+        drop(tx);
+        let written = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the index writer panicked"))?;
+        written.and(encoded)
+    })
+}
+
+/// [`encode`], with `new_tree` as the cache-tree when `file` has none.
 fn encode_with(
     file: &gix::index::File,
     new_tree: Option<&gix::index::extension::Tree>,
@@ -210,6 +260,26 @@ fn encode_plain(
     state: &gix::index::State,
     new_tree: Option<&gix::index::extension::Tree>,
 ) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_plain_chunks(state, new_tree, usize::MAX, &mut |chunk| {
+        match out.is_empty() {
+            true => out = chunk,
+            false => out.extend_from_slice(&chunk),
+        }
+        Ok(())
+    })?;
+    out.extend_from_slice(&[0u8; 20]);
+    Ok(out)
+}
+
+/// [`encode_plain`] without the trailer, handed to `sink` in chunks of about `chunk` bytes
+/// (the last one shorter), in order.
+fn encode_plain_chunks(
+    state: &gix::index::State,
+    new_tree: Option<&gix::index::extension::Tree>,
+    chunk: usize,
+    sink: &mut dyn FnMut(Vec<u8>) -> Result<()>,
+) -> Result<()> {
     let entries = state.entries();
     let extended = entries.iter().any(|e| e.flags.contains(Flags::EXTENDED));
     let live = entries
@@ -217,7 +287,9 @@ fn encode_plain(
         .filter(|e| !e.flags.contains(Flags::REMOVE))
         .count();
     let paths: usize = entries.iter().map(|e| e.path(state).len()).sum();
-    let mut out = Vec::with_capacity(12 + live * 72 + paths + 20);
+    // Room for the trailer too, when it all goes in one chunk.
+    let capacity = (12 + live * 72 + paths + 20).min(chunk.saturating_add(4096));
+    let mut out = Vec::with_capacity(capacity);
     out.extend_from_slice(b"DIRC");
     out.extend_from_slice(&(if extended { 3u32 } else { 2u32 }).to_be_bytes());
     out.extend_from_slice(&(live as u32).to_be_bytes());
@@ -254,12 +326,14 @@ fn encode_plain(
         let len = out.len() - start + 1;
         let pad = 1 + (8 - len % 8) % 8;
         out.extend(std::iter::repeat_n(0u8, pad));
+        if out.len() >= chunk {
+            sink(std::mem::replace(&mut out, Vec::with_capacity(capacity)))?;
+        }
     }
     if let Some(tree) = state.tree().or(new_tree) {
         tree.write_to(&mut out).context("encoding the cache-tree")?;
     }
-    out.extend_from_slice(&[0u8; 20]);
-    Ok(out)
+    sink(out)
 }
 
 /// Mark the cache-tree nodes on `path` invalid, as git's `cache_tree_invalidate_path` does
@@ -668,6 +742,32 @@ mod tests {
                 theirs,
                 "extended: {extended}"
             );
+        }
+    }
+
+    /// The pipelined writer writes exactly the bytes of the one-buffer encoder, with and
+    /// without the trailer's hash.
+    #[test]
+    fn the_pipelined_writer_writes_the_encoders_bytes() {
+        let id = ObjectId::from_hex(b"0123456789abcdef0123456789abcdef01234567").unwrap();
+        let mut state = gix::index::State::new(gix::hash::Kind::Sha1);
+        for n in 0..30_000u32 {
+            let path = format!("dir{}/sub/file-{n}.txt", n % 97);
+            state.dangerously_push_entry(
+                Stat::default(),
+                id,
+                Flags::empty(),
+                Mode::FILE,
+                path.as_str().into(),
+            );
+        }
+        state.sort_entries();
+        let file = gix::index::File::from_state(state, std::path::PathBuf::from("index"));
+        for skip_hash in [false, true] {
+            let mut piped = Vec::new();
+            write_pipelined(&file, None, skip_hash, &mut piped).unwrap();
+            assert!(piped.len() > 2 << 20, "several chunks");
+            assert_eq!(piped, encode_with(&file, None, skip_hash).unwrap());
         }
     }
 
