@@ -124,20 +124,13 @@ impl LockedIndex {
         }
         drop(fill);
         let enc = crate::trace::span("index write: encode");
-        if !self.file.is_sparse() && self.file.link().is_none() {
-            crate::faults::point();
-            write_pipelined(
-                &self.file,
-                self.new_tree.as_ref(),
-                self.skip_hash,
-                &mut self.lock,
-            )?;
-        } else {
-            let buf = encode_with(&self.file, self.new_tree.as_ref(), self.skip_hash)?;
-            use std::io::Write;
-            crate::faults::point();
-            self.lock.write_all(&buf).context("writing index.lock")?;
-        }
+        crate::faults::point();
+        write_encoded(
+            &self.file,
+            self.new_tree.as_ref(),
+            self.skip_hash,
+            &mut self.lock,
+        )?;
         drop(enc);
         crate::faults::point();
         self.lock
@@ -188,16 +181,21 @@ fn still_holds(path: &std::path::Path, earlier: &gix::index::File) -> bool {
     file.read_exact_at(&mut trailer, at).is_ok() && trailer == sum.as_bytes()
 }
 
-/// Encode `state` ([`encode_plain`]) into `out`, the trailer's SHA-1 (unless `skip_hash`)
-/// and the writing done on a second thread chunk by chunk while the next chunk is encoded:
-/// at 100k entries the index is ~10 MB, and hashing it costs as much as encoding it. The
-/// bytes are exactly [`encode_with`]'s.
-fn write_pipelined(
-    state: &gix::index::State,
+/// Write [`encode_with`]'s bytes into `out`. A plain index (wtc's own encoder) is hashed
+/// and written on a second thread chunk by chunk while the next chunk is encoded: at 100k
+/// entries the index is ~10 MB, and hashing it costs as much as encoding it. A split index
+/// goes through gix's writer, in one buffer.
+fn write_encoded(
+    file: &gix::index::File,
     new_tree: Option<&gix::index::extension::Tree>,
     skip_hash: bool,
     out: &mut (dyn std::io::Write + Send),
 ) -> Result<()> {
+    if file.is_sparse() || file.link().is_some() {
+        let buf = encode_with(file, new_tree, skip_hash)?;
+        return out.write_all(&buf).context("writing index.lock");
+    }
+    let state: &gix::index::State = file;
     use sha1::Digest as _;
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
     std::thread::scope(|scope| -> Result<()> {
@@ -765,7 +763,7 @@ mod tests {
         let file = gix::index::File::from_state(state, std::path::PathBuf::from("index"));
         for skip_hash in [false, true] {
             let mut piped = Vec::new();
-            write_pipelined(&file, None, skip_hash, &mut piped).unwrap();
+            write_encoded(&file, None, skip_hash, &mut piped).unwrap();
             assert!(piped.len() > 2 << 20, "several chunks");
             assert_eq!(piped, encode_with(&file, None, skip_hash).unwrap());
         }

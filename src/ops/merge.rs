@@ -549,7 +549,7 @@ fn disjoint_step(
         crate::worktree::validate::validate_path(path.as_bstr(), Some(leaf.kind), rules)?;
     }
     if !checked {
-        missing_leaf(mem, &theirs)?;
+        missing_leaf(mem, theirs.iter().map(|(p, l)| (p, l)))?;
     }
     let mut editor = mem.edit_tree(tree_of(mem, current)?)?.detach();
     for (path, leaf) in &theirs {
@@ -562,13 +562,13 @@ fn disjoint_step(
 
 /// An error naming the first leaf of `leaves` whose object is not in `repo` (submodule
 /// commits live elsewhere and are not looked for).
-fn missing_leaf(
+fn missing_leaf<'l>(
     repo: &gix::Repository,
-    leaves: &[(gix::bstr::BString, crate::worktree::diff::Leaf)],
+    leaves: impl IntoIterator<Item = (&'l gix::bstr::BString, &'l crate::worktree::diff::Leaf)>,
 ) -> Result<()> {
     use gix::object::tree::EntryKind;
     match leaves
-        .iter()
+        .into_iter()
         .find(|(_, l)| l.kind != EntryKind::Commit && !repo.has_object(l.id))
     {
         Some((path, leaf)) => Err(anyhow::anyhow!(
@@ -620,11 +620,8 @@ impl DiffsAhead {
                     let (from, to) = (tree_of(&repo, base).ok()?, tree_of(&repo, tip).ok()?);
                     let diff = crate::worktree::diff::diff_trees(&repo, from, to).ok()?;
                     // What the step checks before it writes the leaves in (see there).
-                    let leaves: Vec<_> = diff
-                        .iter()
-                        .filter_map(|c| c.new.map(|n| (c.path.clone(), n)))
-                        .collect();
-                    missing_leaf(&repo, &leaves).ok()?;
+                    let leaves = diff.iter().filter_map(|c| Some((&c.path, c.new.as_ref()?)));
+                    missing_leaf(&repo, leaves).ok()?;
                     Some((base, diff))
                 })();
                 if tx.send((k, diff)).is_err() {
