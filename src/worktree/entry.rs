@@ -420,12 +420,16 @@ impl<'r> Files<'r> {
         else {
             return Ok(None);
         };
-        let md = file.metadata()?;
-        if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
-            return Ok(None);
-        }
+        // The lease first, the look at the file second: a descriptor opened before the move
+        // could write and close between a look and the lease, and that write would be lost.
+        lease_hook();
         if write_lease(&file).is_err() {
             return Ok(None); // held open elsewhere, or no leases here: nobody can tell
+        }
+        let md = file.metadata()?;
+        if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
+            release_lease(&file);
+            return Ok(None);
         }
         let rewriting = rewriting_path(aside);
         let renamed = std::fs::rename(aside, &rewriting);
@@ -836,24 +840,70 @@ fn rename_into_place(from: &Path, to: &Path) -> Result<bool> {
 /// The directory of [`aside_path`]s, at the worktree's top.
 pub const ASIDE_DIR: &str = ".wtc-aside";
 
-/// Does another process hold the file at `abs` open? Probed with a write lease, which the
-/// kernel grants only when no other file descriptor for the file exists. `None` when the
-/// file system does not support leases (then nobody can tell).
-pub fn held_open_elsewhere(abs: &Path) -> Option<bool> {
+/// What [`drop_aside`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aside {
+    /// Unchanged since the move and held open by nobody: removed.
+    Dropped,
+    /// Written since the move, or still held open by another process (which can still
+    /// write through its descriptor): the user's bytes, left where they are.
+    Theirs,
+}
+
+/// Remove the file wtc moved aside to `aside` if it is provably still what it was right
+/// after the move (`expect`): unchanged, and open in no other process. Judged under a write
+/// lease, which the kernel grants only while no other descriptor for the file exists, and
+/// which nobody can break meanwhile (the aside path is wtc's own): the file is looked at
+/// and removed while the lease is held, so no write can fall between the look and the
+/// removal. Where the file system has no leases, nobody can tell who holds it open; then
+/// an unchanged file is removed, as before leases existed.
+pub fn drop_aside(aside: &Path, expect: Option<Fingerprint>) -> Result<Aside> {
     use std::os::unix::fs::OpenOptionsExt;
+    let remove =
+        || std::fs::remove_file(aside).with_context(|| format!("removing {}", aside.display()));
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(abs)
-        .ok()?;
-    match write_lease(&file) {
-        Ok(()) => {
-            release_lease(&file);
-            Some(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(aside);
+    let Ok(file) = file else {
+        // A symlink (or what cannot be opened): nobody writes through it; its stat decides.
+        if fingerprint(aside) != expect {
+            return Ok(Aside::Theirs);
         }
-        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Some(true),
-        Err(_) => None,
+        remove()?;
+        return Ok(Aside::Dropped);
+    };
+    lease_hook();
+    let leased = match write_lease(&file) {
+        Ok(()) => true,
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return Ok(Aside::Theirs),
+        Err(_) => false,
+    };
+    let verdict = match Some(Fingerprint::of(&file.metadata()?)) == expect {
+        true => remove().map(|()| Aside::Dropped),
+        false => Ok(Aside::Theirs),
+    };
+    if leased {
+        release_lease(&file);
     }
+    verdict
+}
+
+/// Tests run an action here, right before a lease is asked for: where a write through an
+/// old descriptor would do the most harm.
+#[cfg(test)]
+fn lease_hook() {
+    if let Some(f) = LEASE_HOOK.with(|h| h.borrow_mut().take()) {
+        f();
+    }
+}
+#[cfg(not(test))]
+fn lease_hook() {}
+
+#[cfg(test)]
+thread_local! {
+    static LEASE_HOOK: std::cell::RefCell<Option<Box<dyn FnOnce()>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Take a write lease on `file`: the kernel grants it only when no other file descriptor
@@ -981,6 +1031,86 @@ pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
+
+    /// Run `f` the next time this thread is about to ask for a lease.
+    fn before_the_lease(f: impl FnOnce() + 'static) {
+        LEASE_HOOK.with(|h| *h.borrow_mut() = Some(Box::new(f)));
+    }
+
+    /// A file moved aside, and a descriptor a writer opened on it before the move.
+    fn moved_with_a_writer() -> (tempfile::TempDir, PathBuf, std::fs::File, Fingerprint) {
+        let dir = tempfile::tempdir().unwrap();
+        let aside = dir.path().join("aside");
+        std::fs::write(&aside, "A's bytes\n").unwrap();
+        let writer = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&aside)
+            .unwrap();
+        let expect = fingerprint(&aside).unwrap();
+        (dir, aside, writer, expect)
+    }
+
+    #[test]
+    fn a_file_moved_aside_is_dropped_only_when_nobody_can_still_write_it() {
+        let (_dir, aside, writer, expect) = moved_with_a_writer();
+        assert_eq!(drop_aside(&aside, Some(expect)).unwrap(), Aside::Theirs);
+        assert!(aside.exists(), "held open: kept");
+        drop(writer);
+        assert_eq!(drop_aside(&aside, Some(expect)).unwrap(), Aside::Dropped);
+        assert!(!aside.exists());
+
+        // A write through the old descriptor that closes right before the lease is asked
+        // for: the lease is granted, and only a look AFTER it sees the write.
+        let (_dir, aside, writer, expect) = moved_with_a_writer();
+        before_the_lease(move || {
+            let mut writer = writer;
+            writer
+                .write_all(b"the user's edit, longer than A\n")
+                .unwrap();
+        });
+        assert_eq!(drop_aside(&aside, Some(expect)).unwrap(), Aside::Theirs);
+        assert_eq!(
+            std::fs::read_to_string(&aside).unwrap(),
+            "the user's edit, longer than A\n"
+        );
+    }
+
+    #[test]
+    fn a_file_written_right_before_the_lease_is_never_rewritten_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let git = |args: &[&str]| crate::hermetic::shared().git(d, args);
+        git(&["init", "-q"]);
+        std::fs::write(d.join("f"), "B's bytes\n").unwrap();
+        let id = git(&["hash-object", "-w", "f"]);
+        std::fs::remove_file(d.join("f")).unwrap();
+        let repo = crate::hermetic::open(d);
+        let mut files = Files::new(&repo).unwrap();
+        let leaf = Leaf {
+            id: ObjectId::from_hex(id.trim().as_bytes()).unwrap(),
+            kind: EntryKind::Blob,
+        };
+        let (_dir, aside, writer, expect) = moved_with_a_writer();
+        before_the_lease(move || {
+            let mut writer = writer;
+            writer
+                .write_all(b"the user's edit, longer than A\n")
+                .unwrap();
+        });
+        let placed = files
+            .rewrite_in_place(BStr::new("f"), leaf, &aside, expect)
+            .unwrap();
+        assert!(
+            placed.is_none(),
+            "the old file is the user's now: not reused"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&aside).unwrap(),
+            "the user's edit, longer than A\n"
+        );
+        assert!(!d.join("f").exists());
+    }
 
     #[test]
     fn stat_of_is_gix_own_stat_data() {

@@ -29,7 +29,7 @@ use gix::ObjectId;
 use serde::{Deserialize, Serialize};
 
 use super::diff::{self, PathChange};
-use super::entry::{fingerprint, held_open_elsewhere, Files, Fingerprint, Placed, Staged};
+use super::entry::{drop_aside, fingerprint, Aside, Files, Fingerprint, Placed, Staged};
 use super::journal;
 use super::obstacles::Obstacle;
 use crate::git::index::{LockedIndex, Row, StageRow};
@@ -615,9 +615,7 @@ fn write_files(
         .map(|(i, fp, _)| (&changes[*i].path, *fp))
         .collect();
     for m in moved.iter().filter(|m| !m.reused) {
-        let touched = fingerprint(&m.aside) != m.fingerprint;
-        let held = !touched && held_open_elsewhere(&m.aside) == Some(true);
-        if touched || held {
+        if drop_aside(&m.aside, m.fingerprint)? == Aside::Theirs {
             // Someone wrote (or can still write) through a descriptor of the old file: their
             // bytes win, back at the path (unless they put a newer file there meanwhile).
             let wrote = ours.get(&m.path).copied().flatten();
@@ -625,9 +623,6 @@ fn write_files(
                 kept.insert(kept_path(files, &k)?);
             }
             raced.insert(m.path.clone());
-        } else {
-            std::fs::remove_file(&m.aside)
-                .with_context(|| format!("removing {}", m.aside.display()))?;
         }
     }
     // Empty once every moved file is dropped or put back (a user's file that could not go
@@ -688,11 +683,12 @@ fn recover_aside(
         std::fs::remove_file(&rewriting)
             .with_context(|| format!("removing {}", rewriting.display()))?;
     }
-    if std::fs::symlink_metadata(&aside).is_err() {
+    let Some(before) = fingerprint(&aside) else {
         return Ok(());
-    }
-    if leaf_is(files, &aside, c)? {
-        std::fs::remove_file(&aside).with_context(|| format!("removing {}", aside.display()))?;
+    };
+    // A's or B's bytes are wtc's own, unless a descriptor opened before the killed update
+    // moved the file can still write them (or did since they were read): then the user's.
+    if leaf_is(files, &aside, c)? && drop_aside(&aside, Some(before))? == Aside::Dropped {
         return Ok(());
     }
     // The user's bytes. What the killed update may have written at the path (B) is ours and
@@ -730,11 +726,11 @@ fn put_back(aside: &Path, original: &Path, ours: Option<Fingerprint>) -> Result<
             },
             Some(now) if Some(now) == ours => {
                 // Our own file: swap the user's in atomically, then drop what came out, which
-                // must still be ours (else the user replaced it in that instant: swap back).
+                // must still be ours and open nowhere else. Someone may have opened the path
+                // since we wrote it and be about to write through that descriptor: then that
+                // file is the newer one and goes back to the path, the older one beside it.
                 exchange(aside, original)?;
-                if fingerprint(aside) == ours {
-                    std::fs::remove_file(aside)
-                        .with_context(|| format!("removing {}", aside.display()))?;
+                if drop_aside(aside, ours)? == Aside::Dropped {
                     return Ok(None);
                 }
                 exchange(aside, original)?;
@@ -868,6 +864,44 @@ mod tests {
             t.apply(&repo, &prepared, locked).unwrap();
         }
         prepared.obstacles
+    }
+
+    /// The race the hunt found: wtc wrote its file at a path, a writer opened the path and
+    /// holds it, and the user's older file (written through a descriptor opened before the
+    /// move) goes back. The writer's coming write must land at the path, and the older file
+    /// is kept beside it.
+    #[test]
+    fn putting_back_never_drops_a_file_someone_holds_open() {
+        use std::io::Write as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let (aside, path) = (tmp.path().join("aside"), tmp.path().join("f"));
+        std::fs::write(&aside, "the user's older edit\n").unwrap();
+        std::fs::write(&path, "what wtc wrote\n").unwrap();
+        let ours = fingerprint(&path);
+        let mut held = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+
+        let kept = put_back(&aside, &path, ours)
+            .unwrap()
+            .expect("the older one is kept");
+        held.write_all(b"the user's newest edit\n").unwrap();
+        drop(held);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "the user's newest edit\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&kept).unwrap(),
+            "the user's older edit\n"
+        );
+        assert!(!aside.exists());
+
+        // Nobody holds it: wtc's own file simply gives way.
+        std::fs::write(&aside, "the user's edit\n").unwrap();
+        std::fs::write(&path, "what wtc wrote\n").unwrap();
+        let ours = fingerprint(&path);
+        assert_eq!(put_back(&aside, &path, ours).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the user's edit\n");
+        assert!(!aside.exists());
     }
 
     #[test]

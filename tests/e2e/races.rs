@@ -35,6 +35,8 @@ struct Edit {
     rel: String,
     bytes: Vec<u8>,
     how: How,
+    /// When the edit was done, from the writer's start (for the report of a failure).
+    at: Duration,
 }
 
 fn rel(i: usize) -> String {
@@ -56,6 +58,7 @@ fn writer(root: PathBuf, start: PathBuf, round: usize, stop: Arc<AtomicBool>) ->
         seed
     };
     let mut n = 0usize;
+    let began = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let i = (next() % FILES as u64) as usize;
         let rel = rel(i);
@@ -82,7 +85,13 @@ fn writer(root: PathBuf, start: PathBuf, round: usize, stop: Arc<AtomicBool>) ->
             },
         };
         if ok {
-            edits.push(Edit { rel, bytes, how });
+            let at = began.elapsed();
+            edits.push(Edit {
+                rel,
+                bytes,
+                how,
+                at,
+            });
         }
         std::thread::sleep(Duration::from_micros(200));
     }
@@ -178,7 +187,7 @@ fn edits_during_large_syncs_are_never_lost() {
             !b.join(".wtc-aside").exists(),
             "round {rounds}: files moved aside were left behind"
         );
-        assert_last_edits_kept(&env, &b, &edits, rounds);
+        assert_last_edits_kept(&env, &b, &edits, rounds, &out);
         // Every raced path holds the writer's bytes, and git shows them as a change.
         if !raced.is_empty() {
             let diff = env.git(&b, &["diff", "--name-only"]);
@@ -202,8 +211,16 @@ fn edits_during_large_syncs_are_never_lost() {
 }
 
 /// The last edit of each path is in the worktree file, or in a blob reachable from a ref.
+/// A failure reports everything seen about the path: its edits, what is there now, and
+/// the sync's own report.
 #[track_caller]
-fn assert_last_edits_kept(env: &TestEnv, wt: &Path, edits: &[Edit], round: usize) {
+fn assert_last_edits_kept(
+    env: &TestEnv,
+    wt: &Path,
+    edits: &[Edit],
+    round: usize,
+    sync: &std::process::Output,
+) {
     let mut last: BTreeMap<&str, &Edit> = BTreeMap::new();
     for e in edits {
         last.insert(&e.rel, e);
@@ -225,11 +242,40 @@ fn assert_last_edits_kept(env: &TestEnv, wt: &Path, edits: &[Edit], round: usize
         .collect();
     for e in missing {
         let blob = env.git_stdin(wt, &["hash-object", "--stdin"], &e.bytes);
-        assert!(
-            reachable.contains(blob.trim()),
-            "round {round}: the edit of {} ({:?}) is neither in the worktree nor in a reachable commit",
+        if reachable.contains(blob.trim()) {
+            continue;
+        }
+        let path = wt.join(&e.rel);
+        let now = std::fs::read(&path).map(|b| String::from_utf8_lossy(&b).into_owned());
+        let history: Vec<String> = edits
+            .iter()
+            .filter(|x| x.rel == e.rel)
+            .map(|x| {
+                format!(
+                    "  {:>9.3?} {:?}: {}",
+                    x.at,
+                    x.how,
+                    String::from_utf8_lossy(&x.bytes).trim_end()
+                )
+            })
+            .collect();
+        let dir = path.parent().expect("a file in a directory");
+        let name = e.rel.rsplit('/').next().unwrap_or_default();
+        let beside: Vec<String> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|d| d.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(name) && n != name)
+            .collect();
+        panic!(
+            "round {round}: the edit of {} ({:?}) is neither in the worktree nor in a reachable \
+             commit\nnow at the path: {now:?}\nbeside it: {beside:?}\nedits of the path \
+             (from the writer's start):\n{}\nthe sync:\n{}",
             e.rel,
-            e.how
+            e.how,
+            history.join("\n"),
+            env.describe(sync)
         );
     }
 }

@@ -3,7 +3,7 @@
 //! system config or the environment can make a test pass or fail.
 //!
 //! Every process gets a cleared environment with: `PATH`, a private `HOME` and `TMPDIR`,
-//! `GIT_CONFIG_NOSYSTEM=1`, a private global config (`init.defaultBranch=main`), discovery
+//! `GIT_CONFIG_NOSYSTEM=1`, a private global config (`init.defaultBranch=main`, no automatic gc), discovery
 //! stopped at the temporary root (`GIT_CEILING_DIRECTORIES`), fixed author and committer
 //! names, emails and (unless asked otherwise) dates, `GIT_TERMINAL_PROMPT=0`, `TZ=UTC`,
 //! `LC_ALL=C`. In-process gix repositories are opened with [`open`] (isolated options).
@@ -21,9 +21,12 @@ pub const AUTHOR_EMAIL: &str = "author@example.test";
 pub const COMMITTER_NAME: &str = "Test Committer";
 pub const COMMITTER_EMAIL: &str = "committer@example.test";
 
-/// The private global git config every test process sees.
+/// The private global git config every test process sees. `gc.auto = 0`: a commit that
+/// starts a detached `git gc --auto` leaves it running into the test's next command (it
+/// removes emptied object directories while that command writes objects there, and a
+/// benchmark round would time it); an explicit `git gc` still runs.
 pub const GLOBAL_CONFIG: &str =
-    "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n";
+    "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n[gc]\n\tauto = 0\n";
 
 /// An isolated world under `root`: `root/home` (with its `gitconfig`) and `root/tmp`.
 #[derive(Debug, Clone)]
