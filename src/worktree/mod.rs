@@ -15,6 +15,7 @@ pub mod snapshot;
 pub mod sparse;
 pub mod submodules;
 pub mod transition;
+pub mod untracked;
 pub mod validate;
 
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ pub enum Error {
         operation: snapshot::InProgress,
         worktree: PathBuf,
     },
+    #[error("git config {key} is {value:?}: not a boolean (true or false)")]
+    InvalidSetting { key: &'static str, value: String },
     #[error("an interrupted `wtc {command}` left this worktree half-updated, and {} of its path(s) changed since; nothing was touched", paths.len())]
     JournalBlocked {
         command: String,
@@ -91,6 +94,9 @@ impl Diagnostic for Error {
                 format!("{}, then run wtc again", operation.how_to_finish())
             }
             Error::NotADirectory { .. } => return None,
+            Error::InvalidSetting { key, .. } => format!(
+                "set it with `git config {key} true` (or false) or remove it with `git config --unset {key}` (in the scope that sets it: `git config --show-origin {key}`)"
+            ),
             Error::FinishBlockedByFilter { record, driver, .. } => format!(
                 "the update is recorded in {}; fix the {driver} filter (`git config --get-regexp filter.{driver}`; for git-lfs: is `git lfs` installed, can it reach the LFS server?) and run any wtc command to finish it; files it already wrote stay",
                 record.display()

@@ -35,27 +35,35 @@ pub fn changes(
     only: Option<&[BString]>,
 ) -> Result<Changes> {
     let _t = crate::trace::span("status");
-    use gix::status::index_worktree::Item as IW;
     use gix::status::Item;
     let mut platform = repo.status(gix::progress::Discard)?;
     // One index for both the cache-tree's answer and the status: another read could see a
     // `git add` made in between that the first did not.
-    let index_is_head = match index {
-        Some(index) => {
-            platform = platform.index(gix::worktree::IndexPersistedOrInMemory::InMemory(
-                index.clone(),
-            ));
-            index_is_head(repo, index)?
-        }
-        None => {
-            let shared = repo.index_or_empty()?;
-            let is_head = index_is_head(repo, &shared)?;
-            platform = platform.index(gix::worktree::IndexPersistedOrInMemory::Persisted(shared));
-            is_head
-        }
+    let shared = match index {
+        Some(_) => None,
+        None => Some(repo.index_or_empty()?),
     };
+    let state: &gix::index::State = match (index, &shared) {
+        (Some(index), _) => index,
+        (None, Some(shared)) => shared,
+        (None, None) => unreachable!("read above"),
+    };
+    let index_is_head = index_is_head(repo, state)?;
+    platform = platform.index(match (index, &shared) {
+        (Some(index), _) => gix::worktree::IndexPersistedOrInMemory::InMemory(index.clone()),
+        (None, shared) => {
+            gix::worktree::IndexPersistedOrInMemory::Persisted(shared.clone().expect("read"))
+        }
+    });
+    // The whole worktree's untracked files come from our cached walk when it can answer
+    // (gix's walk reads every directory every time); a status of some paths walks only
+    // those, through gix.
+    let cached_walk = only.is_none() && super::untracked::enabled(repo)? && !state.is_sparse();
     let platform = platform
-        .untracked_files(gix::status::UntrackedFiles::Files)
+        .untracked_files(match cached_walk {
+            true => gix::status::UntrackedFiles::None,
+            false => gix::status::UntrackedFiles::Files,
+        })
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
         .index_worktree_submodules(None);
@@ -85,6 +93,49 @@ pub fn changes(
     };
     let mut out = BTreeSet::new();
     let mut nested = BTreeSet::new();
+    std::thread::scope(|scope| -> Result<()> {
+        // The untracked walk runs beside gix's status of tracked files (both mostly wait
+        // for the kernel's path lookups); a thread gets its own handle on the repository.
+        let walk = cached_walk.then(|| {
+            let repo = repo.clone();
+            scope.spawn(move || super::untracked::find(&repo, state))
+        });
+        tracked_changes(iter, &mut out, &mut nested)?;
+        if let Some(walk) = walk {
+            let found = walk.join().expect("the untracked walk does not panic")?;
+            out.extend(found.files);
+            nested.extend(found.nested);
+        }
+        Ok(())
+    })?;
+    // Gitlinks: what `git commit -a` records (gix's status sees only those in .gitmodules).
+    if let Some(root) = repo.workdir() {
+        out.extend(
+            super::submodules::changed_gitlinks(root, state)
+                .into_iter()
+                .filter(|g| {
+                    only.is_none_or(|paths| {
+                        paths.iter().any(|p| {
+                            g == p || (g.starts_with(p.as_slice()) && g.get(p.len()) == Some(&b'/'))
+                        })
+                    })
+                }),
+        );
+    }
+    Ok(Changes {
+        paths: out.into_iter().collect(),
+        nested: nested.into_iter().collect(),
+    })
+}
+
+/// Collect what gix's status found: changed paths into `out`, nested repositories apart.
+fn tracked_changes(
+    iter: Box<dyn Iterator<Item = Result<gix::status::Item>> + '_>,
+    out: &mut BTreeSet<BString>,
+    nested: &mut BTreeSet<BString>,
+) -> Result<()> {
+    use gix::status::index_worktree::Item as IW;
+    use gix::status::Item;
     for item in iter {
         match item? {
             Item::IndexWorktree(IW::Modification { rela_path, .. }) => {
@@ -109,28 +160,7 @@ pub fn changes(
             }
         }
     }
-    // Gitlinks: what `git commit -a` records (gix's status sees only those in .gitmodules).
-    if let Some(root) = repo.workdir() {
-        let gitlinks = match index {
-            Some(index) => super::submodules::changed_gitlinks(root, index),
-            None => {
-                let index = repo.index_or_empty()?;
-                super::submodules::changed_gitlinks(root, &index)
-            }
-        };
-        let wanted = |g: &BString| {
-            only.is_none_or(|paths| {
-                paths.iter().any(|p| {
-                    g == p || (g.starts_with(p.as_slice()) && g.get(p.len()) == Some(&b'/'))
-                })
-            })
-        };
-        out.extend(gitlinks.into_iter().filter(wanted));
-    }
-    Ok(Changes {
-        paths: out.into_iter().collect(),
-        nested: nested.into_iter().collect(),
-    })
+    Ok(())
 }
 
 /// Does the cache-tree of `index` say the index holds

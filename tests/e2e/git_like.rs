@@ -499,3 +499,57 @@ fn diff_pages_on_a_terminal_like_git_diff() {
     let json = under_pty(&env, &lane, "wtc --json diff");
     assert!(!json.contains("CORE:"), "{json}");
 }
+
+/// `save` finds untracked files through wtc's own cache of directory listings (in the lane's
+/// git dir); `git config wtc.untrackedCache false` walks everything through gix instead. Both
+/// save the same files, and an invalid value refuses the save and changes nothing.
+#[test]
+fn the_untracked_cache_saves_what_a_full_walk_saves_and_can_be_turned_off() {
+    let env = TestEnv::new();
+    let repo = world(&env);
+    let lane = env.add_lane(&repo, "cached", &[]);
+    let saved = |want: &str| {
+        let doc = env.wtc_json(&lane, &["save"]);
+        let paths: Vec<&str> = doc["paths"]
+            .as_array()
+            .expect("paths")
+            .iter()
+            .filter_map(|p| p.as_str())
+            .collect();
+        assert_eq!(paths, vec![want], "{doc}");
+    };
+    env.write(&lane.join("src/new/one.ts"), "one\n");
+    saved("src/new/one.ts");
+    let git_dir = PathBuf::from(env.git(&lane, &["rev-parse", "--absolute-git-dir"]).trim());
+    assert!(
+        git_dir.join("wtc/untracked-cache").is_file(),
+        "the cache lives in the lane's own git dir"
+    );
+    // A second untracked file in a directory the cache has seen.
+    env.write(&lane.join("src/new/two.ts"), "two\n");
+    saved("src/new/two.ts");
+
+    env.git(&lane, &["config", "wtc.untrackedCache", "false"]);
+    env.write(&lane.join("src/new/three.ts"), "three\n");
+    saved("src/new/three.ts");
+
+    env.git(&lane, &["config", "wtc.untrackedCache", "maybe"]);
+    env.write(&lane.join("src/new/four.ts"), "four\n");
+    let head = env.git(&lane, &["rev-parse", "HEAD"]);
+    let out = env.wtc(&lane, &["save"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("wtc.untrackedCache"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        env.git(&lane, &["rev-parse", "HEAD"]),
+        head,
+        "nothing saved"
+    );
+    assert_eq!(
+        env.git(&lane, &["status", "--porcelain"]).trim(),
+        "?? src/new/four.ts"
+    );
+}
