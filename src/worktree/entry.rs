@@ -1038,6 +1038,17 @@ mod tests {
         LEASE_HOOK.with(|h| *h.borrow_mut() = Some(Box::new(f)));
     }
 
+    /// The next lease asked for on this thread first sees `writer` write the user's edit
+    /// and close: the worst instant for a write through a descriptor opened before a move.
+    fn edit_right_before_the_lease(writer: std::fs::File) {
+        before_the_lease(move || {
+            let mut writer = writer;
+            writer
+                .write_all(b"the user's edit, longer than A\n")
+                .unwrap();
+        });
+    }
+
     /// A file moved aside, and a descriptor a writer opened on it before the move.
     fn moved_with_a_writer() -> (tempfile::TempDir, PathBuf, std::fs::File, Fingerprint) {
         let dir = tempfile::tempdir().unwrap();
@@ -1063,12 +1074,7 @@ mod tests {
         // A write through the old descriptor that closes right before the lease is asked
         // for: the lease is granted, and only a look AFTER it sees the write.
         let (_dir, aside, writer, expect) = moved_with_a_writer();
-        before_the_lease(move || {
-            let mut writer = writer;
-            writer
-                .write_all(b"the user's edit, longer than A\n")
-                .unwrap();
-        });
+        edit_right_before_the_lease(writer);
         assert_eq!(drop_aside(&aside, Some(expect)).unwrap(), Aside::Theirs);
         assert_eq!(
             std::fs::read_to_string(&aside).unwrap(),
@@ -1092,12 +1098,7 @@ mod tests {
             kind: EntryKind::Blob,
         };
         let (_dir, aside, writer, expect) = moved_with_a_writer();
-        before_the_lease(move || {
-            let mut writer = writer;
-            writer
-                .write_all(b"the user's edit, longer than A\n")
-                .unwrap();
-        });
+        edit_right_before_the_lease(writer);
         let placed = files
             .rewrite_in_place(BStr::new("f"), leaf, &aside, expect)
             .unwrap();

@@ -14,6 +14,7 @@ pub mod prefetch;
 pub mod snapshot;
 pub mod sparse;
 pub mod submodules;
+pub mod tracked;
 pub mod transition;
 pub mod untracked;
 pub mod validate;

@@ -67,39 +67,47 @@ pub fn changes(
         .index_worktree_rewrites(None)
         .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
         .index_worktree_submodules(None);
-    let patterns = only
-        .map(|paths| {
-            // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
-            paths
-                .iter()
-                .map(|p| {
-                    let mut spec = BString::from(":(literal)");
-                    spec.extend_from_slice(p);
-                    spec
-                })
-                .collect::<Vec<_>>()
-        })
-        .into_iter()
-        .flatten();
-    // The comparison of HEAD's tree with the index builds the whole tree as an index: skip
-    // it when the index's cache-tree already says the index IS HEAD's tree.
-    let iter: Box<dyn Iterator<Item = Result<Item>>> = match index_is_head {
-        true => Box::new(
-            platform
-                .into_index_worktree_iter(patterns)?
-                .map(|r| r.map(Item::IndexWorktree).map_err(Into::into)),
-        ),
-        false => Box::new(platform.into_iter(patterns)?.map(|r| r.map_err(Into::into))),
-    };
     let mut out = BTreeSet::new();
     let mut nested = BTreeSet::new();
     std::thread::scope(|scope| -> Result<()> {
-        // The untracked walk runs beside gix's status of tracked files (both mostly wait
-        // for the kernel's path lookups); a thread gets its own handle on the repository.
+        // The untracked walk runs beside the status of tracked files (both mostly wait for
+        // the kernel's path lookups); a thread gets its own handle on the repository.
         let walk = cached_walk.then(|| {
             let repo = repo.clone();
             scope.spawn(move || super::untracked::find(&repo, state))
         });
+        // When the index is HEAD's tree, only the tracked files whose stat data moved can
+        // differ: a pre-pass names them, and gix looks at those alone.
+        let named = match (cached_walk && index_is_head, repo.workdir()) {
+            (true, Some(root)) => super::tracked::candidates(root, state),
+            _ => None,
+        };
+        let paths = named.as_deref().or(only);
+        // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
+        let patterns = paths
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|p| {
+                        let mut spec = BString::from(":(literal)");
+                        spec.extend_from_slice(p);
+                        spec
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .into_iter()
+            .flatten();
+        // The comparison of HEAD's tree with the index builds the whole tree as an index:
+        // skip it when the index's cache-tree already says the index IS HEAD's tree.
+        let iter: Box<dyn Iterator<Item = Result<Item>>> = match (index_is_head, &named) {
+            (true, Some(named)) if named.is_empty() => Box::new(std::iter::empty()),
+            (true, _) => Box::new(
+                platform
+                    .into_index_worktree_iter(patterns)?
+                    .map(|r| r.map(Item::IndexWorktree).map_err(Into::into)),
+            ),
+            (false, _) => Box::new(platform.into_iter(patterns)?.map(|r| r.map_err(Into::into))),
+        };
         tracked_changes(iter, &mut out, &mut nested)?;
         if let Some(walk) = walk {
             let found = walk.join().expect("the untracked walk does not panic")?;
