@@ -40,7 +40,7 @@ pub const SETTING: &str = "wtc.untrackedCache";
 pub const RACY: Duration = Duration::from_secs(2);
 
 /// Bump when the file format or what a record means changes: an old file is then ignored.
-const MAGIC: &[u8] = b"wtc untracked-cache 1\n";
+const MAGIC: &[u8] = b"wtc untracked-cache 2\n";
 
 /// What the walk found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -391,8 +391,16 @@ impl Walk<'_> {
             tracked,
             ..Record::default()
         };
-        let entries =
-            std::fs::read_dir(abs).with_context(|| format!("reading {}", abs.display()))?;
+        let entries = match std::fs::read_dir(abs) {
+            Ok(entries) => entries,
+            // As git: a directory that cannot be opened (permissions) holds nothing it can
+            // see; never trusted, so it is tried again next time.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                record.trusted = false;
+                return Ok(record);
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", abs.display())),
+        };
         let mut path = rel.clone();
         let base = path.len();
         for entry in entries {
@@ -415,11 +423,11 @@ impl Walk<'_> {
             }
             path.push_str(&name);
             if kind.is_dir() {
-                // Ignored directories are remembered as such, but a tracked one is entered
-                // whatever the rules say (its untracked files are then ignored one by one).
-                let ignored = !self.tracked.dirs.contains(path.as_bstr())
-                    && excluded(path.as_bstr(), true)
-                        .with_context(|| format!("matching ignore rules for {path}"))?;
+                // What the rules say, whatever the index says: a directory tracked now may
+                // be untracked when this record is used (the walk enters a tracked one
+                // whatever the rules say; its untracked files are then judged one by one).
+                let ignored = excluded(path.as_bstr(), true)
+                    .with_context(|| format!("matching ignore rules for {path}"))?;
                 record.dirs.push((name, ignored));
                 continue;
             }
@@ -704,6 +712,18 @@ mod tests {
         git(d, &["rm", "-q", "--cached", "c/h.txt"]);
         check(d, "a tracked file removed from the index only");
 
+        // An ignored directory that gets tracked, then untracked again: the parent's
+        // record must not remember it as "not ignored" from the time it was tracked.
+        git(d, &["add", "-f", "build/out.txt"]);
+        write(&d.join("build/more.txt"), "ignored unless tracked");
+        write(
+            &d.join("read-again.txt"),
+            "the top is read while build/ is tracked",
+        );
+        check(d, "an ignored directory with a file forced into the index");
+        git(d, &["rm", "-r", "-q", "--cached", "build"]);
+        check(d, "the ignored directory untracked again");
+
         write(&d.join(".git/info/exclude"), "c/\n");
         let found = walk(d, RACY * 5);
         assert!(
@@ -729,7 +749,7 @@ mod tests {
 
         // A corrupt cache is ignored: the walk starts over and answers the same.
         let cache = d.join(".git/wtc/untracked-cache");
-        std::fs::write(&cache, b"wtc untracked-cache 1\ngarbage").unwrap();
+        std::fs::write(&cache, [MAGIC, b"garbage"].concat()).unwrap();
         check(d, "a corrupt cache");
     }
 
