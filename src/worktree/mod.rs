@@ -21,7 +21,17 @@ pub mod validate;
 
 use std::path::PathBuf;
 
+use gix::bstr::{BStr, ByteSlice};
+
 use crate::error::{Diagnostic, Kind};
+
+/// The directory and the name of a worktree-relative path (`""` for the top directory).
+pub(crate) fn dir_and_name(path: &BStr) -> (&BStr, &BStr) {
+    match path.rfind_byte(b'/') {
+        Some(i) => (path[..i].as_bstr(), path[i + 1..].as_bstr()),
+        None => (path[..0].as_bstr(), path),
+    }
+}
 
 /// What the worktree layer refuses: hostile incoming trees, paths it must not write through,
 /// and half-done transitions it cannot finish safely.

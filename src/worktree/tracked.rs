@@ -149,10 +149,7 @@ fn unchanged<'p>(
     if !modelled || i64::from(e.stat.mtime.secs) >= index_secs {
         return false;
     }
-    let (dir, name) = match path.rfind_byte(b'/') {
-        Some(i) => (path[..i].as_bstr(), &path[i + 1..]),
-        None => (path[..0].as_bstr(), path),
-    };
+    let (dir, name) = super::dir_and_name(path);
     let Some(dirfd) = chain.open(root, dir) else {
         return false;
     };

@@ -252,10 +252,7 @@ impl<'i> Tracked<'i> {
             if e.mode == gix::index::entry::Mode::COMMIT {
                 gitlinks.insert(path);
             }
-            let (parent, name) = match path.rfind_byte(b'/') {
-                Some(i) => (&path[..i], &path[i + 1..]),
-                None => (&path[..0], path),
-            };
+            let (parent, name) = super::dir_and_name(path);
             let one = fnv(name, u64::from(e.mode.bits()));
             match &mut current {
                 Some((p, sum)) if *p == parent => *sum = sum.wrapping_add(one),
@@ -264,14 +261,11 @@ impl<'i> Tracked<'i> {
                         let slot = names.entry(p).or_default();
                         *slot = slot.wrapping_add(sum);
                     }
-                    current = Some((parent.as_bstr(), one));
+                    current = Some((parent, one));
                     // Every ancestor of a tracked entry is a tracked directory.
                     let mut d = parent;
-                    while !d.is_empty() && dirs.insert(d.as_bstr()) {
-                        d = match d.rfind_byte(b'/') {
-                            Some(i) => &d[..i],
-                            None => &d[..0],
-                        };
+                    while !d.is_empty() && dirs.insert(d) {
+                        d = super::dir_and_name(d).0;
                     }
                 }
             }
