@@ -762,8 +762,27 @@ impl Fingerprint {
 /// `fstat` (a transition needs both this and the [`Fingerprint`] of each file it writes).
 pub fn stat_of(md: &std::fs::Metadata) -> Stat {
     use std::os::unix::fs::MetadataExt;
-    // As gix: seconds truncated to 32 bits; a time before the epoch is zero.
-    let time = |secs: i64, nsecs: i64| match secs {
+    stat_from(
+        (md.mtime(), md.mtime_nsec()),
+        (md.ctime(), md.ctime_nsec()),
+        (md.dev(), md.ino()),
+        (md.uid(), md.gid()),
+        md.size(),
+    )
+}
+
+/// The index's stat data from a file's raw stat fields (`(seconds, nanoseconds)` times,
+/// `(dev, ino)`, `(uid, gid)`, size), as gix records them: seconds, ids and sizes truncated
+/// to 32 bits, a time before the epoch zero. [`stat_of`] and the stat pre-pass
+/// ([`super::tracked`]) both go through here, so they compare what the index holds.
+pub(crate) fn stat_from(
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+    (dev, ino): (u64, u64),
+    (uid, gid): (u32, u32),
+    size: u64,
+) -> Stat {
+    let time = |(secs, nsecs): (i64, i64)| match secs {
         s if s < 0 => gix::index::entry::stat::Time::default(),
         s => gix::index::entry::stat::Time {
             secs: s as u32,
@@ -771,13 +790,13 @@ pub fn stat_of(md: &std::fs::Metadata) -> Stat {
         },
     };
     Stat {
-        mtime: time(md.mtime(), md.mtime_nsec()),
-        ctime: time(md.ctime(), md.ctime_nsec()),
-        dev: md.dev() as u32,
-        ino: md.ino() as u32,
-        uid: md.uid(),
-        gid: md.gid(),
-        size: md.size() as u32,
+        mtime: time(mtime),
+        ctime: time(ctime),
+        dev: dev as u32,
+        ino: ino as u32,
+        uid,
+        gid,
+        size: size as u32,
     }
 }
 

@@ -36,7 +36,6 @@ pub fn changes(
 ) -> Result<Changes> {
     let _t = crate::trace::span("status");
     use gix::status::Item;
-    let mut platform = repo.status(gix::progress::Discard)?;
     // One index for both the cache-tree's answer and the status: another read could see a
     // `git add` made in between that the first did not.
     let shared = match index {
@@ -49,24 +48,31 @@ pub fn changes(
         (None, None) => unreachable!("read above"),
     };
     let index_is_head = index_is_head(repo, state)?;
-    platform = platform.index(match (index, &shared) {
-        (Some(index), _) => gix::worktree::IndexPersistedOrInMemory::InMemory(index.clone()),
-        (None, shared) => {
-            gix::worktree::IndexPersistedOrInMemory::Persisted(shared.clone().expect("read"))
-        }
-    });
     // The whole worktree's untracked files come from our cached walk when it can answer
     // (gix's walk reads every directory every time); a status of some paths walks only
     // those, through gix.
     let cached_walk = only.is_none() && super::untracked::enabled(repo)? && !state.is_sparse();
-    let platform = platform
-        .untracked_files(match cached_walk {
-            true => gix::status::UntrackedFiles::None,
-            false => gix::status::UntrackedFiles::Files,
-        })
-        .index_worktree_rewrites(None)
-        .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
-        .index_worktree_submodules(None);
+    // gix's status, made only when it has something to look at (handing it the caller's
+    // index copies all of its entries).
+    let platform = || -> Result<_> {
+        Ok(repo
+            .status(gix::progress::Discard)?
+            .index(match (index, &shared) {
+                (Some(index), _) => {
+                    gix::worktree::IndexPersistedOrInMemory::InMemory(index.clone())
+                }
+                (None, shared) => gix::worktree::IndexPersistedOrInMemory::Persisted(
+                    shared.clone().expect("read"),
+                ),
+            })
+            .untracked_files(match cached_walk {
+                true => gix::status::UntrackedFiles::None,
+                false => gix::status::UntrackedFiles::Files,
+            })
+            .index_worktree_rewrites(None)
+            .tree_index_track_renames(gix::status::tree_index::TrackRenames::Disabled)
+            .index_worktree_submodules(None))
+    };
     let mut out = BTreeSet::new();
     let mut nested = BTreeSet::new();
     std::thread::scope(|scope| -> Result<()> {
@@ -102,11 +108,15 @@ pub fn changes(
         let iter: Box<dyn Iterator<Item = Result<Item>>> = match (index_is_head, &named) {
             (true, Some(named)) if named.is_empty() => Box::new(std::iter::empty()),
             (true, _) => Box::new(
-                platform
+                platform()?
                     .into_index_worktree_iter(patterns)?
                     .map(|r| r.map(Item::IndexWorktree).map_err(Into::into)),
             ),
-            (false, _) => Box::new(platform.into_iter(patterns)?.map(|r| r.map_err(Into::into))),
+            (false, _) => Box::new(
+                platform()?
+                    .into_iter(patterns)?
+                    .map(|r| r.map_err(Into::into)),
+            ),
         };
         tracked_changes(iter, &mut out, &mut nested)?;
         if let Some(walk) = walk {

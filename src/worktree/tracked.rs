@@ -177,21 +177,15 @@ fn unchanged<'p>(
         Mode::FILE => kind == libc::S_IFREG && st.st_mode & 0o100 == 0,
         _ => kind == libc::S_IFREG && st.st_mode & 0o100 != 0,
     };
-    // As the index stores them (and as gix compares them): seconds, sizes and ids truncated
-    // to 32 bits; a time before the epoch is zero.
-    let secs = |s: i64| if s < 0 { 0 } else { s as u32 };
-    let ns = |n: i64| if n < 0 { 0 } else { n as u32 };
-    let s = &e.stat;
-    kind_matches
-        && s.mtime.secs == secs(st.st_mtime)
-        && s.mtime.nsecs == ns(st.st_mtime_nsec)
-        && s.ctime.secs == secs(st.st_ctime)
-        && s.ctime.nsecs == ns(st.st_ctime_nsec)
-        && s.size == st.st_size as u32
-        && s.ino == st.st_ino as u32
-        && s.dev == st.st_dev as u32
-        && s.uid == st.st_uid
-        && s.gid == st.st_gid
+    // Every field, as the index stores them (the same conversion as every stat wtc records).
+    let on_disk = super::entry::stat_from(
+        (st.st_mtime, st.st_mtime_nsec),
+        (st.st_ctime, st.st_ctime_nsec),
+        (st.st_dev, st.st_ino),
+        (st.st_uid, st.st_gid),
+        st.st_size as u64,
+    );
+    kind_matches && e.stat == on_disk
 }
 
 #[cfg(test)]
