@@ -34,3 +34,37 @@ pub fn point() {
 pub fn passed() -> u64 {
     COUNT.load(Ordering::Relaxed)
 }
+
+/// A writer that, in a crash test (`WTC_FAULT_AFTER` set), writes its first buffer in two
+/// halves with a fault point between them, so a kill can leave a file half-written as a
+/// real crash mid-write would; otherwise it writes straight through.
+pub struct Halves<'w> {
+    inner: &'w mut dyn std::io::Write,
+    split: bool,
+}
+
+impl<'w> Halves<'w> {
+    pub fn new(inner: &'w mut dyn std::io::Write) -> Self {
+        Halves {
+            inner,
+            split: limit().is_some(),
+        }
+    }
+}
+
+impl std::io::Write for Halves<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.split && buf.len() >= 2 {
+            self.split = false;
+            self.inner.write_all(&buf[..buf.len() / 2])?;
+            self.inner.flush()?;
+            point();
+            return Ok(buf.len() / 2);
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

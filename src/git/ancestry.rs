@@ -321,11 +321,14 @@ mod tests {
         let id = |s: &str| ObjectId::from_hex(s.as_bytes()).expect("hex");
         for x in all {
             for y in all {
-                let out = crate::hermetic::shared()
-                    .command("git", d)
-                    .args(["merge-base", "--is-ancestor", x, y])
-                    .status()
-                    .expect("git runs");
+                let out = {
+                    let _spawning = crate::hermetic::spawning();
+                    crate::hermetic::shared()
+                        .command("git", d)
+                        .args(["merge-base", "--is-ancestor", x, y])
+                        .status()
+                        .expect("git runs")
+                };
                 assert_eq!(
                     is_ancestor(&repo, id(x), id(y)).expect("walk"),
                     out.success(),

@@ -913,7 +913,11 @@ mod tests {
         std::fs::write(&copy, encode(&plain, false).unwrap()).unwrap();
         let mut cmd = h.command("git", d);
         cmd.args(["write-tree"]).env("GIT_INDEX_FILE", &copy);
-        let truth = String::from_utf8(cmd.output().unwrap().stdout).unwrap();
+        let output = {
+            let _spawning = crate::hermetic::spawning();
+            cmd.output().unwrap()
+        };
+        let truth = String::from_utf8(output.stdout).unwrap();
         assert_eq!(h.git(d, &["write-tree"]).trim(), truth.trim());
         h.git(d, &["fsck", "--no-progress"]);
 

@@ -9,6 +9,7 @@ pub mod commit;
 pub mod hooks;
 pub mod index;
 pub mod locks;
+pub mod loose;
 pub mod refs;
 pub mod remote;
 pub mod worktrees;

@@ -26,11 +26,33 @@ pub struct PathChange {
 /// Leaf-level differences between two trees, sorted by path. Rename tracking is off: an update
 /// is a set of deletions and writes.
 pub fn diff_trees(repo: &gix::Repository, a: ObjectId, b: ObjectId) -> Result<Vec<PathChange>> {
+    diff_trees_in(repo, &repo.objects, a, b)
+}
+
+/// [`diff_trees`] reading loose trees into buffers instead of through gix's object cache
+/// ([`crate::git::loose`]): for a thread that runs beside others (no unmapping), on trees
+/// nobody read before (no cache to miss).
+pub fn diff_trees_loose(
+    repo: &gix::Repository,
+    a: ObjectId,
+    b: ObjectId,
+) -> Result<Vec<PathChange>> {
+    diff_trees_in(repo, &crate::git::loose::LooseFirst::new(repo), a, b)
+}
+
+fn diff_trees_in(
+    repo: &gix::Repository,
+    objects: &impl gix::objs::Find,
+    a: ObjectId,
+    b: ObjectId,
+) -> Result<Vec<PathChange>> {
     let mut out: BTreeMap<BString, PathChange> = BTreeMap::new();
     if a == b {
         return Ok(Vec::new());
     }
-    let changes = plain_changes(repo, a, b)?;
+    let mut recorder = gix::diff::tree::Recorder::default();
+    run_diff(repo, objects, a, b, &mut recorder)?;
+    let changes = recorder.records;
     let mut duplicate = None;
     let mut record = |path: &BStr, old: Option<Leaf>, new: Option<Leaf>| {
         let e = out.entry(path.to_owned()).or_insert_with(|| PathChange {
@@ -116,7 +138,7 @@ pub fn first_leaf_change(
         return Ok(None);
     }
     let mut first = First(Recorder::default());
-    match run_diff(repo, a, b, &mut first) {
+    match run_diff(repo, &repo.objects, a, b, &mut first) {
         Ok(()) => {}
         Err(e) if first.0.records.is_empty() => return Err(e),
         Err(_) => {} // stopped at the first change
@@ -174,13 +196,14 @@ pub fn plain_changes(
     if a == b {
         return Ok(Vec::new());
     }
-    run_diff(repo, a, b, &mut recorder)?;
+    run_diff(repo, &repo.objects, a, b, &mut recorder)?;
     Ok(recorder.records)
 }
 
 /// gix's plain tree diff of `a` and `b` into `delegate`.
 fn run_diff(
     repo: &gix::Repository,
+    objects: &impl gix::objs::Find,
     a: ObjectId,
     b: ObjectId,
     delegate: &mut impl gix::diff::tree::Visit,
@@ -190,7 +213,7 @@ fn run_diff(
     let tree = |id: ObjectId, buf: &'_ mut Vec<u8>| -> Result<()> {
         buf.clear();
         if !id.is_empty_tree() {
-            repo.objects.find_tree_iter(&id, buf)?;
+            objects.find_tree_iter(&id, buf)?;
         }
         Ok(())
     };
@@ -198,13 +221,7 @@ fn run_diff(
     tree(b, &mut buf_b)?;
     let ta = gix::objs::TreeRefIter::from_bytes(&buf_a, repo.object_hash());
     let tb = gix::objs::TreeRefIter::from_bytes(&buf_b, repo.object_hash());
-    gix::diff::tree(
-        ta,
-        tb,
-        gix::diff::tree::State::default(),
-        &repo.objects,
-        delegate,
-    )?;
+    gix::diff::tree(ta, tb, gix::diff::tree::State::default(), objects, delegate)?;
     Ok(())
 }
 

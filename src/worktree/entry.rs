@@ -6,7 +6,7 @@
 //! obstacle check and the transition all use it, so filters, symlinks and exec bits are
 //! handled the same way everywhere.
 
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -53,6 +53,9 @@ pub struct Files<'r> {
     ahead: Option<super::prefetch::Prefetch>,
     /// Directories [`Files::ensure_parent_dirs`] found or made.
     dirs: std::collections::HashSet<PathBuf>,
+    /// Whether this worktree's file system grants write leases (probed once, when a new
+    /// file is first created): without them a file is never written at its own path.
+    leases: Option<bool>,
 }
 
 /// Worktree forms of incoming blobs, smudged ahead of a transition, waiting in temp files in
@@ -116,6 +119,7 @@ impl<'r> Files<'r> {
             staged: Default::default(),
             ahead: None,
             dirs: Default::default(),
+            leases: None,
         })
     }
 
@@ -365,6 +369,7 @@ impl<'r> Files<'r> {
             EntryKind::Blob | EntryKind::BlobExecutable => {
                 let tmp = match self.staged.files.remove(path) {
                     Some(t) => t,
+                    None if self.leases_work() => return self.create_at(path, &abs, leaf),
                     None => {
                         let parent = abs.parent().expect("inside the worktree");
                         let mut tmp = temp_in(parent)?;
@@ -468,6 +473,183 @@ impl<'r> Files<'r> {
         }))
     }
 
+    /// Write regular-file leaf `leaf` over the file at `path` itself, in its own inode: no
+    /// move aside, no new inode, no rename (a rename costs as much as the write on common
+    /// file systems). `None` when that is not provably safe, and then nothing was changed:
+    /// the caller moves the file aside and writes as [`Files::rewrite_in_place`] does.
+    ///
+    /// Safe only because the old bytes are provably A's and nobody else can see the write:
+    /// - a write lease is taken first: the kernel grants it only while no other descriptor
+    ///   of the file exists, and while it is held any other open of the file waits (the
+    ///   opener then sees B whole; a lease break notifies wtc with SIGIO, ignored);
+    /// - then, under the lease, the file must be a regular file with one link (another name
+    ///   must keep A's bytes, as with git) whose fingerprint is `expect` (the one the check
+    ///   judged to be A's, or B's);
+    /// - the fingerprint it has once written is returned and checked again after the whole
+    ///   update, as for every written file.
+    ///
+    /// A wtc killed mid-write leaves B's first bytes over A's (B's start, then the rest of
+    /// A): [`Files::partly_written`] tells such a file from the user's, so the next command
+    /// finishes the update instead of taking it for local work.
+    pub fn rewrite_at_path(
+        &mut self,
+        path: &BStr,
+        leaf: Leaf,
+        expect: Fingerprint,
+    ) -> Result<Option<Placed>> {
+        use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+        let mode = match leaf.kind {
+            EntryKind::Blob => 0o644,
+            EntryKind::BlobExecutable => 0o755,
+            _ => return Ok(None),
+        };
+        if self.staged.files.contains_key(path) {
+            return Ok(None); // an external filter's output waits in its own temp file
+        }
+        let abs = self.abs(path)?;
+        let form = self.worktree_form(path, leaf.id)?;
+        let Ok(mut file) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&abs)
+        else {
+            return Ok(None);
+        };
+        lease_hook();
+        if write_lease(&file).is_err() {
+            return Ok(None); // held open elsewhere, or no leases here
+        }
+        let md = file.metadata()?;
+        if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
+            release_lease(&file);
+            return Ok(None);
+        }
+        crate::faults::point();
+        // Overwrite from the start, then cut what is left of A (see rewrite_in_place).
+        crate::faults::Halves::new(&mut file).write_all(&form)?;
+        let len = form.len() as u64;
+        if len < md.len() {
+            file.set_len(len)?;
+        }
+        if md.mode() & 0o7777 != mode {
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
+        let md = file.metadata()?;
+        release_lease(&file);
+        crate::faults::point();
+        Ok(Some(Placed::Written {
+            stat: stat_of(&md),
+            fingerprint: Some(Fingerprint::of(&md)),
+        }))
+    }
+
+    /// Write regular-file leaf `leaf` as a new file at `abs` (= `path`), where nothing is
+    /// now: created exclusively (a file, symlink or anything made there meanwhile is never
+    /// replaced: [`Placed::Raced`]), then written under a write lease taken right after the
+    /// create, so nobody who opens the fresh name can write into it before wtc is done. A
+    /// wtc killed mid-write leaves a prefix of B, which [`Files::partly_written`] knows.
+    fn create_at(&mut self, path: &BStr, abs: &Path, leaf: Leaf) -> Result<Placed> {
+        use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+        let mode = if leaf.kind == EntryKind::BlobExecutable {
+            0o755
+        } else {
+            0o644
+        };
+        let form = self.worktree_form(path, leaf.id)?;
+        let open = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(abs)
+        };
+        let mut file = match open() {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                // Only an empty directory (left where tracked files were deleted) gives way.
+                if !clear_empty_dir(abs)? {
+                    return Ok(Placed::Raced);
+                }
+                match open() {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Ok(Placed::Raced)
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("writing {}", abs.display())),
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("writing {}", abs.display())),
+        };
+        lease_hook();
+        if write_lease(&file).is_err() {
+            // Someone opened the name in the instant since it was made: it is theirs now
+            // (empty, or what they write), never written into by wtc.
+            return Ok(Placed::Raced);
+        }
+        crate::faults::point();
+        if let Err(e) = crate::faults::Halves::new(&mut file).write_all(&form) {
+            // Nobody else has it open (the lease): the half-written file is ours to take back.
+            let _ = std::fs::remove_file(abs);
+            release_lease(&file);
+            return Err(e).with_context(|| format!("writing {}", abs.display()));
+        }
+        let mut md = file.metadata()?;
+        if md.mode() & 0o7777 != mode {
+            // A umask took bits away: the tree's mode stands, as before.
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            md = file.metadata()?;
+        }
+        release_lease(&file);
+        Ok(Placed::Written {
+            stat: stat_of(&md),
+            fingerprint: Some(Fingerprint::of(&md)),
+        })
+    }
+
+    /// Does this worktree's file system grant write leases? Probed once per `Files` on a
+    /// temporary file at the worktree's top (removed at once).
+    fn leases_work(&mut self) -> bool {
+        if let Some(known) = self.leases {
+            return known;
+        }
+        let works = temp_in(&self.root).is_ok_and(|tmp| {
+            let ok = write_lease(tmp.as_file()).is_ok();
+            if ok {
+                release_lease(tmp.as_file());
+            }
+            ok
+        });
+        self.leases = Some(works);
+        works
+    }
+
+    /// Is the file at `path` what a wtc killed while writing `c.new` there in place
+    /// ([`Files::rewrite_at_path`], [`Files::create_at`]) leaves: B's first bytes, then the
+    /// rest of A's worktree form (nothing, where A had no file), before the cut to B's
+    /// length? Such a file holds no byte of the user's: every byte is A's or B's, both in
+    /// commits. Compared through the smudge filters, as written.
+    pub fn partly_written(&mut self, path: &BStr, c: &PathChange) -> Result<bool> {
+        let regular = |l: Option<Leaf>| {
+            l.filter(|l| matches!(l.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+        };
+        let Some(new) = regular(c.new) else {
+            return Ok(false);
+        };
+        let abs = self.abs(path)?;
+        match std::fs::symlink_metadata(&abs) {
+            Ok(md) if md.is_file() => {}
+            _ => return Ok(false),
+        }
+        let disk = std::fs::read(&abs).with_context(|| format!("reading {}", abs.display()))?;
+        let b = self.worktree_form(path, new.id)?;
+        let a = match regular(c.old) {
+            Some(old) => self.worktree_form(path, old.id)?,
+            None => Vec::new(),
+        };
+        Ok(is_partial_rewrite(&disk, &a, &b))
+    }
+
     /// Start reading the blobs of the regular files `changes` will write (in that order) on
     /// another thread; the writes take them as they come ([`super::prefetch`]).
     pub fn read_ahead<'c>(&mut self, changes: impl Iterator<Item = &'c PathChange>) {
@@ -505,12 +687,58 @@ impl<'r> Files<'r> {
         place_temp(tmp, abs, kind)
     }
 
-    /// Write the worktree form of blob `id` at `path` (through the smudge filters, never
-    /// delayed) into `out`; returns how many bytes that is.
-    fn smudge_into(&mut self, path: &BStr, id: ObjectId, out: &mut std::fs::File) -> Result<u64> {
+    /// The worktree form of blob `id` at `path` (through the smudge filters, never delayed),
+    /// in memory: read and converted BEFORE a file is opened or made, so a blob that cannot
+    /// be read or converted fails the write with nothing touched.
+    fn worktree_form(&mut self, path: &BStr, id: ObjectId) -> Result<Vec<u8>> {
         use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
         use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
-        use std::io::Write;
+        let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
+        let data = match ahead {
+            Some(data) => data,
+            None => self.repo.find_blob(id)?.detach().data,
+        };
+        let options = to_worktree::Options {
+            can_delay: Delay::Forbid,
+            ..Default::default()
+        };
+        let converted: Result<Option<Vec<u8>>> =
+            match self.pipeline.convert_to_worktree(&data, path, options) {
+                Ok(ToWorktreeOutcome::Unchanged(_)) => Ok(None),
+                Ok(ToWorktreeOutcome::Buffer(b)) => Ok(Some(b.to_vec())),
+                Ok(ToWorktreeOutcome::Process(MaybeDelayed::Immediate(mut r))) => {
+                    let mut out = Vec::new();
+                    r.read_to_end(&mut out)
+                        .map(|_| Some(out))
+                        .map_err(Into::into)
+                }
+                Ok(ToWorktreeOutcome::Process(MaybeDelayed::Delayed(_))) => Err(anyhow::anyhow!(
+                    "the filter delayed its output though told not to"
+                )),
+                Err(e) => Err(e.into()),
+            };
+        match converted {
+            Ok(Some(out)) => Ok(out),
+            Ok(None) => Ok(data),
+            Err(e) => Err(super::Error::FilterFailed {
+                path: path.to_string(),
+                driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
+                reason: format!("{e:#}"),
+            }
+            .into()),
+        }
+    }
+
+    /// Write the worktree form of blob `id` at `path` (through the smudge filters, never
+    /// delayed) into `out`; returns how many bytes that is.
+    fn smudge_into(
+        &mut self,
+        path: &BStr,
+        id: ObjectId,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64> {
+        use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
+        use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
         let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
         let data = match ahead {
             Some(data) => data,
@@ -856,6 +1084,25 @@ fn rename_into_place(from: &Path, to: &Path) -> Result<bool> {
     Ok(clear_empty_dir(to)? && rename_noclobber(from, to)?)
 }
 
+/// Is `disk` what writing `b` from offset 0 over a file holding `a` leaves at some instant
+/// before the write ends: `b[..k] ++ a[k..]` for some `k <= b.len()` (just `b[..k]` past
+/// the end of `a`)? `b` itself (written, cut to length) counts too.
+pub(crate) fn is_partial_rewrite(disk: &[u8], a: &[u8], b: &[u8]) -> bool {
+    // k is at most the length of the common prefix of disk and b.
+    let prefix = disk.iter().zip(b).take_while(|(x, y)| x == y).count();
+    if disk.len() > a.len() {
+        // Only B's bytes reach past A's end: the file is a prefix of B.
+        return prefix == disk.len();
+    }
+    if disk.len() < a.len() {
+        // Only the final cut makes a file shorter than A: then it is B.
+        return disk == b;
+    }
+    // Same length as A: from some k <= prefix on, the bytes must be A's own.
+    let tail = disk.iter().zip(a).rev().take_while(|(x, y)| x == y).count();
+    disk.len() - tail <= prefix
+}
+
 /// The directory of [`aside_path`]s, at the worktree's top.
 pub const ASIDE_DIR: &str = ".wtc-aside";
 
@@ -925,10 +1172,25 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// A lease break (another process opening a file wtc holds a lease on) is announced with
+/// SIGIO, whose default action ends the process: wtc holds each lease for a few system
+/// calls and lets go by itself, so the notice is ignored (the opener just waits that long).
+fn ignore_lease_breaks() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: setting a signal's disposition to SIG_IGN; no handler code runs.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::signal(libc::SIGIO, libc::SIG_IGN);
+        }
+    });
+}
+
 /// Take a write lease on `file`: the kernel grants it only when no other file descriptor
 /// for the file exists (`EAGAIN` otherwise; other errors where leases are not supported).
 fn write_lease(file: &std::fs::File) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
+    ignore_lease_breaks();
     // SAFETY: fcntl on a descriptor we own; F_SETLEASE takes an int argument.
     #[allow(unsafe_code)]
     match unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) } {
@@ -1050,7 +1312,6 @@ pub fn export_tree(repo: &gix::Repository, tree: ObjectId, dir: &Path) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     /// Run `f` the next time this thread is about to ask for a lease.
     fn before_the_lease(f: impl FnOnce() + 'static) {
@@ -1083,6 +1344,7 @@ mod tests {
 
     #[test]
     fn a_file_moved_aside_is_dropped_only_when_nobody_can_still_write_it() {
+        let _leases = crate::hermetic::leases_decide();
         let (_dir, aside, writer, expect) = moved_with_a_writer();
         assert_eq!(drop_aside(&aside, Some(expect)).unwrap(), Aside::Theirs);
         assert!(aside.exists(), "held open: kept");
@@ -1101,6 +1363,174 @@ mod tests {
         );
     }
 
+    /// A repository with blob `content` written, and the leaf that names it.
+    fn repo_with_blob(content: &str) -> (tempfile::TempDir, Leaf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let git = |args: &[&str]| crate::hermetic::shared().git(d, args);
+        git(&["init", "-q"]);
+        std::fs::write(d.join("blob"), content).unwrap();
+        let id = git(&["hash-object", "-w", "blob"]);
+        std::fs::remove_file(d.join("blob")).unwrap();
+        let leaf = Leaf {
+            id: ObjectId::from_hex(id.trim().as_bytes()).unwrap(),
+            kind: EntryKind::Blob,
+        };
+        (tmp, leaf)
+    }
+
+    /// The in-path rewrite: the same inode, B's bytes, A's cut off; and never when the
+    /// file changed since it was judged, or someone writes through an old descriptor right
+    /// before the lease, or holds it open: then nothing is touched.
+    #[test]
+    fn a_file_is_rewritten_at_its_path_only_when_nobody_else_can_see_it() {
+        use std::os::unix::fs::MetadataExt as _;
+        let (tmp, leaf) = repo_with_blob("B\n");
+        let d = tmp.path();
+        let repo = crate::hermetic::open(d);
+        let mut files = Files::new(&repo).unwrap();
+        let _leases = crate::hermetic::leases_decide();
+        let path = d.join("f");
+        std::fs::write(&path, "A's longer bytes\n").unwrap();
+        let ino = std::fs::metadata(&path).unwrap().ino();
+
+        // Changed since it was judged: not rewritten.
+        let judged = fingerprint(&path).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, "the user's edit\n").unwrap();
+        let placed = files.rewrite_at_path(BStr::new("f"), leaf, judged).unwrap();
+        assert!(placed.is_none());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "the user's edit\n");
+
+        // A write through a descriptor opened earlier, right before the lease: not rewritten.
+        std::fs::write(&path, "A's longer bytes\n").unwrap();
+        let judged = fingerprint(&path).unwrap();
+        let writer = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        edit_right_before_the_lease(writer);
+        let placed = files.rewrite_at_path(BStr::new("f"), leaf, judged).unwrap();
+        assert!(placed.is_none());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "the user's edit, longer than A\n"
+        );
+
+        // Held open: not rewritten.
+        std::fs::write(&path, "A's longer bytes\n").unwrap();
+        let judged = fingerprint(&path).unwrap();
+        let held = std::fs::File::open(&path).unwrap();
+        assert!(files
+            .rewrite_at_path(BStr::new("f"), leaf, judged)
+            .unwrap()
+            .is_none());
+        drop(held);
+
+        // Nobody else: rewritten where it is.
+        let placed = files.rewrite_at_path(BStr::new("f"), leaf, judged).unwrap();
+        let Some(Placed::Written {
+            fingerprint: fp, ..
+        }) = placed
+        else {
+            panic!("rewritten")
+        };
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "B\n");
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), ino);
+        assert_eq!(fp, fingerprint(&path));
+    }
+
+    /// A new file is created at its path, never over anything that appeared there.
+    #[test]
+    fn a_new_file_is_created_at_its_path_and_never_over_another() {
+        let (tmp, leaf) = repo_with_blob("B\n");
+        let d = tmp.path();
+        let repo = crate::hermetic::open(d);
+        let mut files = Files::new(&repo).unwrap();
+        let _leases = crate::hermetic::leases_decide();
+        assert!(matches!(
+            files.place_leaf(BStr::new("dir/new"), leaf).unwrap(),
+            Placed::Written { .. }
+        ));
+        assert_eq!(std::fs::read_to_string(d.join("dir/new")).unwrap(), "B\n");
+        let names: Vec<_> = std::fs::read_dir(d.join("dir")).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temp file left");
+        std::fs::write(d.join("dir/theirs"), "the user's\n").unwrap();
+        assert!(matches!(
+            files.place_leaf(BStr::new("dir/theirs"), leaf).unwrap(),
+            Placed::Raced
+        ));
+        std::os::unix::fs::symlink("/nowhere", d.join("dir/link")).unwrap();
+        assert!(matches!(
+            files.place_leaf(BStr::new("dir/link"), leaf).unwrap(),
+            Placed::Raced
+        ));
+        assert!(!Path::new("/nowhere").exists());
+        assert_eq!(
+            std::fs::read_to_string(d.join("dir/theirs")).unwrap(),
+            "the user's\n"
+        );
+    }
+
+    /// Someone opening a file while wtc holds its lease waits until wtc lets go, and the
+    /// lease break's signal (SIGIO, which ends a process by default) does not end wtc.
+    #[test]
+    fn an_open_during_a_lease_waits_and_wtc_survives_the_break() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        let _leases = crate::hermetic::leases_decide();
+        std::fs::write(&path, "A\n").unwrap();
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        write_lease(&file).unwrap();
+        let opener = {
+            let path = path.clone();
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                let f = std::fs::File::open(&path).unwrap();
+                drop(f);
+                start.elapsed()
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        (&file).write_all(b"B\n").unwrap();
+        release_lease(&file);
+        let waited = opener.join().unwrap();
+        assert!(
+            waited >= std::time::Duration::from_millis(150),
+            "{waited:?}"
+        );
+    }
+
+    /// What a write of B over A leaves at each instant is recognised, and nothing else.
+    #[test]
+    fn a_half_done_rewrite_is_told_from_any_other_content() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"old content here", b"new"),
+            (b"old", b"brand new and longer"),
+            (b"", b"created from nothing"),
+            (b"same length", b"SAME LENGTH"),
+            (b"abc", b"abc"),
+        ];
+        for (a, b) in cases {
+            for k in 0..=b.len() {
+                let mut disk = b[..k].to_vec();
+                if k < a.len() {
+                    disk.extend_from_slice(&a[k..]);
+                }
+                assert!(is_partial_rewrite(&disk, a, b), "{a:?} {b:?} k={k}");
+            }
+            assert!(is_partial_rewrite(b, a, b), "B itself");
+        }
+        let (a, b): (&[u8], &[u8]) = (b"old content here", b"new");
+        assert!(!is_partial_rewrite(b"old content herE", a, b));
+        assert!(!is_partial_rewrite(b"nxd content here", a, b));
+        assert!(!is_partial_rewrite(b"new content", a, b), "cut elsewhere");
+        assert!(!is_partial_rewrite(b"old content here!", a, b));
+        assert!(!is_partial_rewrite(b"", a, b));
+        assert!(!is_partial_rewrite(
+            b"created frxm",
+            b"",
+            b"created from nothing"
+        ));
+    }
+
     #[test]
     fn a_file_written_right_before_the_lease_is_never_rewritten_in_place() {
         let tmp = tempfile::tempdir().unwrap();
@@ -1116,6 +1546,7 @@ mod tests {
             id: ObjectId::from_hex(id.trim().as_bytes()).unwrap(),
             kind: EntryKind::Blob,
         };
+        let _leases = crate::hermetic::leases_decide();
         let (_dir, aside, writer, expect) = moved_with_a_writer();
         edit_right_before_the_lease(writer);
         let placed = files

@@ -142,15 +142,23 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
             kept: Vec::new(),
         }));
     }
-    // A path the dead process already deleted (to replace it) holds no bytes of the user's:
-    // only content that is neither A's nor B's stands in the way.
+    // A path the dead process already deleted (to replace it) holds no bytes of the user's,
+    // nor does a file it was writing when it died (B's start over A's rest): only content
+    // that is neither A's nor B's stands in the way.
     let mut files = Files::new(repo)?;
     let seen = super::transition::seen(&files.root, &changes)?;
-    let obstacles: Vec<Obstacle> = files
-        .obstacles(&changes, locked.state())?
-        .into_iter()
-        .filter(|o| !matches!(o, Obstacle::Deleted(_)))
-        .collect();
+    let mut obstacles = Vec::new();
+    for o in files.obstacles(&changes, locked.state())? {
+        let change = changes.iter().find(|c| c.path == o.path().as_bytes());
+        let ours = match (&o, change) {
+            (Obstacle::Deleted(_), _) => true,
+            (_, Some(c)) => files.partly_written(c.path.as_ref(), c)?,
+            (_, None) => false,
+        };
+        if !ours {
+            obstacles.push(o);
+        }
+    }
     if !obstacles.is_empty() {
         return Err(super::Error::JournalBlocked {
             command: t.command.clone(),

@@ -114,6 +114,9 @@ impl Drop for Prefetch {
 }
 
 fn read_ahead(repo: &gix::Repository, ids: &[ObjectId], shared: &Shared) {
+    // Loose blobs are read, not mapped: unmapping while the writer runs on the other core
+    // interrupts it (see `git::loose`).
+    let objects = crate::git::loose::LooseFirst::new(repo);
     /// However the reader ends (done, stopped, or a panic), the writer stops waiting.
     struct Finished<'a>(&'a Shared);
     impl Drop for Finished<'_> {
@@ -145,7 +148,7 @@ fn read_ahead(repo: &gix::Repository, ids: &[ObjectId], shared: &Shared) {
                 continue; // the writer is past it
             }
         }
-        let data = repo.find_blob(*id).ok().map(|b| b.detach().data);
+        let data = objects.blob(id).ok();
         let Ok(mut st) = shared.state.lock() else {
             return;
         };

@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use gix::bstr::{BString, ByteSlice};
 use gix::index::entry::{Mode, Stage};
+use gix::object::tree::EntryKind;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -486,11 +487,16 @@ struct MovedAside {
 /// the kept older versions.
 ///
 /// An edit someone makes while this runs is never replaced (ARCHITECTURE.md, invariant 1):
-/// 1. each path that holds something is re-checked against what the obstacle check saw,
-///    then moved aside atomically (deletions first, deepest first, so files can become
-///    directories and back): from then on a writer opening the path finds nothing there;
-/// 2. new leaves are written by temp file + no-clobber rename: a file created at the path
-///    meanwhile (an editor's rename, an `O_CREAT` write) stays;
+/// 1. each path that holds something is re-checked against what the obstacle check saw;
+///    a regular file that stays one is left where it is for step 2, anything else is moved
+///    aside atomically (deletions first, deepest first, so files can become directories and
+///    back): from then on a writer opening the path finds nothing there;
+/// 2. new leaves are written: a regular file over the old one at its own path, under a
+///    write lease that proves nobody else holds it and keeps anyone from opening it until
+///    the write is done ([`Files::rewrite_at_path`]); where that is not provably safe, it is
+///    moved aside as in step 1. A new file is created exclusively at its path (under a lease
+///    too), or by temp file + no-clobber rename: a file created at the path meanwhile (an
+///    editor's rename, an `O_CREAT` write) stays;
 /// 3. afterwards every written path must still be what was written, and every moved-aside
 ///    file must be unchanged and held open by nobody (a write lease proves it); otherwise
 ///    the user's bytes are put back at the path (never over a newer file of theirs: then
@@ -505,6 +511,9 @@ fn write_files(
     let mut raced: BTreeSet<BString> = BTreeSet::new();
     let mut kept: BTreeSet<BString> = BTreeSet::new();
     let mut moved: Vec<MovedAside> = Vec::new();
+    // Regular files that stay regular files, left at their path for step 2: what each
+    // looked like when judged.
+    let mut in_place: BTreeMap<BString, Fingerprint> = BTreeMap::new();
     let mut dirs_to_prune = BTreeSet::new();
     files.read_ahead(changes.iter().filter(|c| !skip.contains(&c.path)));
     // Leftovers of a killed update exist only in the aside directory: none without it (it
@@ -529,31 +538,14 @@ fn write_files(
             raced.insert(c.path.clone());
             continue;
         }
-        let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
-        if moved.is_empty() {
-            std::fs::create_dir_all(aside.parent().expect("in the aside dir"))
-                .with_context(|| format!("creating {}", aside.display()))?;
-        }
-        std::fs::rename(&abs, &aside).with_context(|| format!("moving {} aside", abs.display()))?;
-        crate::faults::point();
-        let after = fingerprint(&aside);
-        let same_file =
-            after.is_some_and(|a| a.ino == now.ino && a.size == now.size && a.mtime == now.mtime);
-        if !same_file && !leaf_is(files, &aside, c)? {
-            // Changed between the check and the move: the user's, put back.
-            if let Some(k) = put_back(&aside, &abs, None)? {
-                kept.insert(kept_path(files, &k)?);
-            }
-            raced.insert(c.path.clone());
+        if stays_regular(c, now) {
+            in_place.insert(c.path.clone(), now);
             continue;
         }
-        moved.push(MovedAside {
-            path: c.path.clone(),
-            original: abs.clone(),
-            aside,
-            fingerprint: after,
-            reused: false,
-        });
+        let Some(m) = move_aside(files, c, &abs, now, &moved, &mut raced, &mut kept)? else {
+            continue;
+        };
+        moved.push(m);
         if c.new.is_none() {
             if let Some(parent) = abs.parent() {
                 dirs_to_prune.insert(parent.to_owned());
@@ -572,7 +564,7 @@ fn write_files(
     // 2: write the new leaves, never over something that appeared meanwhile: into the old
     // file where that is provably safe (no new inode), else as a fresh file.
     let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
-    let aside_of: BTreeMap<BString, usize> = moved
+    let mut aside_of: BTreeMap<BString, usize> = moved
         .iter()
         .enumerate()
         .map(|(k, m)| (m.path.clone(), k))
@@ -583,11 +575,35 @@ fn write_files(
             continue;
         }
         let mut placed = None;
-        if let Some(&k) = aside_of.get(&c.path) {
-            let m = &mut moved[k];
-            if let Some(expect) = m.fingerprint {
-                placed = files.rewrite_in_place(c.path.as_bstr(), new, &m.aside, expect)?;
-                m.reused = placed.is_some();
+        if let Some(&expect) = in_place.get(&c.path) {
+            placed = files.rewrite_at_path(c.path.as_bstr(), new, expect)?;
+            if placed.is_none() {
+                // Not provably safe at its path (held open, a second name, changed since
+                // the check, no leases here): moved aside as step 1 moves the others.
+                let abs = files.abs(c.path.as_bstr())?;
+                let now = fingerprint(&abs);
+                if now.is_some_and(|n| n != expect) && !still_expected(files, c)? {
+                    raced.insert(c.path.clone());
+                    continue;
+                }
+                if let Some(now) = now {
+                    match move_aside(files, c, &abs, now, &moved, &mut raced, &mut kept)? {
+                        Some(m) => {
+                            aside_of.insert(m.path.clone(), moved.len());
+                            moved.push(m);
+                        }
+                        None => continue,
+                    }
+                }
+            }
+        }
+        if placed.is_none() {
+            if let Some(&k) = aside_of.get(&c.path) {
+                let m = &mut moved[k];
+                if let Some(expect) = m.fingerprint {
+                    placed = files.rewrite_in_place(c.path.as_bstr(), new, &m.aside, expect)?;
+                    m.reused = placed.is_some();
+                }
             }
         }
         let placed = match placed {
@@ -651,6 +667,55 @@ fn write_files(
         set.iter().map(|p| p.to_str_lossy().into_owned()).collect()
     };
     Ok((rows, shown(raced), shown(kept)))
+}
+
+/// Is `c` a regular file that stays a regular file, standing at its path as `now`? Then
+/// step 2 tries to rewrite it where it is ([`Files::rewrite_at_path`]).
+fn stays_regular(c: &PathChange, now: Fingerprint) -> bool {
+    let regular = |l: Option<diff::Leaf>| {
+        l.is_some_and(|l| matches!(l.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+    };
+    regular(c.old) && regular(c.new) && now.mode & libc::S_IFMT == libc::S_IFREG
+}
+
+/// Move what stands at `abs` (judged as `now`) aside, out of the way of the write. `None`
+/// when it changed between the check and the move: then it is the user's, put back (or kept
+/// beside a newer file) and the path is raced. `moved`: what was moved aside so far (the
+/// aside directory exists once one was).
+fn move_aside(
+    files: &mut Files<'_>,
+    c: &PathChange,
+    abs: &Path,
+    now: Fingerprint,
+    moved: &[MovedAside],
+    raced: &mut BTreeSet<BString>,
+    kept: &mut BTreeSet<BString>,
+) -> Result<Option<MovedAside>> {
+    let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
+    if moved.is_empty() {
+        std::fs::create_dir_all(aside.parent().expect("in the aside dir"))
+            .with_context(|| format!("creating {}", aside.display()))?;
+    }
+    std::fs::rename(abs, &aside).with_context(|| format!("moving {} aside", abs.display()))?;
+    crate::faults::point();
+    let after = fingerprint(&aside);
+    let same_file =
+        after.is_some_and(|a| a.ino == now.ino && a.size == now.size && a.mtime == now.mtime);
+    if !same_file && !leaf_is(files, &aside, c)? {
+        // Changed between the check and the move: the user's, put back.
+        if let Some(k) = put_back(&aside, abs, None)? {
+            kept.insert(kept_path(files, &k)?);
+        }
+        raced.insert(c.path.clone());
+        return Ok(None);
+    }
+    Ok(Some(MovedAside {
+        path: c.path.clone(),
+        original: abs.to_owned(),
+        aside,
+        fingerprint: after,
+        reused: false,
+    }))
 }
 
 /// Is what is at `c.path` now one of the two states the transition accepts there (A's leaf,
@@ -858,6 +923,7 @@ mod tests {
         let repo = crate::hermetic::open(d);
         let head = repo.head_id().unwrap().detach();
         let t = Transition::of_branch("test", "refs/heads/a", head, a, b);
+        let _leases = crate::hermetic::leases_decide();
         let locked = LockedIndex::acquire(&repo).unwrap();
         let prepared = t.prepare(&repo, &repo, locked.state()).unwrap();
         if prepared.obstacles.is_empty() {
@@ -872,6 +938,7 @@ mod tests {
     /// is kept beside it.
     #[test]
     fn putting_back_never_drops_a_file_someone_holds_open() {
+        let _leases = crate::hermetic::leases_decide();
         use std::io::Write as _;
         let tmp = tempfile::tempdir().unwrap();
         let (aside, path) = (tmp.path().join("aside"), tmp.path().join("f"));
@@ -1090,6 +1157,7 @@ mod tests {
     /// had renamed onto the path meanwhile. Putting back never replaces the user's file.
     #[test]
     fn putting_back_never_replaces_a_newer_file() {
+        let _leases = crate::hermetic::leases_decide();
         let tmp = tempfile::tempdir().unwrap();
         let d = tmp.path();
         std::fs::create_dir(d.join(".wtc-aside")).unwrap();

@@ -94,11 +94,13 @@ impl Hermetic {
     /// `git ARGS` in `dir`; its trimmed stdout. Panics with git's stderr if git fails.
     #[track_caller]
     pub fn git(&self, dir: &Path, args: &[&str]) -> String {
-        let out = self
-            .command("git", dir)
-            .args(args)
-            .output()
-            .expect("git runs");
+        let out = {
+            let _spawning = spawning();
+            self.command("git", dir)
+                .args(args)
+                .output()
+                .expect("git runs")
+        };
         assert!(
             out.status.success(),
             "git {args:?} failed in {}: {}",
@@ -107,6 +109,25 @@ impl Hermetic {
         );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+}
+
+/// Tests run on many threads of one process, and a child process started on one thread
+/// holds a copy of every descriptor the process has open until it execs: a write lease asked
+/// for meanwhile is refused as if someone held the file open, and a file closed meanwhile
+/// stays open in the child. Spawns hold this lock shared ([`spawning`]); a test that asserts
+/// what a lease decides holds it exclusively ([`leases_decide`]).
+static SPAWNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Held while a child process is started (see [`SPAWNS`]).
+pub fn spawning() -> std::sync::RwLockReadGuard<'static, ()> {
+    SPAWNS.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by a test whose assertions depend on what a write lease decides: no child process
+/// starts meanwhile (see [`SPAWNS`]).
+#[allow(dead_code)]
+pub fn leases_decide() -> std::sync::RwLockWriteGuard<'static, ()> {
+    SPAWNS.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One isolated world for the whole test process (unit tests whose repositories live in
