@@ -607,9 +607,15 @@ impl<'r> Files<'r> {
         })
     }
 
+    /// What [`Files::leases_work`] found, handed to another `Files` of the same worktree
+    /// (a second writer thread must not probe: a kill while it does would leave the probe).
+    pub fn assume_leases(&mut self, known: bool) {
+        self.leases = Some(known);
+    }
+
     /// Does this worktree's file system grant write leases? Probed once per `Files` on a
     /// temporary file at the worktree's top (removed at once).
-    fn leases_work(&mut self) -> bool {
+    pub fn leases_work(&mut self) -> bool {
         if let Some(known) = self.leases {
             return known;
         }
@@ -667,6 +673,11 @@ impl<'r> Files<'r> {
         self.ahead = None;
     }
 
+    /// Are worktree forms smudged ahead waiting to be placed (an external filter ran)?
+    pub fn has_staged(&self) -> bool {
+        !self.staged.files.is_empty()
+    }
+
     /// Hand over what [`Files::stage_smudged`] made (to the `Files` that writes).
     pub fn take_staged(&mut self) -> Staged {
         std::mem::take(&mut self.staged)
@@ -696,7 +707,7 @@ impl<'r> Files<'r> {
         let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
         let data = match ahead {
             Some(data) => data,
-            None => self.repo.find_blob(id)?.detach().data,
+            None => crate::git::loose::LooseFirst::new(self.repo).blob(&id)?,
         };
         let options = to_worktree::Options {
             can_delay: Delay::Forbid,
@@ -742,7 +753,7 @@ impl<'r> Files<'r> {
         let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
         let data = match ahead {
             Some(data) => data,
-            None => self.repo.find_blob(id)?.detach().data,
+            None => crate::git::loose::LooseFirst::new(self.repo).blob(&id)?,
         };
         let options = to_worktree::Options {
             can_delay: Delay::Forbid,
@@ -862,8 +873,21 @@ impl<'r> Files<'r> {
                     }
                     .into())
                 }
-                Err(_) => std::fs::create_dir(&dir)
-                    .with_context(|| format!("creating {}", dir.display()))?,
+                Err(_) => match std::fs::create_dir(&dir) {
+                    Ok(()) => {}
+                    // Another writer of the same update made it this instant: a directory
+                    // is fine, anything else is not.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if !std::fs::symlink_metadata(&dir).is_ok_and(|md| md.is_dir()) {
+                            return Err(super::Error::NotADirectory {
+                                path: path.to_string(),
+                                dir,
+                            }
+                            .into());
+                        }
+                    }
+                    Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+                },
             }
             self.dirs.insert(dir.clone());
         }

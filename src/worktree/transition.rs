@@ -337,7 +337,7 @@ impl Transition {
         let skip = super::sparse::skipped(repo, locked.state(), changes, &self.staged_paths())?;
         drop(sk);
         let write_span = crate::trace::span("transition: write files");
-        let (rows, raced, kept) = write_files(&mut files, changes, seen, &skip)?;
+        let (rows, raced, kept) = write_files(&mut files, locked.state(), changes, seen, &skip)?;
         drop(write_span);
         let stages: Vec<StageRow> = self
             .stages
@@ -504,6 +504,7 @@ struct MovedAside {
 ///    reported, never silent.
 fn write_files(
     files: &mut Files<'_>,
+    index: &gix::index::State,
     changes: &[PathChange],
     seen: &Seen,
     skip: &BTreeSet<BString>,
@@ -515,7 +516,17 @@ fn write_files(
     // looked like when judged.
     let mut in_place: BTreeMap<BString, Fingerprint> = BTreeMap::new();
     let mut dirs_to_prune = BTreeSet::new();
-    files.read_ahead(changes.iter().filter(|c| !skip.contains(&c.path)));
+    // Creating a file is the dearest step on common file systems (the inode allocation), and
+    // it runs on every core it is given: a large update writes its leaves on two threads.
+    // A small one writes on this thread, with the blobs read ahead on another.
+    let writes = changes
+        .iter()
+        .filter(|c| c.new.is_some() && !skip.contains(&c.path))
+        .count();
+    let parallel = writes >= PARALLEL_WRITES && !files.has_staged();
+    if !parallel {
+        files.read_ahead(changes.iter().filter(|c| !skip.contains(&c.path)));
+    }
     // Leftovers of a killed update exist only in the aside directory: none without it (it
     // is wtc's own, and only this locked update writes it from here on).
     let leftovers = std::fs::symlink_metadata(files.root.join(super::entry::ASIDE_DIR)).is_ok();
@@ -542,7 +553,16 @@ fn write_files(
             in_place.insert(c.path.clone(), now);
             continue;
         }
-        let Some(m) = move_aside(files, c, &abs, now, &moved, &mut raced, &mut kept)? else {
+        let Some(m) = move_aside(
+            files,
+            c,
+            &abs,
+            now,
+            !moved.is_empty(),
+            &mut raced,
+            &mut kept,
+        )?
+        else {
             continue;
         };
         moved.push(m);
@@ -563,60 +583,53 @@ fn write_files(
     }
     // 2: write the new leaves, never over something that appeared meanwhile: into the old
     // file where that is provably safe (no new inode), else as a fresh file.
-    let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
-    let mut aside_of: BTreeMap<BString, usize> = moved
+    let aside_of: BTreeMap<BString, usize> = moved
         .iter()
         .enumerate()
         .map(|(k, m)| (m.path.clone(), k))
         .collect();
-    for (i, c) in changes.iter().enumerate() {
-        let Some(new) = c.new else { continue };
-        if raced.contains(&c.path) || skip.contains(&c.path) {
-            continue;
+    let todo: Vec<usize> = changes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.new.is_some() && !raced.contains(&c.path) && !skip.contains(&c.path))
+        .map(|(i, _)| i)
+        .collect();
+    let step1 = Step1 {
+        changes,
+        in_place: &in_place,
+        moved: &moved,
+        aside_of: &aside_of,
+    };
+    let wrote: Vec<Wrote> = if parallel {
+        let (first, second) = todo.split_at(todo.len() / 2);
+        let shared = files.repo.clone().into_sync();
+        let root = files.root.clone();
+        let leases = files.leases_work();
+        std::thread::scope(|scope| -> Result<Vec<Wrote>> {
+            let other = scope.spawn(|| -> Result<Wrote> {
+                let repo = shared.to_thread_local();
+                let mut mine = Files::with_index(&repo, root, index)?;
+                mine.assume_leases(leases);
+                write_leaves(&mut mine, &step1, second)
+            });
+            let here = write_leaves(files, &step1, first);
+            let there = other
+                .join()
+                .map_err(|_| anyhow::anyhow!("a file-writing thread panicked"))?;
+            Ok(vec![here?, there?])
+        })?
+    } else {
+        vec![write_leaves(files, &step1, &todo)?]
+    };
+    let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
+    for w in wrote {
+        written.extend(w.written);
+        raced.extend(w.raced);
+        kept.extend(w.kept);
+        for k in w.reused {
+            moved[k].reused = true;
         }
-        let mut placed = None;
-        if let Some(&expect) = in_place.get(&c.path) {
-            placed = files.rewrite_at_path(c.path.as_bstr(), new, expect)?;
-            if placed.is_none() {
-                // Not provably safe at its path (held open, a second name, changed since
-                // the check, no leases here): moved aside as step 1 moves the others.
-                let abs = files.abs(c.path.as_bstr())?;
-                let now = fingerprint(&abs);
-                if now.is_some_and(|n| n != expect) && !still_expected(files, c)? {
-                    raced.insert(c.path.clone());
-                    continue;
-                }
-                if let Some(now) = now {
-                    match move_aside(files, c, &abs, now, &moved, &mut raced, &mut kept)? {
-                        Some(m) => {
-                            aside_of.insert(m.path.clone(), moved.len());
-                            moved.push(m);
-                        }
-                        None => continue,
-                    }
-                }
-            }
-        }
-        if placed.is_none() {
-            if let Some(&k) = aside_of.get(&c.path) {
-                let m = &mut moved[k];
-                if let Some(expect) = m.fingerprint {
-                    placed = files.rewrite_in_place(c.path.as_bstr(), new, &m.aside, expect)?;
-                    m.reused = placed.is_some();
-                }
-            }
-        }
-        let placed = match placed {
-            Some(p) => p,
-            None => files.place_leaf(c.path.as_bstr(), new)?,
-        };
-        match placed {
-            Placed::Written { stat, fingerprint } => written.push((i, fingerprint, stat)),
-            Placed::Raced => {
-                raced.insert(c.path.clone());
-            }
-        }
-        crate::faults::point();
+        moved.extend(w.moved);
     }
     files.end_read_ahead();
     // 3: verify what was written, then let go of what was moved aside.
@@ -669,6 +682,93 @@ fn write_files(
     Ok((rows, shown(raced), shown(kept)))
 }
 
+/// Updates writing at least this many leaves write them on two threads.
+const PARALLEL_WRITES: usize = 32;
+
+/// What step 1 left for step 2 (read-only, shared by the writers).
+struct Step1<'a> {
+    changes: &'a [PathChange],
+    /// Regular files left at their path, with what each looked like when judged.
+    in_place: &'a BTreeMap<BString, Fingerprint>,
+    /// What step 1 moved aside, and where each path's file went.
+    moved: &'a [MovedAside],
+    aside_of: &'a BTreeMap<BString, usize>,
+}
+
+/// What one writer of step 2 did.
+#[derive(Default)]
+struct Wrote {
+    /// Index of the change, fingerprint and stat data of each file written.
+    written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)>,
+    raced: BTreeSet<BString>,
+    kept: BTreeSet<BString>,
+    /// Files step 1 moved aside that were rewritten and renamed back (indices into its list).
+    reused: Vec<usize>,
+    /// Files this writer moved aside itself (where a rewrite at the path was not safe).
+    moved: Vec<MovedAside>,
+}
+
+/// Step 2 for the changes at `todo` (indices into `step1.changes`, in order).
+fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, todo: &[usize]) -> Result<Wrote> {
+    let mut out = Wrote::default();
+    for &i in todo {
+        let c = &step1.changes[i];
+        let Some(new) = c.new else { continue };
+        let mut placed = None;
+        // Where the old file waits: moved aside by step 1, or by this writer just now.
+        let mut aside: Option<(bool, usize)> = step1.aside_of.get(&c.path).map(|&k| (false, k));
+        if let Some(&expect) = step1.in_place.get(&c.path) {
+            placed = files.rewrite_at_path(c.path.as_bstr(), new, expect)?;
+            if placed.is_none() {
+                // Not provably safe at its path (held open, a second name, changed since
+                // the check, no leases here): moved aside as step 1 moves the others.
+                let abs = files.abs(c.path.as_bstr())?;
+                let now = fingerprint(&abs);
+                if now.is_some_and(|n| n != expect) && !still_expected(files, c)? {
+                    out.raced.insert(c.path.clone());
+                    continue;
+                }
+                if let Some(now) = now {
+                    match move_aside(files, c, &abs, now, false, &mut out.raced, &mut out.kept)? {
+                        Some(m) => {
+                            aside = Some((true, out.moved.len()));
+                            out.moved.push(m);
+                        }
+                        None => continue,
+                    }
+                }
+            }
+        }
+        if placed.is_none() {
+            if let Some((own, k)) = aside {
+                let m = if own { &out.moved[k] } else { &step1.moved[k] };
+                if let Some(expect) = m.fingerprint {
+                    let at = m.aside.clone();
+                    placed = files.rewrite_in_place(c.path.as_bstr(), new, &at, expect)?;
+                    if placed.is_some() {
+                        match own {
+                            true => out.moved[k].reused = true,
+                            false => out.reused.push(k),
+                        }
+                    }
+                }
+            }
+        }
+        let placed = match placed {
+            Some(p) => p,
+            None => files.place_leaf(c.path.as_bstr(), new)?,
+        };
+        match placed {
+            Placed::Written { stat, fingerprint } => out.written.push((i, fingerprint, stat)),
+            Placed::Raced => {
+                out.raced.insert(c.path.clone());
+            }
+        }
+        crate::faults::point();
+    }
+    Ok(out)
+}
+
 /// Is `c` a regular file that stays a regular file, standing at its path as `now`? Then
 /// step 2 tries to rewrite it where it is ([`Files::rewrite_at_path`]).
 fn stays_regular(c: &PathChange, now: Fingerprint) -> bool {
@@ -680,19 +780,19 @@ fn stays_regular(c: &PathChange, now: Fingerprint) -> bool {
 
 /// Move what stands at `abs` (judged as `now`) aside, out of the way of the write. `None`
 /// when it changed between the check and the move: then it is the user's, put back (or kept
-/// beside a newer file) and the path is raced. `moved`: what was moved aside so far (the
-/// aside directory exists once one was).
+/// beside a newer file) and the path is raced. `dir_exists`: the aside directory is known to
+/// exist (one file was moved there already).
 fn move_aside(
     files: &mut Files<'_>,
     c: &PathChange,
     abs: &Path,
     now: Fingerprint,
-    moved: &[MovedAside],
+    dir_exists: bool,
     raced: &mut BTreeSet<BString>,
     kept: &mut BTreeSet<BString>,
 ) -> Result<Option<MovedAside>> {
     let aside = super::entry::aside_path(&files.root, c.path.as_bstr());
-    if moved.is_empty() {
+    if !dir_exists {
         std::fs::create_dir_all(aside.parent().expect("in the aside dir"))
             .with_context(|| format!("creating {}", aside.display()))?;
     }
