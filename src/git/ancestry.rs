@@ -13,7 +13,6 @@
 use std::collections::{BinaryHeap, HashMap};
 
 use anyhow::Result;
-use gix::objs::Find as _;
 use gix::ObjectId;
 
 const PARENT1: u8 = 1;
@@ -85,7 +84,9 @@ fn read_commit(
     if let Some(hit) = cache.lock().expect("not poisoned").get(&id) {
         return Ok(Some(hit.clone()));
     }
-    let Some(data) = repo.objects.try_find(&id, buf)? else {
+    // Loose commits are read, not mapped (see `git::loose`): the fold walks on two threads.
+    let objects = super::loose::LooseFirst::new(repo);
+    let Some(data) = gix::objs::Find::try_find(&objects, &id, buf)? else {
         return Ok(None);
     };
     if data.kind != gix::object::Kind::Commit {
