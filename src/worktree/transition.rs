@@ -11,7 +11,8 @@
 //! 3. **journal**: record the transition in `<git-dir>/wtc-update` before the first write, so
 //!    a wtc killed half-way is finished by the next one ([`super::journal`]);
 //! 4. **apply** ([`Transition::apply`]): with `index.lock` held for the read-modify-write,
-//!    delete removed files, write changed ones (temp file + rename), replace only the changed
+//!    delete removed files, write changed ones (at their path under a write lease, or moved
+//!    aside and written anew; see [`write_files`]), replace only the changed
 //!    index rows (then the conflict stages), write the git-dir files (MERGE_HEAD...), move the
 //!    ref by compare-and-swap, commit the index, drop the journal record.
 //!
