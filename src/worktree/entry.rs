@@ -408,34 +408,13 @@ impl<'r> Files<'r> {
         aside: &Path,
         expect: Fingerprint,
     ) -> Result<Option<Placed>> {
-        use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
-        let mode = match leaf.kind {
-            EntryKind::Blob => 0o644,
-            EntryKind::BlobExecutable => 0o755,
-            _ => return Ok(None),
-        };
-        if self.staged.files.contains_key(path) {
-            return Ok(None); // an external filter's output waits in its own temp file
-        }
-        let Ok(mut file) = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(aside)
-        else {
+        let Some(mode) = self.rewritable_mode(path, leaf) else {
             return Ok(None);
         };
-        // The lease first, the look at the file second: a descriptor opened before the move
-        // could write and close between a look and the lease, and that write would be lost.
-        lease_hook();
-        if write_lease(&file).is_err() {
-            return Ok(None); // held open elsewhere, or no leases here: nobody can tell
-        }
-        let md = file.metadata()?;
-        if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
-            release_lease(&file);
+        let form = self.worktree_form(path, leaf.id)?;
+        let Some((mut file, md)) = open_leased(aside, expect)? else {
             return Ok(None);
-        }
+        };
         let rewriting = rewriting_path(aside);
         let renamed = std::fs::rename(aside, &rewriting);
         release_lease(&file);
@@ -444,17 +423,7 @@ impl<'r> Files<'r> {
         let abs = self.abs(path)?;
         self.ensure_parent_dirs(path)?;
         self.forget_dirs(&abs);
-        // Overwrite from the start, then cut what is left of the old bytes: truncating to
-        // zero first would free the file's blocks and allocate them again (on ext4 that is
-        // journalled block freeing, ~0.5 ms per file once the old data is on disk).
-        let len = self.smudge_into(path, leaf.id, &mut file)?;
-        if len < md.len() {
-            file.set_len(len)?;
-        }
-        if md.mode() & 0o7777 != mode {
-            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        let written = Fingerprint::of(&file.metadata()?);
+        let written = Fingerprint::of(&overwrite(&mut file, &md, &form, mode)?);
         crate::faults::point();
         if !rename_into_place(&rewriting, &abs)? {
             std::fs::remove_file(&rewriting)
@@ -497,50 +466,34 @@ impl<'r> Files<'r> {
         leaf: Leaf,
         expect: Fingerprint,
     ) -> Result<Option<Placed>> {
-        use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
-        let mode = match leaf.kind {
-            EntryKind::Blob => 0o644,
-            EntryKind::BlobExecutable => 0o755,
-            _ => return Ok(None),
+        let Some(mode) = self.rewritable_mode(path, leaf) else {
+            return Ok(None);
         };
-        if self.staged.files.contains_key(path) {
-            return Ok(None); // an external filter's output waits in its own temp file
-        }
         let abs = self.abs(path)?;
         let form = self.worktree_form(path, leaf.id)?;
-        let Ok(mut file) = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(&abs)
-        else {
+        let Some((mut file, md)) = open_leased(&abs, expect)? else {
             return Ok(None);
         };
-        lease_hook();
-        if write_lease(&file).is_err() {
-            return Ok(None); // held open elsewhere, or no leases here
-        }
-        let md = file.metadata()?;
-        if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
-            release_lease(&file);
-            return Ok(None);
-        }
         crate::faults::point();
-        // Overwrite from the start, then cut what is left of A (see rewrite_in_place).
-        crate::faults::Halves::new(&mut file).write_all(&form)?;
-        let len = form.len() as u64;
-        if len < md.len() {
-            file.set_len(len)?;
-        }
-        if md.mode() & 0o7777 != mode {
-            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        let md = file.metadata()?;
+        let md = overwrite(&mut file, &md, &form, mode);
         release_lease(&file);
+        let md = md?;
         crate::faults::point();
         Ok(Some(Placed::Written {
             stat: stat_of(&md),
             fingerprint: Some(Fingerprint::of(&md)),
         }))
+    }
+
+    /// The mode a rewrite in an existing file gives `leaf`: `None` for what is no regular
+    /// file, and where an external filter's output waits in its own temp file.
+    fn rewritable_mode(&self, path: &BStr, leaf: Leaf) -> Option<u32> {
+        let mode = match leaf.kind {
+            EntryKind::Blob => 0o644,
+            EntryKind::BlobExecutable => 0o755,
+            _ => return None,
+        };
+        (!self.staged.files.contains_key(path)).then_some(mode)
     }
 
     /// Write regular-file leaf `leaf` as a new file at `abs` (= `path`), where nothing is
@@ -704,11 +657,7 @@ impl<'r> Files<'r> {
     fn worktree_form(&mut self, path: &BStr, id: ObjectId) -> Result<Vec<u8>> {
         use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
         use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
-        let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
-        let data = match ahead {
-            Some(data) => data,
-            None => crate::git::loose::LooseFirst::new(self.repo).blob(&id)?,
-        };
+        let data = self.incoming_blob(id)?;
         let options = to_worktree::Options {
             can_delay: Delay::Forbid,
             ..Default::default()
@@ -731,13 +680,27 @@ impl<'r> Files<'r> {
         match converted {
             Ok(Some(out)) => Ok(out),
             Ok(None) => Ok(data),
-            Err(e) => Err(super::Error::FilterFailed {
-                path: path.to_string(),
-                driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
-                reason: format!("{e:#}"),
-            }
-            .into()),
+            Err(e) => Err(self.filter_failed(path, e)),
         }
+    }
+
+    /// The data of incoming blob `id`: read ahead, or read now (loose objects without a
+    /// memory map: writers run on two threads, see `git::loose`).
+    fn incoming_blob(&mut self, id: ObjectId) -> Result<Vec<u8>> {
+        match self.ahead.as_mut().and_then(|a| a.take(&id)) {
+            Some(data) => Ok(data),
+            None => crate::git::loose::LooseFirst::new(self.repo).blob(&id),
+        }
+    }
+
+    /// A smudge filter failed at `path`: the error names the path and the driver.
+    fn filter_failed(&self, path: &BStr, e: anyhow::Error) -> anyhow::Error {
+        super::Error::FilterFailed {
+            path: path.to_string(),
+            driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
+            reason: format!("{e:#}"),
+        }
+        .into()
     }
 
     /// Write the worktree form of blob `id` at `path` (through the smudge filters, never
@@ -750,11 +713,7 @@ impl<'r> Files<'r> {
     ) -> Result<u64> {
         use gix::filter::plumbing::driver::apply::{Delay, MaybeDelayed};
         use gix::filter::plumbing::pipeline::convert::{to_worktree, ToWorktreeOutcome};
-        let ahead = self.ahead.as_mut().and_then(|a| a.take(&id));
-        let data = match ahead {
-            Some(data) => data,
-            None => crate::git::loose::LooseFirst::new(self.repo).blob(&id)?,
-        };
+        let data = self.incoming_blob(id)?;
         let options = to_worktree::Options {
             can_delay: Delay::Forbid,
             ..Default::default()
@@ -772,14 +731,7 @@ impl<'r> Files<'r> {
             )),
             Err(e) => Err(anyhow::Error::from(e)),
         };
-        result.map_err(|e| {
-            super::Error::FilterFailed {
-                path: path.to_string(),
-                driver: filter_driver(self.repo, path).unwrap_or_else(|| "?".into()),
-                reason: format!("{e:#}"),
-            }
-            .into()
-        })
+        result.map_err(|e| self.filter_failed(path, e))
     }
 
     /// Run the external smudge filters of every leaf `changes` writes, before anything is
@@ -901,6 +853,57 @@ impl<'r> Files<'r> {
             self.dirs.retain(|d| !d.starts_with(abs));
         }
     }
+}
+
+/// Open the file at `at` for writing and take a write lease on it, if it is provably
+/// nobody's but wtc's: the lease first (the kernel grants it only while no other descriptor
+/// of the file exists), the look second (a descriptor opened before could write and close
+/// between a look and the lease, and that write would be lost): a regular file with one
+/// link whose fingerprint is `expect`. `None` (nothing changed, no lease held) otherwise,
+/// and where the file system grants no leases (nobody can tell who holds the file).
+fn open_leased(
+    at: &Path,
+    expect: Fingerprint,
+) -> Result<Option<(std::fs::File, std::fs::Metadata)>> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    let Ok(file) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(at)
+    else {
+        return Ok(None);
+    };
+    lease_hook();
+    if write_lease(&file).is_err() {
+        return Ok(None);
+    }
+    let md = file.metadata()?;
+    if !md.is_file() || md.nlink() != 1 || Fingerprint::of(&md) != expect {
+        release_lease(&file);
+        return Ok(None);
+    }
+    Ok(Some((file, md)))
+}
+
+/// Write `form` over the file `file` (whose metadata was `old`) from its start, cut what is
+/// left of the old bytes, set `mode`; the file's metadata after. Truncating to zero first
+/// would free the file's blocks and allocate them again (on ext4, block freeing is dear
+/// once the old data is on disk).
+fn overwrite(
+    file: &mut std::fs::File,
+    old: &std::fs::Metadata,
+    form: &[u8],
+    mode: u32,
+) -> Result<std::fs::Metadata> {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    crate::faults::Halves::new(file).write_all(form)?;
+    if (form.len() as u64) < old.len() {
+        file.set_len(form.len() as u64)?;
+    }
+    if old.mode() & 0o7777 != mode {
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(file.metadata()?)
 }
 
 /// A temp file in `dir` (wtc's prefix, so a killed wtc's leftovers are recognisable).
