@@ -9,7 +9,8 @@
 //! buffer costs no more than mapping it, and nothing has to be unmapped. gix has no switch
 //! for this, so these ~60 lines do what its loose store does (the same header checks, the
 //! same inflate, no hash check, as gix), and anything not found loose (packed objects,
-//! alternates, objects held in memory) goes to gix's own store, unchanged.
+//! alternates, objects held in memory), a loose file that cannot be read, and every lookup in
+//! a repository with replace refs go to gix's own store.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -89,24 +90,37 @@ fn inflate(compressed: &[u8], out: &mut Vec<u8>) -> Result<Kind, String> {
 /// gix's object store, with loose objects read by [`read`] first.
 pub struct LooseFirst<'r> {
     repo: &'r gix::Repository,
-    objects: PathBuf,
+    /// The `objects` directory; `None` where every lookup goes to gix.
+    objects: Option<PathBuf>,
 }
 
 impl<'r> LooseFirst<'r> {
     pub fn new(repo: &'r gix::Repository) -> Self {
+        let store = repo.objects.store_ref();
         LooseFirst {
             repo,
-            objects: repo.objects.store_ref().path().to_owned(),
+            // With replace refs (`git replace`), gix maps ids before it looks: every lookup
+            // goes to gix then, so an object reads the same whether it is loose or packed.
+            objects: match store.replacements().next() {
+                None => Some(store.path().to_owned()),
+                Some(_) => None,
+            },
         }
+    }
+
+    /// The loose object `id`, read into `out`: `None` when gix must look (no loose file,
+    /// replace refs, or a loose file that cannot be read: gix tries its packs first and
+    /// reports its own error).
+    fn loose(&self, id: &gix::oid, out: &mut Vec<u8>) -> Option<Kind> {
+        read(self.objects.as_deref()?, id, out).ok().flatten()
     }
 
     /// The blob `id`'s data.
     pub fn blob(&self, id: &gix::oid) -> anyhow::Result<Vec<u8>> {
         let mut out = Vec::new();
-        match read(&self.objects, id, &mut out)? {
+        match self.loose(id, &mut out) {
             Some(Kind::Blob) => Ok(out),
-            Some(kind) => anyhow::bail!("object {id} is a {kind}, not a blob"),
-            None => Ok(self.repo.find_blob(id)?.detach().data),
+            _ => Ok(self.repo.find_blob(id)?.detach().data),
         }
     }
 }
@@ -117,14 +131,13 @@ impl gix::objs::Find for LooseFirst<'_> {
         id: &gix::oid,
         buffer: &'a mut Vec<u8>,
     ) -> gix::Result<Option<gix::objs::Data<'a>>> {
-        match read(&self.objects, id, buffer) {
-            Ok(Some(kind)) => Ok(Some(gix::objs::Data {
+        match self.loose(id, buffer) {
+            Some(kind) => Ok(Some(gix::objs::Data {
                 kind,
                 object_hash: id.kind(),
                 data: buffer,
             })),
-            Ok(None) => self.repo.objects.try_find(id, buffer),
-            Err(e) => Err(gix::Exn::from(e).into()),
+            None => self.repo.objects.try_find(id, buffer),
         }
     }
 }

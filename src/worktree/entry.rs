@@ -423,7 +423,12 @@ impl<'r> Files<'r> {
         let abs = self.abs(path)?;
         self.ensure_parent_dirs(path)?;
         self.forget_dirs(&abs);
-        let written = Fingerprint::of(&overwrite(&mut file, &md, &form, mode)?);
+        // The lease is gone (the aside path is wtc's own: nobody waits for it); `None` only
+        // when it is taken away, which cannot happen here.
+        let Some(after) = overwrite_unleased(&mut file, &md, &form, mode)? else {
+            unreachable!("overwrite_unleased never reports a lost lease")
+        };
+        let written = Fingerprint::of(&after);
         crate::faults::point();
         if !rename_into_place(&rewriting, &abs)? {
             std::fs::remove_file(&rewriting)
@@ -469,6 +474,9 @@ impl<'r> Files<'r> {
         let Some(mode) = self.rewritable_mode(path, leaf) else {
             return Ok(None);
         };
+        if !self.leases_work() {
+            return Ok(None);
+        }
         let abs = self.abs(path)?;
         let form = self.worktree_form(path, leaf.id)?;
         let Some((mut file, md)) = open_leased(&abs, expect)? else {
@@ -477,7 +485,9 @@ impl<'r> Files<'r> {
         crate::faults::point();
         let md = overwrite(&mut file, &md, &form, mode);
         release_lease(&file);
-        let md = md?;
+        let Some(md) = md? else {
+            return Ok(Some(Placed::Raced)); // the lease was taken away: see still_leased
+        };
         crate::faults::point();
         Ok(Some(Placed::Written {
             stat: stat_of(&md),
@@ -535,17 +545,42 @@ impl<'r> Files<'r> {
             Err(e) => return Err(e).with_context(|| format!("writing {}", abs.display())),
         };
         lease_hook();
-        if write_lease(&file).is_err() {
-            // Someone opened the name in the instant since it was made: it is theirs now
-            // (empty, or what they write), never written into by wtc.
+        let created = file.metadata()?;
+        // A watcher or scanner that opens the fresh name in the instant since it was made
+        // (inotify-driven indexers do) holds it for a moment: ask again a few times.
+        let mut leased = write_lease(&file).is_ok();
+        for _ in 0..5 {
+            if leased {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            leased = write_lease(&file).is_ok();
+        }
+        if !leased || Fingerprint::of(&file.metadata()?) != Fingerprint::of(&created) {
+            if leased {
+                release_lease(&file);
+            }
+            // Still open elsewhere, or written already: it is theirs now (empty, or what
+            // they write), never written into by wtc.
             return Ok(Placed::Raced);
         }
         crate::faults::point();
-        if let Err(e) = crate::faults::Halves::new(&mut file).write_all(&form) {
-            // Nobody else has it open (the lease): the half-written file is ours to take back.
-            let _ = std::fs::remove_file(abs);
+        let wrote = crate::faults::Halves::new(&mut file).write_all(&form);
+        if let Err(e) = wrote {
+            // Take back the half-written file, only if the name still holds it (a rename
+            // over the path does not wait for the lease: then the file there is theirs).
+            let ours = std::fs::symlink_metadata(abs).is_ok_and(|md| {
+                use std::os::unix::fs::MetadataExt as _;
+                md.dev() == created.dev() && md.ino() == created.ino()
+            });
+            if ours {
+                let _ = std::fs::remove_file(abs);
+            }
             release_lease(&file);
             return Err(e).with_context(|| format!("writing {}", abs.display()));
+        }
+        if !still_leased(&file) {
+            return Ok(Placed::Raced); // taken away: someone may have written meanwhile
         }
         let mut md = file.metadata()?;
         if md.mode() & 0o7777 != mode {
@@ -566,19 +601,22 @@ impl<'r> Files<'r> {
         self.leases = Some(known);
     }
 
-    /// Does this worktree's file system grant write leases? Probed once per `Files` on a
-    /// temporary file at the worktree's top (removed at once).
+    /// Does this worktree's file system grant write leases that see every writer? Only a
+    /// local file system does (on NFS, FUSE, 9p or virtiofs the kernel grants leases while
+    /// writers on another machine or the host stay invisible to it); probed once per `Files`
+    /// on a temporary file at the worktree's top (removed at once).
     pub fn leases_work(&mut self) -> bool {
         if let Some(known) = self.leases {
             return known;
         }
-        let works = temp_in(&self.root).is_ok_and(|tmp| {
-            let ok = write_lease(tmp.as_file()).is_ok();
-            if ok {
-                release_lease(tmp.as_file());
-            }
-            ok
-        });
+        let works = local_file_system(&self.root)
+            && temp_in(&self.root).is_ok_and(|tmp| {
+                let ok = write_lease(tmp.as_file()).is_ok();
+                if ok {
+                    release_lease(tmp.as_file());
+                }
+                ok
+            });
         self.leases = Some(works);
         works
     }
@@ -603,10 +641,22 @@ impl<'r> Files<'r> {
         let disk = std::fs::read(&abs).with_context(|| format!("reading {}", abs.display()))?;
         let b = self.worktree_form(path, new.id)?;
         let a = match regular(c.old) {
-            Some(old) => self.worktree_form(path, old.id)?,
-            None => Vec::new(),
+            Some(old) => Some(self.worktree_form(path, old.id)?),
+            None => None,
         };
-        Ok(is_partial_rewrite(&disk, &a, &b))
+        if a.as_deref() == Some(&disk[..]) {
+            return Ok(false); // A itself: what stands in the way is not in these bytes
+        }
+        // A fresh file written where the old one was moved aside (it waits there).
+        let moved = std::fs::symlink_metadata(aside_path(&self.root, path)).is_ok();
+        if moved && b.starts_with(&disk) {
+            return Ok(true);
+        }
+        Ok(is_partial_rewrite(
+            &disk,
+            a.as_deref().unwrap_or_default(),
+            &b,
+        ))
     }
 
     /// Start reading the blobs of the regular files `changes` will write (in that order) on
@@ -855,6 +905,33 @@ impl<'r> Files<'r> {
     }
 }
 
+/// Is `dir` on a local disk file system, where a write lease sees every process that can
+/// write a file? (`statfs` magic numbers of ext2/3/4, XFS, Btrfs, tmpfs, F2FS, bcachefs.)
+fn local_file_system(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    const LOCAL: [i64; 6] = [
+        0xEF53,      // ext2, ext3, ext4
+        0x5846_5342, // XFS
+        0x9123_683E, // Btrfs
+        0x0102_1994, // tmpfs
+        0xF2F5_2010, // F2FS
+        0xCA45_1A4E, // bcachefs
+    ];
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs fills the zeroed plain-data struct for a valid NUL-terminated path.
+    #[allow(unsafe_code)]
+    let kind = unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        if libc::statfs(c.as_ptr(), &mut st) != 0 {
+            return false;
+        }
+        st.f_type as i64
+    };
+    LOCAL.contains(&kind)
+}
+
 /// Open the file at `at` for writing and take a write lease on it, if it is provably
 /// nobody's but wtc's: the lease first (the kernel grants it only while no other descriptor
 /// of the file exists), the look second (a descriptor opened before could write and close
@@ -889,21 +966,50 @@ fn open_leased(
 /// left of the old bytes, set `mode`; the file's metadata after. Truncating to zero first
 /// would free the file's blocks and allocate them again (on ext4, block freeing is dear
 /// once the old data is on disk).
+/// `None` when the lease on `file` was taken away before the write or before the cut
+/// ([`still_leased`]): someone may have written meanwhile, so nothing more is written (the
+/// path is raced, never silent).
 fn overwrite(
     file: &mut std::fs::File,
     old: &std::fs::Metadata,
     form: &[u8],
     mode: u32,
-) -> Result<std::fs::Metadata> {
+) -> Result<Option<std::fs::Metadata>> {
+    write_over(file, old, form, mode, true)
+}
+
+/// [`overwrite`] of a file no lease guards (renamed to a path that is wtc's own).
+fn overwrite_unleased(
+    file: &mut std::fs::File,
+    old: &std::fs::Metadata,
+    form: &[u8],
+    mode: u32,
+) -> Result<Option<std::fs::Metadata>> {
+    write_over(file, old, form, mode, false)
+}
+
+fn write_over(
+    file: &mut std::fs::File,
+    old: &std::fs::Metadata,
+    form: &[u8],
+    mode: u32,
+    leased: bool,
+) -> Result<Option<std::fs::Metadata>> {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    if leased && !still_leased(file) {
+        return Ok(None);
+    }
     crate::faults::Halves::new(file).write_all(form)?;
+    if leased && !still_leased(file) {
+        return Ok(None);
+    }
     if (form.len() as u64) < old.len() {
         file.set_len(form.len() as u64)?;
     }
     if old.mode() & 0o7777 != mode {
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
     }
-    Ok(file.metadata()?)
+    Ok(Some(file.metadata()?))
 }
 
 /// A temp file in `dir` (wtc's prefix, so a killed wtc's leftovers are recognisable).
@@ -1201,16 +1307,35 @@ thread_local! {
 
 /// A lease break (another process opening a file wtc holds a lease on) is announced with
 /// SIGIO, whose default action ends the process: wtc holds each lease for a few system
-/// calls and lets go by itself, so the notice is ignored (the opener just waits that long).
+/// calls and lets go by itself, so the notice is caught and dropped (the opener just waits
+/// that long). A handler, not SIG_IGN: an ignored signal stays ignored in the programs wtc
+/// starts (hooks, filters, lane commands), a handler is reset to the default by exec.
 fn ignore_lease_breaks() {
+    extern "C" fn dropped(_: libc::c_int) {}
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: setting a signal's disposition to SIG_IGN; no handler code runs.
+        // SAFETY: installing a handler that does nothing (async-signal-safe); the struct is
+        // zeroed plain data with the handler and SA_RESTART set.
         #[allow(unsafe_code)]
         unsafe {
-            libc::signal(libc::SIGIO, libc::SIG_IGN);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = dropped as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(libc::SIGIO, &action, std::ptr::null_mut());
         }
     });
+}
+
+/// Does wtc still hold the write lease it took on `file`? The kernel takes a lease away
+/// when an opener has waited `/proc/sys/fs/lease-break-time` (45 s by default) for it: a wtc
+/// stopped that long mid-write must not go on writing as if nobody could see the file.
+fn still_leased(file: &std::fs::File) -> bool {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: fcntl on a descriptor we own; F_GETLEASE takes no argument.
+    #[allow(unsafe_code)]
+    let held = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLEASE) };
+    held == libc::F_WRLCK
 }
 
 /// Take a write lease on `file`: the kernel grants it only when no other file descriptor

@@ -152,7 +152,9 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
         let change = changes.iter().find(|c| c.path == o.path().as_bytes());
         let ours = match (&o, change) {
             (Obstacle::Deleted(_), _) => true,
-            (_, Some(c)) => files.partly_written(c.path.as_ref(), c)?,
+            (_, Some(c)) => {
+                index_row_is_ours(locked.state(), c) && files.partly_written(c.path.as_ref(), c)?
+            }
             (_, None) => false,
         };
         if !ours {
@@ -175,6 +177,20 @@ fn finish(repo: &gix::Repository, locked: &mut LockedIndex) -> Result<Option<Fin
         raced: applied.raced,
         kept: applied.kept,
     }))
+}
+
+/// Does the index row at `c.path` hold A's or B's leaf (or none, where A had none)? Only
+/// then can the file there be wtc's unfinished write: a staged change is the user's.
+fn index_row_is_ours(index: &gix::index::State, c: &diff::PathChange) -> bool {
+    use gix::bstr::ByteSlice as _;
+    let row =
+        index.entry_by_path_and_stage(c.path.as_bstr(), gix::index::entry::Stage::Unconflicted);
+    let is = |leaf: Option<diff::Leaf>| match (row, leaf) {
+        (None, None) => true,
+        (Some(e), Some(l)) => e.id == l.id && e.mode == crate::git::index::index_mode(l.kind),
+        _ => false,
+    };
+    is(c.old) || is(c.new)
 }
 
 /// Finish a leftover transition in `repo`'s worktree, if there is one: lock the index, roll

@@ -112,9 +112,9 @@ impl Hermetic {
 }
 
 /// Tests run on many threads of one process, and a child process started on one thread
-/// holds a copy of every descriptor the process has open until it execs: a write lease asked
-/// for meanwhile is refused as if someone held the file open, and a file closed meanwhile
-/// stays open in the child. Spawns hold this lock shared ([`spawning`]); a test that asserts
+/// holds a copy of every descriptor the process has open until it execs: a file another
+/// thread closes meanwhile stays open in the child, so a write lease asked for on it is
+/// refused as if someone held it open. Spawns hold this lock shared ([`spawning`]); a test that asserts
 /// what a lease decides holds it exclusively ([`leases_decide`]).
 static SPAWNS: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
