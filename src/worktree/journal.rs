@@ -224,3 +224,56 @@ pub fn recover(repo: &gix::Repository) -> Result<Option<Finished>> {
     }
     Ok(finished)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gix::object::tree::EntryKind;
+    use gix::ObjectId;
+
+    /// Recovery takes a file for its own unfinished write only when it is one (B's start
+    /// over A's rest) AND the index row is still A's or B's: A itself, a staged change or a
+    /// file of the user's never pass, whatever a kill left.
+    #[test]
+    fn only_a_half_written_file_under_an_untouched_row_is_wtcs_own() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let git = |args: &[&str]| crate::hermetic::shared().git(d, args);
+        git(&["init", "-q"]);
+        let (a, b) = ("A's first line\nA's second line\n", "B, shorter\n");
+        std::fs::write(d.join("f"), b).unwrap();
+        let b_id = git(&["hash-object", "-w", "f"]);
+        std::fs::write(d.join("f"), a).unwrap();
+        git(&["add", "f"]);
+        git(&["commit", "-qm", "a"]);
+        let a_id = git(&["rev-parse", "HEAD:f"]);
+        let leaf = |hex: &str| diff::Leaf {
+            id: ObjectId::from_hex(hex.as_bytes()).unwrap(),
+            kind: EntryKind::Blob,
+        };
+        let change = diff::PathChange {
+            path: "f".into(),
+            old: Some(leaf(&a_id)),
+            new: Some(leaf(&b_id)),
+        };
+        let repo = crate::hermetic::open(d);
+        let index = repo.index_or_empty().unwrap();
+        let mut files = Files::new(&repo).unwrap();
+        let half = format!("{}{}", &b[..4], &a[4..]);
+        std::fs::write(d.join("f"), &half).unwrap();
+        assert!(index_row_is_ours(&index, &change));
+        assert!(files.partly_written("f".into(), &change).unwrap());
+        // A itself is no half-done write (k = 0 would say it is).
+        std::fs::write(d.join("f"), a).unwrap();
+        assert!(!files.partly_written("f".into(), &change).unwrap());
+        // The user's own bytes.
+        std::fs::write(d.join("f"), "mine\n").unwrap();
+        assert!(!files.partly_written("f".into(), &change).unwrap());
+        // A staged change of the user's: the row is theirs, whatever the file holds.
+        std::fs::write(d.join("f"), "staged\n").unwrap();
+        git(&["add", "f"]);
+        std::fs::write(d.join("f"), &half).unwrap();
+        let repo = crate::hermetic::open(d);
+        assert!(!index_row_is_ours(&repo.index_or_empty().unwrap(), &change));
+    }
+}
