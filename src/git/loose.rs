@@ -12,7 +12,6 @@
 //! alternates, objects held in memory), a loose file that cannot be read, and every lookup in
 //! a repository with replace refs go to gix's own store.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use gix::objs::Kind;
@@ -32,13 +31,50 @@ pub fn read(objects: &Path, id: &gix::oid, out: &mut Vec<u8>) -> std::io::Result
     };
     // No fstat for a size: loose objects are small, and the buffer grows when one is not.
     let mut compressed = Vec::with_capacity(8 * 1024);
-    file.read_to_end(&mut compressed)?;
+    read_to_end(&mut file, &mut compressed, 0)?;
     inflate(&compressed, out).map(Some).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("loose object {}: {e}", path.display()),
         )
     })
+}
+
+/// Read the rest of `file` into `out` with `read(2)` alone. `std`'s `File::read_to_end` asks
+/// for the size first (an `fstat` and an `lseek` per file): for the small files read by the
+/// thousand on a sync (loose objects, worktree files being hashed) those two calls cost as
+/// much as the read. `hint`: the size the caller expects (a stat it made; 0 for none): with
+/// it right, two reads do (the data, then the end). The buffer doubles when a file is larger.
+pub fn read_to_end(
+    file: &mut std::fs::File,
+    out: &mut Vec<u8>,
+    hint: usize,
+) -> std::io::Result<usize> {
+    use std::io::Read as _;
+    let start = out.len();
+    let mut filled = start;
+    loop {
+        if filled == out.len() {
+            // Zeroed room to read into (cheap next to a system call), doubling as it fills.
+            let more = match filled - start {
+                0 => hint.saturating_add(1).max(8 * 1024),
+                read => read,
+            };
+            out.resize(out.len() + more, 0);
+        }
+        match file.read(&mut out[filled..]) {
+            Ok(0) => {
+                out.truncate(filled);
+                return Ok(filled - start);
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                out.truncate(filled);
+                return Err(e);
+            }
+        }
+    }
 }
 
 /// Inflate one loose object's bytes into `out` (its body), returning its kind.
@@ -204,5 +240,22 @@ mod tests {
         std::fs::write(&path, b"not zlib").unwrap();
         let id = gix::ObjectId::from_hex(hex.as_bytes()).unwrap();
         assert!(read(repo.objects.store_ref().path(), &id, &mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn read_to_end_reads_every_byte_whatever_the_hint() {
+        let tmp = tempfile::tempdir().unwrap();
+        for len in [0usize, 1, 8 * 1024 - 1, 8 * 1024, 8 * 1024 + 1, 100_000] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let path = tmp.path().join(format!("f{len}"));
+            std::fs::write(&path, &data).unwrap();
+            for hint in [0, len.saturating_sub(1), len, len + 1, 3 * len + 7] {
+                let mut out = b"kept".to_vec();
+                let mut f = std::fs::File::open(&path).unwrap();
+                assert_eq!(read_to_end(&mut f, &mut out, hint).unwrap(), len);
+                assert_eq!(&out[..4], b"kept", "appends");
+                assert!(out[4..] == data[..], "len {len} hint {hint}");
+            }
+        }
     }
 }

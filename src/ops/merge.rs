@@ -703,35 +703,56 @@ pub fn persist_tree(
     real: &gix::Repository,
     tree: ObjectId,
 ) -> Result<usize> {
+    let objects = unpersisted(mem, tree)?;
+    persist(real, &objects)?;
+    Ok(objects.len())
+}
+
+/// An object held in memory: its id, kind and data.
+pub type MemObject = (ObjectId, gix::object::Kind, Vec<u8>);
+
+/// The in-memory objects of `mem` reachable from `tree`, children before parents (the order
+/// [`persist`] writes them in, so that a tree is never on disk before what it names).
+pub fn unpersisted(mem: &mut gix::Repository, tree: ObjectId) -> Result<Vec<MemObject>> {
     let storage = mem.objects.take_object_memory().unwrap_or_default();
-    let mut written = 0;
+    let mut out = Vec::new();
     let mut stack = vec![(tree, false)];
     let mut seen = gix::hashtable::HashSet::default();
-    while let Some((id, children_done)) = stack.pop() {
-        let Some((kind, data)) = storage.get(&id) else {
-            continue;
-        };
-        if children_done {
-            real.write_buf(*kind, data)?;
-            crate::faults::point();
-            written += 1;
-            continue;
-        }
-        if !seen.insert(id) {
-            continue;
-        }
-        stack.push((id, true));
-        if *kind == gix::object::Kind::Tree {
-            for entry in gix::objs::TreeRefIter::from_bytes(data, real.object_hash()) {
-                let entry = entry?;
-                if storage.contains_key(entry.oid) {
-                    stack.push((entry.oid.to_owned(), false));
+    let walked = (|| -> Result<()> {
+        while let Some((id, children_done)) = stack.pop() {
+            let Some((kind, data)) = storage.get(&id) else {
+                continue;
+            };
+            if children_done {
+                out.push((id, *kind, data.clone()));
+                continue;
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            stack.push((id, true));
+            if *kind == gix::object::Kind::Tree {
+                for entry in gix::objs::TreeRefIter::from_bytes(data, mem.object_hash()) {
+                    let entry = entry?;
+                    if storage.contains_key(entry.oid) {
+                        stack.push((entry.oid.to_owned(), false));
+                    }
                 }
             }
         }
-    }
+        Ok(())
+    })();
     mem.objects.set_object_memory(storage);
-    Ok(written)
+    walked.map(|()| out)
+}
+
+/// Write `objects` (from [`unpersisted`]) into `real`'s object database, in order.
+pub fn persist(real: &gix::Repository, objects: &[MemObject]) -> Result<()> {
+    for (_, kind, data) in objects {
+        real.write_buf(*kind, data)?;
+        crate::faults::point();
+    }
+    Ok(())
 }
 
 /// The paths an outcome leaves conflicted, for messages.

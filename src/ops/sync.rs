@@ -410,18 +410,16 @@ fn fold_and_apply(
                 } else {
                     format!("sync: merge {} into {lane_name}", out.merged.join(", "))
                 });
-            let write_merge = |mem: &mut gix::Repository| -> Result<ObjectId> {
-                let _t = crate::trace::span("sync: write the merge");
-                merge::persist_tree(mem, repo, tree)?;
+            let merge_commit = |on: &gix::Repository| -> Result<ObjectId> {
                 let parents: Vec<ObjectId> = std::iter::once(head)
                     .chain(
-                        merge::independent_tips(repo, &merged)?
+                        merge::independent_tips(on, &merged)?
                             .into_iter()
                             .map(|t| t.commit),
                     )
                     .collect();
                 commit::write(
-                    repo,
+                    on,
                     NewCommit {
                         purpose: Purpose::SyncMerge,
                         message: format!(
@@ -441,7 +439,62 @@ fn fold_and_apply(
                 if let Err(obstacles) = prepare_update(op, repo, &mem, &transition, head, false)? {
                     return Ok(Step::Blocked(obstacles));
                 }
-                early = Some(write_merge(&mut mem)?);
+                let _t = crate::trace::span("sync: write the merge");
+                merge::persist_tree(&mut mem, repo, tree)?;
+                early = Some(merge_commit(repo)?);
+            }
+            // Otherwise the merge is written on another core while this one checks the
+            // worktree; that core then reads the blobs the update writes, ahead of the
+            // writers, until they are done. Should the check find local work in the way, the
+            // objects written are unreferenced (content-addressed, pruned by git's gc), and
+            // nothing else changed.
+            if !fast_forward && !opts.dry_run && early.is_none() {
+                let objects = merge::unpersisted(&mut mem, tree)?;
+                let shared = repo.clone().into_sync();
+                let blobs = crate::worktree::prefetch::Preloaded::default();
+                let (transition, merge_commit, mem) = (&transition, &merge_commit, &mem);
+                return std::thread::scope(|scope| -> Result<Step> {
+                    let (written_tx, written) = std::sync::mpsc::channel();
+                    let helper_blobs = blobs.clone();
+                    scope.spawn(move || {
+                        let repo = shared.to_thread_local();
+                        let t = crate::trace::span("sync: write the merge (beside)");
+                        let commit =
+                            merge::persist(&repo, &objects).and_then(|()| merge_commit(&repo));
+                        drop(t);
+                        let ok = commit.is_ok();
+                        let _ = written_tx.send(commit);
+                        if ok {
+                            helper_blobs.fill(&repo, transition.incoming_blobs(&repo));
+                        }
+                    });
+                    // However this ends, the helper stops reading (the scope waits for it).
+                    struct Stop(crate::worktree::prefetch::Preloaded);
+                    impl Drop for Stop {
+                        fn drop(&mut self) {
+                            self.0.stop();
+                        }
+                    }
+                    let _stop = Stop(blobs.clone());
+                    let (locked, mut prepared) =
+                        match prepare_update(op, repo, mem, transition, head, true)? {
+                            Ok(ready) => ready,
+                            Err(obstacles) => return Ok(Step::Blocked(obstacles)),
+                        };
+                    crate::error::check_interrupt()?;
+                    let new_commit = written
+                        .recv()
+                        .map_err(|_| anyhow::anyhow!("the thread writing the merge stopped"))??;
+                    prepared.preloaded = Some(blobs);
+                    let applied = transition
+                        .clone()
+                        .moving_to(new_commit)
+                        .apply(repo, &prepared, locked)?;
+                    (out.raced, out.kept) = (applied.raced, applied.kept);
+                    out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
+                    out.commit = Some(new_commit.to_string());
+                    Ok(Step::Done)
+                });
             }
             let (locked, prepared) =
                 match prepare_update(op, repo, &mem, &transition, head, !opts.dry_run)? {
@@ -455,7 +508,10 @@ fn fold_and_apply(
             let new_commit = match early {
                 _ if fast_forward => commit,
                 Some(c) => c,
-                None => write_merge(&mut mem)?,
+                None => {
+                    merge::persist_tree(&mut mem, repo, tree)?;
+                    merge_commit(repo)?
+                }
             };
             let applied = transition
                 .moving_to(new_commit)

@@ -51,6 +51,8 @@ pub struct Files<'r> {
     staged: Staged,
     /// Incoming blobs being read on another thread ([`Files::read_ahead`]).
     ahead: Option<super::prefetch::Prefetch>,
+    /// Incoming blobs read by a helper ([`Files::use_preloaded`]).
+    preloaded: Option<super::prefetch::Preloaded>,
     /// Directories [`Files::ensure_parent_dirs`] found or made.
     dirs: std::collections::HashSet<PathBuf>,
     /// Whether this worktree's file system grants write leases (probed once, when a new
@@ -118,6 +120,7 @@ impl<'r> Files<'r> {
             caps: repo.filesystem_options()?,
             staged: Default::default(),
             ahead: None,
+            preloaded: None,
             dirs: Default::default(),
             leases: None,
         })
@@ -171,12 +174,24 @@ impl<'r> Files<'r> {
         index: &gix::index::State,
         store: Store,
     ) -> Result<Option<OnDisk>> {
-        let abs = abs.to_owned();
-        let std_md = match std::fs::symlink_metadata(&abs) {
+        let std_md = match std::fs::symlink_metadata(abs) {
             Ok(md) => md,
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", abs.display())),
         };
+        self.read_seen(abs, path, index, store, std_md)
+    }
+
+    /// [`Files::read_at`] with the `lstat` of `abs` already made.
+    fn read_seen(
+        &mut self,
+        abs: &Path,
+        path: &BStr,
+        index: &gix::index::State,
+        store: Store,
+        std_md: std::fs::Metadata,
+    ) -> Result<Option<OnDisk>> {
+        let abs = abs.to_owned();
         let stat = stat_of(&std_md);
         let (bytes, kind) = if std_md.file_type().is_symlink() {
             let target = std::fs::read_link(&abs)?;
@@ -205,7 +220,7 @@ impl<'r> Files<'r> {
                 } else {
                     EntryKind::Blob
                 };
-                (self.clean(path, &abs, index)?, kind)
+                (self.clean(path, &abs, index, std_md.len())?, kind)
             }
         } else if std_md.is_dir() {
             return Ok(super::submodules::checked_out(&abs).map(|id| OnDisk {
@@ -231,7 +246,14 @@ impl<'r> Files<'r> {
     }
 
     /// The file's content as git would store it (clean filters applied).
-    fn clean(&mut self, path: &BStr, abs: &Path, index: &gix::index::State) -> Result<Vec<u8>> {
+    /// `size`: what its `lstat` said (a hint: the file may change meanwhile).
+    fn clean(
+        &mut self,
+        path: &BStr,
+        abs: &Path,
+        index: &gix::index::State,
+        size: u64,
+    ) -> Result<Vec<u8>> {
         use gix::filter::plumbing::pipeline::convert::ToGitOutcome;
         let file =
             std::fs::File::open(abs).with_context(|| format!("reading {}", abs.display()))?;
@@ -239,7 +261,10 @@ impl<'r> Files<'r> {
         let mut data = Vec::new();
         let read: Result<()> = match self.pipeline.convert_to_git(file, &rela, index) {
             Ok(ToGitOutcome::Unchanged(mut f)) => {
-                f.read_to_end(&mut data).map(|_| ()).map_err(Into::into)
+                let hint = usize::try_from(size).unwrap_or(0);
+                crate::git::loose::read_to_end(&mut f, &mut data, hint)
+                    .map(|_| ())
+                    .map_err(Into::into)
             }
             Ok(ToGitOutcome::Buffer(buf)) => {
                 data.extend_from_slice(buf);
@@ -272,15 +297,25 @@ impl<'r> Files<'r> {
         if let Some(entry) = index.entry_by_path_and_stage(path, Stage::Unconflicted) {
             if entry.id == expected.id && kind_of_mode(entry.mode) == Some(expected.kind) {
                 let abs = self.abs(path)?;
-                if let Ok(md) = std::fs::symlink_metadata(&abs) {
+                match std::fs::symlink_metadata(&abs) {
                     // Stat data does not record the mode: a `chmod +x` keeps mtime and
                     // size, so the kind on disk is checked too (a local chmod is work).
-                    if entry.stat.matches(&stat_of(&md), self.stat_opts)
-                        && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
-                        && self.kind_matches(kind_of(&md), expected.kind)
+                    Ok(md)
+                        if entry.stat.matches(&stat_of(&md), self.stat_opts)
+                            && !entry.stat.is_racy(index.timestamp(), self.stat_opts)
+                            && self.kind_matches(kind_of(&md), expected.kind) =>
                     {
                         return Ok(true);
                     }
+                    // Hashed with the stat just made (one `lstat` per judged file).
+                    Ok(md) => {
+                        let disk = self
+                            .read_seen(&abs, path, index, Store::HashOnly, md)?
+                            .map(|d| d.leaf)
+                            .filter(|l| l.kind != EntryKind::Commit);
+                        return Ok(self.same(disk, Some(expected)));
+                    }
+                    Err(_) => {}
                 }
             }
         }
@@ -671,6 +706,16 @@ impl<'r> Files<'r> {
         self.ahead = Some(super::prefetch::Prefetch::start(self.repo, ids));
     }
 
+    /// Take incoming blobs from `blobs`, read by a helper (shared with other writers).
+    pub fn use_preloaded(&mut self, blobs: Option<super::prefetch::Preloaded>) {
+        self.preloaded = blobs;
+    }
+
+    /// The blobs this writer takes from (see [`Files::use_preloaded`]).
+    pub fn preloaded(&self) -> Option<&super::prefetch::Preloaded> {
+        self.preloaded.as_ref()
+    }
+
     /// Stop reading ahead (what was not taken is dropped).
     pub fn end_read_ahead(&mut self) {
         self.ahead = None;
@@ -739,7 +784,10 @@ impl<'r> Files<'r> {
     fn incoming_blob(&mut self, id: ObjectId) -> Result<Vec<u8>> {
         match self.ahead.as_mut().and_then(|a| a.take(&id)) {
             Some(data) => Ok(data),
-            None => crate::git::loose::LooseFirst::new(self.repo).blob(&id),
+            None => match self.preloaded.as_ref().and_then(|p| p.take(&id)) {
+                Some(data) => Ok(data),
+                None => crate::git::loose::LooseFirst::new(self.repo).blob(&id),
+            },
         }
     }
 

@@ -161,6 +161,72 @@ fn read_ahead(repo: &gix::Repository, ids: &[ObjectId], shared: &Shared) {
     }
 }
 
+/// Incoming blobs read by a helper thread that starts before the write (while the locked
+/// check runs on the other core) and goes on while the writers work: each writer takes a
+/// blob that is ready, or reads it itself (and the helper then skips it). Blob ids are
+/// content, so the bytes written are the same either way.
+#[derive(Debug, Clone, Default)]
+pub struct Preloaded(Arc<Mutex<Loaded>>);
+
+#[derive(Debug, Default)]
+struct Loaded {
+    blobs: std::collections::HashMap<ObjectId, Vec<u8>>,
+    /// Asked for before they were ready: the writer read them itself.
+    taken: std::collections::HashSet<ObjectId>,
+    bytes: usize,
+    stop: bool,
+}
+
+impl Preloaded {
+    /// Read the blobs `ids` from `repo` (loose ones without a map) in order, skipping those a
+    /// writer already asked for, until all are read, [`Preloaded::stop`] is called, or
+    /// [`BUDGET`] bytes wait untaken. A blob that cannot be read is left to the writer.
+    pub fn fill(&self, repo: &gix::Repository, ids: impl IntoIterator<Item = ObjectId>) {
+        let objects = crate::git::loose::LooseFirst::new(repo);
+        for id in ids {
+            {
+                let Ok(st) = self.0.lock() else { return };
+                if st.stop || st.bytes > BUDGET {
+                    return;
+                }
+                if st.taken.contains(&id) || st.blobs.contains_key(&id) {
+                    continue;
+                }
+            }
+            let Ok(data) = objects.blob(&id) else {
+                continue;
+            };
+            let Ok(mut st) = self.0.lock() else { return };
+            if !st.taken.contains(&id) {
+                st.bytes += data.len();
+                st.blobs.insert(id, data);
+            }
+        }
+    }
+
+    /// Blob `id`'s data if it is ready (each is given out once); `None`: read it yourself.
+    pub fn take(&self, id: &ObjectId) -> Option<Vec<u8>> {
+        let mut st = self.0.lock().ok()?;
+        match st.blobs.remove(id) {
+            Some(data) => {
+                st.bytes -= data.len();
+                Some(data)
+            }
+            None => {
+                st.taken.insert(*id);
+                None
+            }
+        }
+    }
+
+    /// Tell the helper to stop reading.
+    pub fn stop(&self) {
+        if let Ok(mut st) = self.0.lock() {
+            st.stop = true;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +293,25 @@ mod tests {
         let (_d, repo, ids) = repo_with(&[&big, b"2", b"3"]);
         let ahead = Prefetch::start(&repo, ids);
         drop(ahead); // joins: must not hang on the budget
+    }
+
+    #[test]
+    fn preloaded_gives_each_ready_blob_once_and_skips_what_a_writer_read_itself() {
+        let (_d, repo, ids) = repo_with(&[b"a", b"b", b"c"]);
+        let blobs = Preloaded::default();
+        // A writer asked for "b" before the helper got there: it reads it itself.
+        assert_eq!(blobs.take(&ids[1]), None);
+        blobs.fill(&repo, ids.clone());
+        assert_eq!(blobs.take(&ids[0]).as_deref(), Some(&b"a"[..]));
+        assert_eq!(blobs.take(&ids[0]), None, "given out once");
+        assert_eq!(blobs.take(&ids[1]), None, "skipped: its writer read it");
+        assert_eq!(blobs.take(&ids[2]).as_deref(), Some(&b"c"[..]));
+        // A blob that cannot be read is left to the writer, and stopping ends the filling.
+        let missing = ObjectId::from_hex(b"1111111111111111111111111111111111111111").unwrap();
+        let stopped = Preloaded::default();
+        stopped.stop();
+        stopped.fill(&repo, [missing, ids[0]]);
+        assert_eq!(stopped.take(&ids[0]), None);
+        assert_eq!(stopped.take(&missing), None);
     }
 }

@@ -122,6 +122,9 @@ pub struct Prepared {
     pub seen: Seen,
     /// Incoming files smudged ahead ([`Transition::smudge_ahead`]), placed by the write.
     pub staged: std::sync::Mutex<Staged>,
+    /// Incoming blobs read by a helper of the caller's (see [`Transition::incoming_blobs`];
+    /// optional: a blob not ready is read by the write itself).
+    pub preloaded: Option<super::prefetch::Preloaded>,
 }
 
 /// Each changed path's fingerprint as the check saw it (`None`: nothing was there).
@@ -213,7 +216,10 @@ impl Transition {
         worktree: &gix::Repository,
         index: &gix::index::State,
     ) -> Result<Prepared> {
+        let d = crate::trace::span("prepare: diff");
         let changes = diff::diff_trees(objects, self.from_tree()?, self.to_tree()?)?;
+        drop(d);
+        let d = crate::trace::span("prepare: seen, validate, sparse");
         // Judging obstacles only hashes files on disk: only `objects` has B's blobs, but no
         // blob is read here; the worktree's own filters and attributes apply.
         let root = worktree
@@ -232,13 +238,32 @@ impl Transition {
             .filter(|c| !skip.contains(&c.path))
             .cloned()
             .collect();
+        drop(d);
+        let _d = crate::trace::span("prepare: obstacles");
         let obstacles = files.obstacles(&on_disk, index)?;
         Ok(Prepared {
             changes,
             obstacles,
             seen,
             staged: Default::default(),
+            preloaded: None,
         })
+    }
+
+    /// The blobs of the regular files this transition writes, in the order the write takes
+    /// them, read from `objects` (which must hold B by now): for a helper that fills
+    /// [`Prepared::preloaded`]. Best effort: on an error, none (the write reads and reports).
+    pub fn incoming_blobs(&self, objects: &gix::Repository) -> Vec<ObjectId> {
+        let (Ok(from), Ok(to)) = (self.from_tree(), self.to_tree()) else {
+            return Vec::new();
+        };
+        diff::diff_trees_loose(objects, from, to)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c.new)
+            .filter(|n| matches!(n.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+            .map(|n| n.id)
+            .collect()
     }
 
     /// Is `prepared` (a check made earlier, its index lock since released) still the check
@@ -303,6 +328,7 @@ impl Transition {
         files.use_staged(std::mem::take(
             &mut *prepared.staged.lock().expect("not poisoned"),
         ));
+        files.use_preloaded(prepared.preloaded.clone());
         journal::begin(repo, self)?;
         let applied =
             self.execute_with(files, repo, &prepared.changes, &prepared.seen, &mut locked)?;
@@ -525,12 +551,13 @@ fn write_files(
         .filter(|c| c.new.is_some() && !skip.contains(&c.path))
         .count();
     let parallel = writes >= PARALLEL_WRITES && !files.has_staged();
-    if !parallel {
+    if !parallel && files.preloaded().is_none() {
         files.read_ahead(changes.iter().filter(|c| !skip.contains(&c.path)));
     }
     // Leftovers of a killed update exist only in the aside directory: none without it (it
     // is wtc's own, and only this locked update writes it from here on).
     let leftovers = std::fs::symlink_metadata(files.root.join(super::entry::ASIDE_DIR)).is_ok();
+    let step1_span = crate::trace::span("write files: check, move aside");
     // 0 and 1: leftovers of a killed update, then move aside what is in the way.
     for c in changes.iter().rev() {
         if skip.contains(&c.path) {
@@ -582,8 +609,10 @@ fn write_files(
             d.pop();
         }
     }
+    drop(step1_span);
     // 2: write the new leaves, never over something that appeared meanwhile: into the old
     // file where that is provably safe (no new inode), else as a fresh file.
+    let step2_span = crate::trace::span("write files: write");
     let aside_of: BTreeMap<BString, usize> = moved
         .iter()
         .enumerate()
@@ -601,26 +630,32 @@ fn write_files(
         moved: &moved,
         aside_of: &aside_of,
     };
+    let work = Work::new(&todo);
     let wrote: Vec<Wrote> = if parallel {
-        let (first, second) = todo.split_at(todo.len() / 2);
         let shared = files.repo.clone().into_sync();
         let root = files.root.clone();
         let leases = files.leases_work();
+        let preloaded = files.preloaded().cloned();
         std::thread::scope(|scope| -> Result<Vec<Wrote>> {
             let other = scope.spawn(|| -> Result<Wrote> {
+                let _t = crate::trace::span("write files: second writer");
                 let repo = shared.to_thread_local();
                 let mut mine = Files::with_index(&repo, root, index)?;
                 mine.assume_leases(leases);
-                write_leaves(&mut mine, &step1, second)
+                mine.use_preloaded(preloaded);
+                write_leaves(&mut mine, &step1, &work)
             });
-            let here = write_leaves(files, &step1, first);
+            let here = {
+                let _t = crate::trace::span("write files: first writer");
+                write_leaves(files, &step1, &work)
+            };
             let there = other
                 .join()
                 .map_err(|_| anyhow::anyhow!("a file-writing thread panicked"))?;
             Ok(vec![here?, there?])
         })?
     } else {
-        vec![write_leaves(files, &step1, &todo)?]
+        vec![write_leaves(files, &step1, &work)?]
     };
     let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
     for w in wrote {
@@ -633,6 +668,8 @@ fn write_files(
         moved.extend(w.moved);
     }
     files.end_read_ahead();
+    drop(step2_span);
+    let _step3 = crate::trace::span("write files: verify, drop");
     // 3: verify what was written, then let go of what was moved aside.
     for (i, fp, _) in &written {
         let c = &changes[*i];
@@ -696,6 +733,34 @@ struct Step1<'a> {
     aside_of: &'a BTreeMap<BString, usize>,
 }
 
+/// The leaves step 2 writes (indices into the changes, in path order), handed out in runs
+/// of [`Work::RUN`] to whichever writer asks next: creating files costs unevenly (a new
+/// inode against a rewrite in place), so fixed halves leave one writer waiting on the other.
+/// A run keeps neighbours (often one directory) on one writer.
+struct Work<'a> {
+    todo: &'a [usize],
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Work<'a> {
+    const RUN: usize = 16;
+
+    fn new(todo: &'a [usize]) -> Self {
+        Work {
+            todo,
+            next: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The next run not yet handed out.
+    fn claim(&self) -> Option<&'a [usize]> {
+        let at = self
+            .next
+            .fetch_add(Self::RUN, std::sync::atomic::Ordering::Relaxed);
+        (at < self.todo.len()).then(|| &self.todo[at..(at + Self::RUN).min(self.todo.len())])
+    }
+}
+
 /// What one writer of step 2 did.
 #[derive(Default)]
 struct Wrote {
@@ -710,9 +775,9 @@ struct Wrote {
 }
 
 /// Step 2 for the changes at `todo` (indices into `step1.changes`, in order).
-fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, todo: &[usize]) -> Result<Wrote> {
+fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, work: &Work<'_>) -> Result<Wrote> {
     let mut out = Wrote::default();
-    for &i in todo {
+    for &i in std::iter::from_fn(|| work.claim()).flatten() {
         let c = &step1.changes[i];
         let Some(new) = c.new else { continue };
         let mut placed = None;
@@ -973,6 +1038,30 @@ mod tests {
     //! transitions, obstacles, and that the index matches what git expects afterwards.
     use super::*;
     use std::path::{Path, PathBuf};
+
+    #[test]
+    fn work_hands_every_leaf_to_exactly_one_writer() {
+        for n in [0usize, 1, Work::RUN - 1, Work::RUN, 5 * Work::RUN + 3] {
+            let todo: Vec<usize> = (0..n).collect();
+            let work = Work::new(&todo);
+            let taken: Vec<Vec<usize>> = std::thread::scope(|s| {
+                let writers: Vec<_> = (0..3)
+                    .map(|_| {
+                        s.spawn(|| {
+                            std::iter::from_fn(|| work.claim())
+                                .flatten()
+                                .copied()
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                writers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            let mut all: Vec<usize> = taken.concat();
+            all.sort_unstable();
+            assert_eq!(all, todo, "{n} leaves");
+        }
+    }
 
     /// git in `dir`, isolated by the shared hermetic helper.
     #[track_caller]
