@@ -338,7 +338,7 @@ pub fn fold<'m>(
     tips: &[Tip],
     ours_label: &str,
 ) -> Result<Folded<'m>> {
-    let mut current = start;
+    let mut current = Current::new(start);
     let mut merged = Vec::new();
     let mut fast_forward = true;
     let how = gix::merge::tree::TreatAsUnresolved::git();
@@ -352,23 +352,25 @@ pub fn fold<'m>(
         .then(|| DiffsAhead::start(mem, start, tips))
         .flatten();
     for (k, tip) in tips.iter().enumerate() {
-        if refs::is_ancestor(mem, tip.commit, current)? {
+        if refs::is_ancestor(mem, tip.commit, current.commit)? {
             continue; // already contained
         }
         merged.push(tip.clone());
-        if fast_forward && refs::is_ancestor(mem, current, tip.commit)? {
-            current = tip.commit;
+        if fast_forward && refs::is_ancestor(mem, current.commit, tip.commit)? {
+            current = Current::new(tip.commit);
             continue;
         }
         if !renormalize {
             let ahead = ahead.as_mut().map(|a| (a, k));
-            if let Some(tree) = disjoint_step(mem, current, tip.commit, &mut since_base, ahead)? {
-                current = fold_commit(mem, current, tip, tree)?;
+            if disjoint_step(mem, &mut current, tip, &mut since_base, ahead)? {
                 fast_forward = false;
                 continue;
             }
         }
         since_base = None; // the full merge below moves `current` in ways not tracked
+                           // The full merge reads `current`'s tree: the disjoint steps' edit is written now.
+        current.settle(mem)?;
+        let current_commit = current.commit;
         let labels = Labels {
             ancestor: Some("base".into()),
             current: Some(ours_label.into()),
@@ -389,12 +391,12 @@ pub fn fold<'m>(
         let m = merger.as_mut().expect("set above");
         let options = m.options.clone();
         let (mut outcome, base_tree, driver_failed) =
-            m.merge(current, tip.commit, labels, &options, 0)?;
+            m.merge(current_commit, tip.commit, labels, &options, 0)?;
         if outcome.has_unresolved_conflicts(how) || !driver_failed.is_empty() {
             return Ok(Folded::Conflict {
                 tip: tip.clone(),
                 merged,
-                ours: current,
+                ours: current_commit,
                 outcome: Box::new(outcome),
                 moved: Vec::new(),
                 driver_failed,
@@ -408,7 +410,7 @@ pub fn fold<'m>(
         let moved = directory_rename_conflicts(
             mem,
             base_tree,
-            tree_of(mem, current)?,
+            tree_of(mem, current_commit)?,
             tree_of(mem, tip.commit)?,
             tree,
             options.rewrites,
@@ -417,19 +419,19 @@ pub fn fold<'m>(
             return Ok(Folded::Conflict {
                 tip: tip.clone(),
                 merged,
-                ours: current,
+                ours: current_commit,
                 outcome: Box::new(outcome),
                 moved,
                 driver_failed: Vec::new(),
                 base_tree,
             });
         }
-        current = fold_commit(mem, current, tip, tree)?;
+        current = Current::new(fold_commit(mem, current_commit, tip, tree)?);
         fast_forward = false;
     }
-    let tree = tree_of(mem, current)?;
+    let tree = current.settle(mem)?;
     Ok(Folded::Clean {
-        commit: current,
+        commit: current.commit,
         tree,
         merged,
         fast_forward,
@@ -454,6 +456,53 @@ fn fold_commit(
     )
 }
 
+/// Where the fold stands: its commit, and the tree edit its disjoint steps share.
+///
+/// A run of disjoint steps edits ONE tree: each step upserts its tip's leaves and makes its
+/// fold commit at once (the next step's merge bases need it), but the tree is written only
+/// when something reads it (a full merge, a new merge base, the end). Until then the step's
+/// commit names its parent's tree, a stand-in, and `unsettled` says how to remake it with
+/// the real one. Fold commits never leave the fold except settled (the result, or `ours`
+/// of a conflict), so no one sees a stand-in.
+struct Current<'m> {
+    commit: ObjectId,
+    edit: Option<gix::objs::tree::Editor<'m>>,
+    /// The last step's parent and tip, while `commit` names a stand-in tree.
+    unsettled: Option<(ObjectId, Tip)>,
+}
+
+impl<'m> Current<'m> {
+    fn new(commit: ObjectId) -> Self {
+        Current {
+            commit,
+            edit: None,
+            unsettled: None,
+        }
+    }
+
+    /// The real tree of `commit`: written (and the commit remade with it) if it was not.
+    fn settle(&mut self, mem: &'m gix::Repository) -> Result<ObjectId> {
+        match (self.unsettled.take(), self.edit.as_mut()) {
+            (Some((parent, tip)), Some(edit)) => {
+                let _w = crate::trace::span("fold: disjoint tree write");
+                let tree = edit.write(|t| mem.objects.write(t))?;
+                self.commit = fold_commit(mem, parent, &tip, tree)?;
+                Ok(tree)
+            }
+            _ => tree_of(mem, self.commit),
+        }
+    }
+
+    /// Record a disjoint step merging `tip`, whose leaves are already in `edit`.
+    fn step(&mut self, mem: &'m gix::Repository, tip: &Tip) -> Result<()> {
+        let stand_in = tree_of(mem, self.commit)?;
+        let parent = self.commit;
+        self.commit = fold_commit(mem, parent, tip, stand_in)?;
+        self.unsettled = Some((parent, tip.clone()));
+        Ok(())
+    }
+}
+
 /// What the fold's current commit changed since a merge base: only while those changes are
 /// additions and modifications of leaves (no deletions), as [`disjoint_step`] needs.
 struct SinceBase {
@@ -467,26 +516,27 @@ struct SinceBase {
 /// since B only add or modify leaves, at paths that are disjoint (no path of one side is the
 /// other's path or lies inside it). Then no conflict, rename (nothing was deleted, so there
 /// is nothing to pair) or directory rename can arise, and the merged tree is `current`'s with
-/// `tip`'s changes written in: exactly the tree the full merge writes. `None` otherwise, and
-/// the caller runs the full merge.
+/// `tip`'s changes written in: exactly the tree the full merge writes. Then the step is
+/// recorded in `current` (its edit, written when needed: see [`Current`]) and `true`;
+/// `false` otherwise (nothing recorded), and the caller runs the full merge.
 ///
 /// Why: a fold of many lanes merges each into an accumulation of all before it, so a full
 /// merge diffs an ever larger "ours" side (quadratic in the lanes); here "ours" since B is
 /// kept from step to step, and each lane is diffed once.
-fn disjoint_step(
-    mem: &gix::Repository,
-    current: ObjectId,
-    tip: ObjectId,
+fn disjoint_step<'m>(
+    mem: &'m gix::Repository,
+    current: &mut Current<'m>,
+    tip: &Tip,
     since_base: &mut Option<SinceBase>,
     ahead: Option<(&mut DiffsAhead, usize)>,
-) -> Result<Option<ObjectId>> {
+) -> Result<bool> {
     use gix::bstr::{BString, ByteSlice};
     let _t = crate::trace::span("fold: disjoint step");
     let mb = crate::trace::span("fold: merge bases");
-    let bases = crate::git::ancestry::merge_bases(mem, current, tip)?;
+    let bases = crate::git::ancestry::merge_bases(mem, current.commit, tip.commit)?;
     drop(mb);
     let [base] = bases[..] else {
-        return Ok(None);
+        return Ok(false);
     };
     let base_tree = tree_of(mem, base)?;
     let adds_and_mods = |changes: Vec<crate::worktree::diff::PathChange>| {
@@ -496,24 +546,22 @@ fn disjoint_step(
             .collect::<Option<Vec<_>>>()
     };
     if since_base.as_ref().map(|s| s.base) != Some(base) {
-        let ours = crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, current)?)?;
+        let now = current.settle(mem)?;
+        let ours = crate::worktree::diff::diff_trees(mem, base_tree, now)?;
         *since_base = Some(SinceBase {
             base,
             paths: adds_and_mods(ours).map(|v| v.into_iter().map(|(p, _)| p).collect()),
         });
     }
     let Some(ours) = since_base.as_mut().and_then(|s| s.paths.as_mut()) else {
-        return Ok(None);
+        return Ok(false);
     };
-    let (theirs, checked) = match ahead.and_then(|(a, k)| a.take(k, base)) {
-        Some(diff) => (diff, true),
-        None => (
-            crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip)?)?,
-            false,
-        ),
+    let theirs = match ahead.and_then(|(a, k)| a.take(k, base)) {
+        Some(diff) => diff,
+        None => crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip.commit)?)?,
     };
     let Some(theirs) = adds_and_mods(theirs) else {
-        return Ok(None);
+        return Ok(false);
     };
     let overlaps = |path: &BString| -> bool {
         if ours.contains(path) {
@@ -536,28 +584,31 @@ fn disjoint_step(
             .any(|(i, _)| ours.contains(path[..i].as_bstr()))
     };
     if theirs.iter().any(|(p, _)| overlaps(p)) {
-        return Ok(None);
+        return Ok(false);
     }
-    let _w = crate::trace::span("fold: disjoint tree write");
     // gix's validating editor checks that every entry of every tree it writes exists (a
     // stat per loose object, for entries this edit never touched, again at every step) and
     // validates every name. The edit only adds `tip`'s leaves into trees that exist, so
     // exactly those are checked: their names, as for any incoming path, and that their
-    // objects exist (the thread that diffed ahead checked that already).
+    // objects exist (here, while the thread that diffs ahead works on the next tip: the
+    // two halves of a step then cost about the same).
     let rules = crate::worktree::validate::PathRules::of(mem);
     for (path, leaf) in &theirs {
         crate::worktree::validate::validate_path(path.as_bstr(), Some(leaf.kind), rules)?;
     }
-    if !checked {
-        missing_leaf(mem, theirs.iter().map(|(p, l)| (p, l)))?;
+    missing_leaf(mem, theirs.iter().map(|(p, l)| (p, l)))?;
+    // The edit goes on from the last disjoint step's (or starts at `current`'s real tree).
+    if current.edit.is_none() {
+        let tree = current.settle(mem)?;
+        current.edit = Some(mem.edit_tree(tree)?.detach());
     }
-    let mut editor = mem.edit_tree(tree_of(mem, current)?)?.detach();
+    let editor = current.edit.as_mut().expect("set above");
     for (path, leaf) in &theirs {
         editor.upsert(path.split(|b| *b == b'/'), leaf.kind, leaf.id)?;
     }
-    let tree = editor.write(|t| mem.objects.write(t))?;
+    current.step(mem, tip)?;
     ours.extend(theirs.into_iter().map(|(p, _)| p));
-    Ok(Some(tree))
+    Ok(true)
 }
 
 /// An error naming the first leaf of `leaves` whose object is not in `repo` (submodule
@@ -582,9 +633,8 @@ fn missing_leaf<'l>(
 /// The tip side of each [`disjoint_step`], worked out ahead on another thread: the diff of
 /// each tip against its merge base with the fold's start. A step uses it only when that
 /// base is the very merge base the step computed itself (then it is the same diff of the
-/// same two trees, and the thread checked that the objects of its new leaves exist);
-/// otherwise, or when the thread could not work it out, the step diffs itself. The step's own tree edit and write then overlap the next tip's diff (the two
-/// halves of a step cost about the same).
+/// same two trees); otherwise, or when the thread could not work it out, the step diffs
+/// itself. The step's own checks and tree edit then overlap the next tip's diff.
 struct DiffsAhead {
     results: std::sync::mpsc::Receiver<(usize, Option<TipDiff>)>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
@@ -619,9 +669,6 @@ impl DiffsAhead {
                     let [base] = bases[..] else { return None };
                     let (from, to) = (tree_of(&repo, base).ok()?, tree_of(&repo, tip).ok()?);
                     let diff = crate::worktree::diff::diff_trees_loose(&repo, from, to).ok()?;
-                    // What the step checks before it writes the leaves in (see there).
-                    let leaves = diff.iter().filter_map(|c| Some((&c.path, c.new.as_ref()?)));
-                    missing_leaf(&repo, leaves).ok()?;
                     Some((base, diff))
                 })();
                 if tx.send((k, diff)).is_err() {
