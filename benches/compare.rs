@@ -2,7 +2,9 @@
 //!
 //! One run times, side by side and interleaved (wtc first in even rounds, git first in odd
 //! rounds, so both sides share the machine's noise), four workloads at ~5,000 and ~100,000
-//! files:
+//! files. Before each side's timed run of a workload that writes, the disk is synced and left
+//! to go quiet ([`settle`]): the side that runs second must not pay for the writeback (and,
+//! with online discard, the discards) of the side that ran first.
 //!
 //! - **save**: one WIP commit of 10 changed files (7 modified, 2 new, 1 deleted) in a lane
 //!   worktree: `wtc save` vs `git add -A && git commit -q -m x`, each side in its own worktree
@@ -784,6 +786,7 @@ impl Bench {
             let before = self.git(&wtc_wt, &["rev-parse", "HEAD"])?;
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
+                settle();
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&wtc_wt, &["--json", "save"])?;
                     w.add(&p);
@@ -895,9 +898,9 @@ impl Bench {
             for wt in [&wtc_wt, &git_wt] {
                 self.git(wt, &["reset", "-q", "--hard", &start])?;
             }
-            settle();
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
+                settle();
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&wtc_wt, &["--json", "sync"])?;
                     w.add(&p);
@@ -1004,9 +1007,9 @@ impl Bench {
             self.git(&repo, &["reset", "-q", "--hard", &target0])?;
             self.git(&repo, &["update-ref", "refs/wtc/squash/plan", &plan0])?;
             self.git(&git_wt, &["reset", "-q", "--hard", &target0])?;
-            settle();
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
+                settle();
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&repo, &["--json", "squash"])?;
                     w.add(&p);
@@ -1098,10 +1101,10 @@ impl Bench {
     ) -> Result<()> {
         let result = self.git(wtc_wt, &["rev-parse", "HEAD"])?;
         self.git(git_wt, &["checkout", "-q", "-f", "--detach", &result])?;
-        settle();
         let (mut w, mut g) = (Sample::default(), Sample::default());
         let mut answers = Vec::new();
         for side in order(r) {
+            settle();
             let (wt, sample) = match side {
                 Side::Wtc => (wtc_wt, &mut w),
                 Side::Git => (git_wt, &mut g),
@@ -1123,6 +1126,7 @@ impl Bench {
                 Side::Git => (git_wt, &mut g),
             };
             std::fs::write(wt.join(edit), &text)?;
+            settle();
             let p = self.git_proc(wt, &["commit", "-q", "-a", "-m", "after"])?;
             sample.add(&p);
             p.ok("git commit -a")?;

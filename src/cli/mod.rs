@@ -116,6 +116,7 @@ impl Command {
 
 /// Parse the command line, run the command, print, and return the exit code.
 pub fn main() -> i32 {
+    let startup = crate::trace::span("startup: hooks, parse");
     install_panic_hook();
     install_signal_handler();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -143,6 +144,7 @@ pub fn main() -> i32 {
         ui,
     };
     let name = cli.command.name();
+    drop(startup);
     let total = crate::trace::span("total");
     // Progress on a terminal: long checkouts, fetches and `--verify` runs say what they do
     // (`run` and `watch` draw their own lines).
