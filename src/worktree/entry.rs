@@ -10,10 +10,11 @@ use std::io::{Read, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use gix::bstr::{BStr, ByteSlice};
+use gix::bstr::{BStr, BString, ByteSlice};
 use gix::index::entry::{Stage, Stat};
 use gix::object::tree::EntryKind;
 use gix::ObjectId;
+use std::collections::BTreeMap;
 
 use super::diff::{self, Leaf, PathChange};
 use super::validate;
@@ -58,6 +59,8 @@ pub struct Files<'r> {
     /// Whether this worktree's file system grants write leases (probed once, when a new
     /// file is first created): without them a file is never written at its own path.
     leases: Option<bool>,
+    /// The first `lstat` of each path judged, while [`Files::note_fingerprints`] is on.
+    noted: Option<BTreeMap<BString, Option<Fingerprint>>>,
 }
 
 /// Worktree forms of incoming blobs, smudged ahead of a transition, waiting in temp files in
@@ -123,6 +126,7 @@ impl<'r> Files<'r> {
             preloaded: None,
             dirs: Default::default(),
             leases: None,
+            noted: None,
         })
     }
 
@@ -162,7 +166,37 @@ impl<'r> Files<'r> {
         store: Store,
     ) -> Result<Option<OnDisk>> {
         let abs = self.abs(path)?;
-        self.read_at(&abs, path, index, store)
+        let std_md = match std::fs::symlink_metadata(&abs) {
+            Ok(md) => md,
+            Err(e) if not_found(&e) => {
+                self.note(path, None);
+                return Ok(None);
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", abs.display())),
+        };
+        self.note(path, Some(&std_md));
+        self.read_seen(&abs, path, index, store, std_md)
+    }
+
+    /// From now on, remember the first `lstat` made of each path judged (before its content
+    /// is read): the fingerprints a transition checks again at write time, without a pass
+    /// of its own (see [`Files::take_noted`]).
+    pub fn note_fingerprints(&mut self) {
+        self.noted = Some(BTreeMap::new());
+    }
+
+    /// The fingerprints noted since [`Files::note_fingerprints`] (`None`: nothing there).
+    pub fn take_noted(&mut self) -> BTreeMap<BString, Option<Fingerprint>> {
+        self.noted.take().unwrap_or_default()
+    }
+
+    /// Note `md` (`None`: nothing) as what `path` looked like, unless it was noted before.
+    pub(super) fn note(&mut self, path: &BStr, md: Option<&std::fs::Metadata>) {
+        if let Some(noted) = self.noted.as_mut() {
+            noted
+                .entry(path.to_owned())
+                .or_insert_with(|| md.map(Fingerprint::of));
+        }
     }
 
     /// Like [`Files::read`], for the file at `abs` judged as if it were at `path` (its
@@ -297,7 +331,9 @@ impl<'r> Files<'r> {
         if let Some(entry) = index.entry_by_path_and_stage(path, Stage::Unconflicted) {
             if entry.id == expected.id && kind_of_mode(entry.mode) == Some(expected.kind) {
                 let abs = self.abs(path)?;
-                match std::fs::symlink_metadata(&abs) {
+                let md = std::fs::symlink_metadata(&abs);
+                self.note(path, md.as_ref().ok());
+                match md {
                     // Stat data does not record the mode: a `chmod +x` keeps mtime and
                     // size, so the kind on disk is checked too (a local chmod is work).
                     Ok(md)

@@ -98,7 +98,9 @@ impl Files<'_> {
                         }
                     }
                     let abs = self.abs(c.path.as_bstr())?;
-                    match std::fs::symlink_metadata(&abs) {
+                    let md = std::fs::symlink_metadata(&abs);
+                    self.note(c.path.as_bstr(), md.as_ref().ok());
+                    match md {
                         Err(_) => {}
                         Ok(md) if md.is_dir() => {
                             if !self.dir_only_holds(&abs, c.path.as_bstr(), &deleted)? {

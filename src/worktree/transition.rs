@@ -227,8 +227,9 @@ impl Transition {
             .context("a worktree is needed")?
             .to_owned();
         let mut files = Files::with_index(objects, root, index)?;
-        // Fingerprints first: a change made while the check hashes a file shows at write time.
-        let seen = seen(&files.root, &changes)?;
+        // Fingerprints first: a change made while the check hashes a file shows at write
+        // time. The check notes each path's first `lstat`, made before it reads the file.
+        files.note_fingerprints();
         // Every incoming path is validated, also those that only reach the index.
         super::validate::validate_new_paths(&changes, super::validate::PathRules::of(objects))?;
         // Paths a sparse checkout keeps out of the worktree are nobody's local work.
@@ -241,6 +242,18 @@ impl Transition {
         drop(d);
         let _d = crate::trace::span("prepare: obstacles");
         let obstacles = files.obstacles(&on_disk, index)?;
+        drop(_d);
+        // Paths the check did not stat (sparse, submodules, an index row that settles it).
+        let mut seen = files.take_noted();
+        for c in &changes {
+            if !seen.contains_key(&c.path) {
+                let abs = files.abs(c.path.as_bstr())?;
+                seen.insert(c.path.clone(), fingerprint(&abs));
+            }
+        }
+        let changed: std::collections::HashSet<&BString> =
+            changes.iter().map(|c| &c.path).collect();
+        seen.retain(|p, _| changed.contains(p));
         Ok(Prepared {
             changes,
             obstacles,
@@ -1120,6 +1133,54 @@ mod tests {
             t.apply(&repo, &prepared, locked).unwrap();
         }
         prepared.obstacles
+    }
+
+    /// The check notes the fingerprint of every changed path, whatever branch of it judged
+    /// the path (a clean file, an edited one, a new path, a deleted one, an untracked file
+    /// in the way): exactly what an `lstat` of each gives, and nothing else.
+    #[test]
+    fn the_check_notes_the_fingerprint_of_every_changed_path() {
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("same.txt"), "s\n");
+                write(&d.join("edited.txt"), "e\n");
+                write(&d.join("clean.txt"), "c\n");
+                write(&d.join("gone.txt"), "g\n");
+            },
+            &|d| {
+                write(&d.join("same.txt"), "s\n");
+                write(&d.join("edited.txt"), "E\n");
+                write(&d.join("clean.txt"), "C\n");
+                write(&d.join("new.txt"), "n\n");
+                write(&d.join("untracked.txt"), "u\n");
+            },
+        );
+        let d = tmp.path();
+        write(&d.join("edited.txt"), "local\n");
+        write(&d.join("untracked.txt"), "mine\n");
+        std::fs::remove_file(d.join("gone.txt")).unwrap();
+        let repo = crate::hermetic::open(d);
+        let head = repo.head_id().unwrap().detach();
+        let t = Transition::of_branch("test", "refs/heads/a", head, a, b);
+        let locked = LockedIndex::acquire(&repo).unwrap();
+        let prepared = t.prepare(&repo, &repo, locked.state()).unwrap();
+        let paths: Vec<&str> = prepared.seen.keys().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(
+            paths,
+            [
+                "clean.txt",
+                "edited.txt",
+                "gone.txt",
+                "new.txt",
+                "untracked.txt"
+            ]
+        );
+        for (path, fp) in &prepared.seen {
+            let abs = d.join(path.to_str().unwrap());
+            assert_eq!(*fp, fingerprint(&abs), "{path}");
+        }
+        // Deleted where B deletes it too: no obstacle.
+        assert_eq!(prepared.obstacles.len(), 2, "{:?}", prepared.obstacles);
     }
 
     /// The race the hunt found: wtc wrote its file at a path, a writer opened the path and
