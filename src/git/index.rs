@@ -457,7 +457,9 @@ fn fill_node(
         let id = gix::objs::compute_hash(objects.object_hash(), gix::object::Kind::Tree, &body)?;
         // Asked of the object store itself: `has_object` says yes to the empty tree even
         // where no such object was ever written, and git would then commit a missing tree.
-        if gix::objs::Exists::exists(&objects.objects, &id) {
+        if crate::git::known_written(objects, &id)
+            || gix::objs::Exists::exists(&objects.objects, &id)
+        {
             node.id = id;
             node.num_entries = Some(entries.len() as u32);
         }

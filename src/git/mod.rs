@@ -131,3 +131,55 @@ impl Diagnostic for Error {
 pub fn diagnostic<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a dyn Diagnostic> {
     diagnostic_of!(cause, crate::error::diagnostic; Error)
 }
+
+/// Objects this process wrote into an object database, by that database's directory: a
+/// later question "does it exist?" about one of them needs no `stat` (an index write asks
+/// it of every tree it records in the cache-tree; after a sync those are the trees the
+/// sync just wrote). Objects are never deleted while a command runs (git's gc keeps young
+/// loose objects), so the answer stays true.
+static WRITTEN: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<PathBuf, gix::hashtable::HashSet<ObjectId>>>,
+> = std::sync::OnceLock::new();
+
+/// Note that `id` is now in `repo`'s object database.
+pub fn note_written(repo: &gix::Repository, id: ObjectId) {
+    let dir = repo.objects.store_ref().path();
+    let mut written = WRITTEN
+        .get_or_init(Default::default)
+        .lock()
+        .expect("not poisoned");
+    match written.get_mut(dir) {
+        Some(ids) => {
+            ids.insert(id);
+        }
+        None => {
+            written.insert(dir.to_owned(), std::iter::once(id).collect());
+        }
+    }
+}
+
+/// Did this process write `id` into `repo`'s object database ([`note_written`])?
+pub fn known_written(repo: &gix::Repository, id: &ObjectId) -> bool {
+    let dir = repo.objects.store_ref().path();
+    WRITTEN.get().is_some_and(|w| {
+        w.lock()
+            .expect("not poisoned")
+            .get(dir)
+            .is_some_and(|ids| ids.contains(id))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn objects_written_are_known_per_object_database() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = gix::init(one.path()).unwrap();
+        let b = gix::init(two.path()).unwrap();
+        let id = gix::ObjectId::from_hex(b"2222222222222222222222222222222222222222").unwrap();
+        assert!(!super::known_written(&a, &id));
+        super::note_written(&a, id);
+        assert!(super::known_written(&a, &id));
+        assert!(!super::known_written(&b, &id), "another object database");
+    }
+}

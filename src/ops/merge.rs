@@ -796,7 +796,8 @@ pub fn unpersisted(mem: &mut gix::Repository, tree: ObjectId) -> Result<Vec<MemO
 /// Write `objects` (from [`unpersisted`]) into `real`'s object database, in order.
 pub fn persist(real: &gix::Repository, objects: &[MemObject]) -> Result<()> {
     for (_, kind, data) in objects {
-        real.write_buf(*kind, data)?;
+        let id = real.write_buf(*kind, data)?;
+        crate::git::note_written(real, id);
         crate::faults::point();
     }
     Ok(())

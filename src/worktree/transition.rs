@@ -682,14 +682,8 @@ fn write_files(
     }
     files.end_read_ahead();
     drop(step2_span);
-    let _step3 = crate::trace::span("write files: verify, drop");
-    // 3: verify what was written, then let go of what was moved aside.
-    for (i, fp, _) in &written {
-        let c = &changes[*i];
-        if fp.is_some() && fingerprint(&files.abs(c.path.as_bstr())?) != *fp {
-            raced.insert(c.path.clone());
-        }
-    }
+    let _step3 = crate::trace::span("write files: drop");
+    // 3: let go of what was moved aside (each writer verified what it wrote).
     let ours: BTreeMap<&BString, Option<Fingerprint>> = written
         .iter()
         .map(|(i, fp, _)| (&changes[*i].path, *fp))
@@ -787,7 +781,8 @@ struct Wrote {
     moved: Vec<MovedAside>,
 }
 
-/// Step 2 for the changes at `todo` (indices into `step1.changes`, in order).
+/// Step 2 for the changes `work` hands this writer (indices into `step1.changes`), then the
+/// check that each file written is still the one written.
 fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, work: &Work<'_>) -> Result<Wrote> {
     let mut out = Wrote::default();
     for &i in std::iter::from_fn(|| work.claim()).flatten() {
@@ -844,6 +839,14 @@ fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, work: &Work<'_>) -> Re
             }
         }
         crate::faults::point();
+    }
+    // Verify what this writer wrote, once it is done: a file someone replaced or wrote
+    // since is theirs (raced).
+    for (i, fp, _) in &out.written {
+        let c = &step1.changes[*i];
+        if fp.is_some() && fingerprint(&files.abs(c.path.as_bstr())?) != *fp {
+            out.raced.insert(c.path.clone());
+        }
     }
     Ok(out)
 }
