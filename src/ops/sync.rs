@@ -20,6 +20,7 @@ use crate::git::refs;
 use crate::ops::merge::{self, Folded, Tip};
 use crate::plan::lanes as lane;
 use crate::plan::{refnames, Plan};
+use crate::worktree::entry::Staged;
 use crate::worktree::obstacles::Obstacle;
 use crate::worktree::operation::Operation;
 use crate::worktree::snapshot;
@@ -410,6 +411,11 @@ fn fold_and_apply(
                 } else {
                     format!("sync: merge {} into {lane_name}", out.merged.join(", "))
                 });
+            let message = format!(
+                "{}{} into {lane_name}",
+                snapshot::SYNC_MERGE_SUBJECT,
+                out.merged.join(", ")
+            );
             let merge_commit = |on: &gix::Repository| -> Result<ObjectId> {
                 let parents: Vec<ObjectId> = std::iter::once(head)
                     .chain(
@@ -422,11 +428,7 @@ fn fold_and_apply(
                     on,
                     NewCommit {
                         purpose: Purpose::SyncMerge,
-                        message: format!(
-                            "{}{} into {lane_name}",
-                            snapshot::SYNC_MERGE_SUBJECT,
-                            out.merged.join(", ")
-                        ),
+                        message: message.clone(),
                         tree,
                         parents,
                     },
@@ -486,14 +488,7 @@ fn fold_and_apply(
                         .recv()
                         .map_err(|_| anyhow::anyhow!("the thread writing the merge stopped"))??;
                     prepared.preloaded = Some(blobs);
-                    let applied = transition
-                        .clone()
-                        .moving_to(new_commit)
-                        .apply(repo, &prepared, locked)?;
-                    (out.raced, out.kept) = (applied.raced, applied.kept);
-                    out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
-                    out.commit = Some(new_commit.to_string());
-                    Ok(Step::Done)
+                    apply_merged(repo, transition.clone(), &prepared, locked, new_commit, out)
                 });
             }
             let (locked, prepared) =
@@ -505,21 +500,9 @@ fn fold_and_apply(
                 return Ok(Step::Done);
             }
             crate::error::check_interrupt()?;
-            let new_commit = match early {
-                _ if fast_forward => commit,
-                Some(c) => c,
-                None => {
-                    merge::persist_tree(&mut mem, repo, tree)?;
-                    merge_commit(repo)?
-                }
-            };
-            let applied = transition
-                .moving_to(new_commit)
-                .apply(repo, &prepared, locked)?;
-            (out.raced, out.kept) = (applied.raced, applied.kept);
-            out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
-            out.commit = Some(new_commit.to_string());
-            Ok(Step::Done)
+            // Here the merge was a fast-forward (`commit` is the tip), or written early.
+            let new_commit = early.unwrap_or(commit);
+            apply_merged(repo, transition, &prepared, locked, new_commit, out)
         }
         FoldSummary::Conflict {
             tree,
@@ -569,6 +552,25 @@ fn fold_and_apply(
             Ok(Step::Done)
         }
     }
+}
+
+/// Move the lane's worktree, index and branch to `new_commit` (a clean fold's result) and
+/// say so in `out`.
+fn apply_merged(
+    repo: &gix::Repository,
+    transition: Transition,
+    prepared: &Prepared,
+    locked: LockedIndex,
+    new_commit: ObjectId,
+    out: &mut Synced,
+) -> Result<Step> {
+    let applied = transition
+        .moving_to(new_commit)
+        .apply(repo, prepared, locked)?;
+    (out.raced, out.kept) = (applied.raced, applied.kept);
+    out.submodules = crate::worktree::submodules::follow(repo, &prepared.changes)?;
+    out.commit = Some(new_commit.to_string());
+    Ok(Step::Done)
 }
 
 enum FoldSummary {
@@ -685,15 +687,39 @@ fn prepare_update(
     head: ObjectId,
     smudge: bool,
 ) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
+    let (locked, staged) = lock_for_update(op, repo, mem, transition, head, smudge)?;
+    check_update(repo, mem, transition, locked, staged)
+}
+
+/// The first half of [`prepare_update`]: smudge ahead (when asked), lock the index, check
+/// that the branch did not move.
+fn lock_for_update(
+    op: &Operation,
+    repo: &gix::Repository,
+    mem: &gix::Repository,
+    transition: &Transition,
+    head: ObjectId,
+    smudge: bool,
+) -> Result<(LockedIndex, Staged)> {
     // External filters (git-lfs) run before index.lock is taken: they may download.
     let staged = match smudge {
         true => transition.smudge_ahead(mem, repo)?,
         false => Default::default(),
     };
-    let lock = crate::trace::span("sync: lock and read the index");
+    let _t = crate::trace::span("sync: lock and read the index");
     let locked = op.lock_index(repo)?;
     ensure_head_unchanged(repo, transition.branch(), head)?;
-    drop(lock);
+    Ok((locked, staged))
+}
+
+/// The second half of [`prepare_update`]: plan the transition under the lock.
+fn check_update(
+    repo: &gix::Repository,
+    mem: &gix::Repository,
+    transition: &Transition,
+    locked: LockedIndex,
+    staged: Staged,
+) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
     let _t = crate::trace::span("sync: prepare");
     let prepared = transition.prepare(mem, repo, locked.state())?;
     *prepared.staged.lock().expect("not poisoned") = staged;

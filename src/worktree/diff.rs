@@ -15,6 +15,14 @@ pub struct Leaf {
     pub kind: EntryKind,
 }
 
+impl Leaf {
+    /// `leaf` if it is a regular file (executable or not): what a worktree holds as bytes
+    /// written from a blob, not a symlink or a submodule.
+    pub fn file(leaf: Option<Leaf>) -> Option<Leaf> {
+        leaf.filter(|l| matches!(l.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+    }
+}
+
 /// One path that differs between tree A and tree B.
 #[derive(Debug, Clone)]
 pub struct PathChange {

@@ -698,10 +698,7 @@ impl<'r> Files<'r> {
     /// length? Such a file holds no byte of the user's: every byte is A's or B's, both in
     /// commits. Compared through the smudge filters, as written.
     pub fn partly_written(&mut self, path: &BStr, c: &PathChange) -> Result<bool> {
-        let regular = |l: Option<Leaf>| {
-            l.filter(|l| matches!(l.kind, EntryKind::Blob | EntryKind::BlobExecutable))
-        };
-        let Some(new) = regular(c.new) else {
+        let Some(new) = Leaf::file(c.new) else {
             return Ok(false);
         };
         let abs = self.abs(path)?;
@@ -711,7 +708,7 @@ impl<'r> Files<'r> {
         }
         let disk = std::fs::read(&abs).with_context(|| format!("reading {}", abs.display()))?;
         let b = self.worktree_form(path, new.id)?;
-        let a = match regular(c.old) {
+        let a = match Leaf::file(c.old) {
             Some(old) => Some(self.worktree_form(path, old.id)?),
             None => None,
         };
@@ -735,8 +732,7 @@ impl<'r> Files<'r> {
     pub fn read_ahead<'c>(&mut self, changes: impl Iterator<Item = &'c PathChange>) {
         let ids = changes
             .filter(|c| !self.staged.files.contains_key(&c.path))
-            .filter_map(|c| c.new)
-            .filter(|n| matches!(n.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+            .filter_map(|c| Leaf::file(c.new))
             .map(|n| n.id)
             .collect();
         self.ahead = Some(super::prefetch::Prefetch::start(self.repo, ids));
@@ -883,10 +879,7 @@ impl<'r> Files<'r> {
         let dir = self.root.join(ASIDE_DIR);
         self.staged.dir = Some(dir.clone());
         for c in changes {
-            let Some(new) = c
-                .new
-                .filter(|n| matches!(n.kind, EntryKind::Blob | EntryKind::BlobExecutable))
-            else {
+            let Some(new) = Leaf::file(c.new) else {
                 continue;
             };
             // Which paths an external driver applies to: ask the pipeline (no driver ran

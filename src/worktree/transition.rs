@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use gix::bstr::{BString, ByteSlice};
 use gix::index::entry::{Mode, Stage};
-use gix::object::tree::EntryKind;
 use gix::refs::transaction::{Change, LogChange, PreviousValue, RefEdit, RefLog};
 use gix::ObjectId;
 use serde::{Deserialize, Serialize};
@@ -216,10 +215,10 @@ impl Transition {
         worktree: &gix::Repository,
         index: &gix::index::State,
     ) -> Result<Prepared> {
-        let d = crate::trace::span("prepare: diff");
+        let diffing = crate::trace::span("prepare: diff");
         let changes = diff::diff_trees(objects, self.from_tree()?, self.to_tree()?)?;
-        drop(d);
-        let d = crate::trace::span("prepare: seen, validate, sparse");
+        drop(diffing);
+        let validating = crate::trace::span("prepare: validate, sparse");
         // Judging obstacles only hashes files on disk: only `objects` has B's blobs, but no
         // blob is read here; the worktree's own filters and attributes apply.
         let root = worktree
@@ -239,21 +238,23 @@ impl Transition {
             .filter(|c| !skip.contains(&c.path))
             .cloned()
             .collect();
-        drop(d);
-        let _d = crate::trace::span("prepare: obstacles");
+        drop(validating);
+        let judging = crate::trace::span("prepare: obstacles");
         let obstacles = files.obstacles(&on_disk, index)?;
-        drop(_d);
-        // Paths the check did not stat (sparse, submodules, an index row that settles it).
-        let mut seen = files.take_noted();
-        for c in &changes {
-            if !seen.contains_key(&c.path) {
-                let abs = files.abs(c.path.as_bstr())?;
-                seen.insert(c.path.clone(), fingerprint(&abs));
-            }
-        }
-        let changed: std::collections::HashSet<&BString> =
-            changes.iter().map(|c| &c.path).collect();
-        seen.retain(|p, _| changed.contains(p));
+        drop(judging);
+        // A path the check did not stat (sparse, a submodule, an index row that settles it)
+        // is stat'ed now.
+        let mut noted = files.take_noted();
+        let seen = changes
+            .iter()
+            .map(|c| {
+                let fp = match noted.remove(&c.path) {
+                    Some(fp) => fp,
+                    None => fingerprint(&files.abs(c.path.as_bstr())?),
+                };
+                Ok((c.path.clone(), fp))
+            })
+            .collect::<Result<Seen>>()?;
         Ok(Prepared {
             changes,
             obstacles,
@@ -273,8 +274,7 @@ impl Transition {
         diff::diff_trees_loose(objects, from, to)
             .unwrap_or_default()
             .iter()
-            .filter_map(|c| c.new)
-            .filter(|n| matches!(n.kind, EntryKind::Blob | EntryKind::BlobExecutable))
+            .filter_map(|c| diff::Leaf::file(c.new))
             .map(|n| n.id)
             .collect()
     }
@@ -854,10 +854,9 @@ fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, work: &Work<'_>) -> Re
 /// Is `c` a regular file that stays a regular file, standing at its path as `now`? Then
 /// step 2 tries to rewrite it where it is ([`Files::rewrite_at_path`]).
 fn stays_regular(c: &PathChange, now: Fingerprint) -> bool {
-    let regular = |l: Option<diff::Leaf>| {
-        l.is_some_and(|l| matches!(l.kind, EntryKind::Blob | EntryKind::BlobExecutable))
-    };
-    regular(c.old) && regular(c.new) && now.mode & libc::S_IFMT == libc::S_IFREG
+    diff::Leaf::file(c.old).is_some()
+        && diff::Leaf::file(c.new).is_some()
+        && now.mode & libc::S_IFMT == libc::S_IFREG
 }
 
 /// Move what stands at `abs` (judged as `now`) aside, out of the way of the write. `None`
