@@ -455,6 +455,10 @@ fn fold_and_apply(
                 let shared = repo.clone().into_sync();
                 let blobs = crate::worktree::prefetch::Preloaded::default();
                 let (transition, merge_commit, mem) = (&transition, &merge_commit, &mem);
+                // The lock is taken (and recorded for a successor, should this process be
+                // killed) before the helper starts: a kill while the helper writes never
+                // falls between creating `index.lock` and recording it.
+                let (locked, staged) = lock_for_update(op, repo, mem, transition, head, true)?;
                 return std::thread::scope(|scope| -> Result<Step> {
                     let (written_tx, written) = std::sync::mpsc::channel();
                     let helper_blobs = blobs.clone();
@@ -479,7 +483,7 @@ fn fold_and_apply(
                     }
                     let _stop = Stop(blobs.clone());
                     let (locked, mut prepared) =
-                        match prepare_update(op, repo, mem, transition, head, true)? {
+                        match check_update(repo, mem, transition, locked, staged)? {
                             Ok(ready) => ready,
                             Err(obstacles) => return Ok(Step::Blocked(obstacles)),
                         };
