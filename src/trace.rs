@@ -1,5 +1,6 @@
 //! `WTC_TRACE_PERF=1`: each traced phase prints its wall time to stderr when it ends, like
-//! git's `GIT_TRACE_PERFORMANCE`. For profiling; off (one relaxed load) otherwise.
+//! git's `GIT_TRACE_PERFORMANCE`, with when it started and ended (ms since the first span)
+//! and the thread it ran on. For profiling; off (one relaxed load) otherwise.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -9,6 +10,12 @@ fn enabled() -> bool {
     *ON.get_or_init(|| {
         std::env::var_os("WTC_TRACE_PERF").is_some_and(|v| !v.is_empty() && v != "0")
     })
+}
+
+/// When tracing started: the zero of the timeline.
+fn epoch() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
 }
 
 /// A phase being timed; prints `wtc-perf: <name> <ms>` when dropped (tracing on).
@@ -21,17 +28,27 @@ pub struct Span {
 pub fn span(name: &'static str) -> Span {
     Span {
         name,
-        start: enabled().then(Instant::now),
+        start: enabled().then(|| {
+            epoch();
+            Instant::now()
+        }),
     }
 }
 
 impl Drop for Span {
     fn drop(&mut self) {
         if let Some(start) = self.start {
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            let thread = std::thread::current();
             eprintln!(
-                "wtc-perf: {:<28} {:>8.2} ms",
+                "wtc-perf: {:<34} {:>8.2} ms  [{:>7.2} .. {:>7.2}] {}",
                 self.name,
-                start.elapsed().as_secs_f64() * 1000.0
+                ms(start.elapsed()),
+                ms(start - epoch()),
+                ms(epoch().elapsed()),
+                thread
+                    .name()
+                    .map_or_else(|| format!("{:?}", thread.id()), str::to_string)
             );
         }
     }

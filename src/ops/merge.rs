@@ -556,7 +556,10 @@ fn disjoint_step<'m>(
     let Some(ours) = since_base.as_mut().and_then(|s| s.paths.as_mut()) else {
         return Ok(false);
     };
-    let theirs = match ahead.and_then(|(a, k)| a.take(k, base)) {
+    let waited = crate::trace::span("fold: wait for the diff ahead");
+    let ahead = ahead.and_then(|(a, k)| a.take(k, base));
+    drop(waited);
+    let theirs = match ahead {
         Some(diff) => diff,
         None => crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip.commit)?)?,
     };

@@ -6,7 +6,7 @@
 //! updated for the same paths so `git status` is clean afterwards. A pending merge (MERGE_HEAD,
 //! all conflicts resolved) is completed by the save, exactly like `git commit` would.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use gix::bstr::ByteSlice;
 use gix::object::tree::EntryKind;
 use gix::refs::transaction::PreviousValue;
@@ -94,7 +94,8 @@ fn rows_of(
     paths: &[gix::bstr::BString],
     index: &gix::index::State,
 ) -> Result<Vec<Row>> {
-    let mut files = Files::new(repo)?;
+    let root = repo.workdir().context("a worktree is needed")?.to_owned();
+    let mut files = Files::with_index(repo, root, index)?;
     let mut rows: Vec<Row> = Vec::new();
     for path in paths {
         // Outside a sparse checkout: what the index has stays, flag included.
@@ -260,7 +261,10 @@ fn save_scoped(
     let status = crate::worktree::snapshot::changes(repo, Some(&locked.file), only)?;
     let paths = status.paths;
 
+    let _t = crate::trace::span("save: rows, tree, commit");
+    let r = crate::trace::span("save: rows");
     let rows = rows_of(repo, &paths, locked.state())?;
+    drop(r);
     let mut editor = repo.edit_tree(head_tree)?;
     // Removals first, so a file can turn into a directory in the same save.
     for row in rows.iter().filter(|r| r.entry.is_none()) {
@@ -295,7 +299,9 @@ fn save_scoped(
         )?)
     };
 
+    drop(_t);
     // The index follows the worktree for every saved path, with fresh stat data.
+    let rows_span = crate::trace::span("save: index rows, ref");
     locked.rows().set(&rows);
     if let Some(c) = commit {
         refs::cas(
@@ -314,6 +320,7 @@ fn save_scoped(
             },
         )?;
     }
+    drop(rows_span);
     if rows.is_empty() && commit.is_none() {
         drop(locked); // nothing changed: leave the index file alone
     } else {

@@ -88,6 +88,21 @@ pub fn changes(
             (true, Some(root)) => super::tracked::candidates(root, state),
             _ => None,
         };
+        // The few paths the pre-pass names are judged here when it models every one of
+        // them: gix's status of a handful of paths still copies the index and matches every
+        // entry against the pathspec (30 ms at 100k entries).
+        if let Some(named) = named.as_deref() {
+            if let Some(changed) = judge_named(repo, state, named)? {
+                out.extend(changed);
+                if let Some(walk) = walk {
+                    let found = walk.join().expect("the untracked walk does not panic")?;
+                    out.extend(found.files);
+                    nested.extend(found.nested);
+                }
+                return Ok(());
+            }
+        }
+        let _g = crate::trace::span("status: gix on the named paths");
         let paths = named.as_deref().or(only);
         // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
         let patterns = paths
@@ -119,6 +134,7 @@ pub fn changes(
             ),
         };
         tracked_changes(iter, &mut out, &mut nested)?;
+        drop(_g);
         if let Some(walk) = walk {
             let found = walk.join().expect("the untracked walk does not panic")?;
             out.extend(found.files);
@@ -144,6 +160,52 @@ pub fn changes(
         paths: out.into_iter().collect(),
         nested: nested.into_iter().collect(),
     })
+}
+
+/// Which of `named` (paths of stage-0 entries whose stat data moved, from
+/// [`super::tracked::candidates`]) hold something other than their index entry: the file's
+/// content as git would store it (clean filters applied) and its kind, against the entry's
+/// id and mode, exactly what gix's status compares once the stat data differs. A missing
+/// file, or a directory in its place, is a change (the untracked walk finds what is inside).
+/// `None` when an entry is not a plain file or symlink without flags (gitlinks,
+/// skip-worktree, assume-valid, intent-to-add): gix judges those.
+fn judge_named(
+    repo: &gix::Repository,
+    index: &gix::index::State,
+    named: &[BString],
+) -> Result<Option<Vec<BString>>> {
+    use gix::bstr::ByteSlice as _;
+    use gix::index::entry::{Flags, Mode, Stage};
+    let _t = crate::trace::span("status: judge the named paths");
+    let mut entries = Vec::with_capacity(named.len());
+    for path in named {
+        let Some(e) = index.entry_by_path_and_stage(path.as_bstr(), Stage::Unconflicted) else {
+            return Ok(None);
+        };
+        let plain = !e
+            .flags
+            .intersects(Flags::SKIP_WORKTREE | Flags::INTENT_TO_ADD | Flags::ASSUME_VALID)
+            && matches!(e.mode, Mode::FILE | Mode::FILE_EXECUTABLE | Mode::SYMLINK);
+        if !plain {
+            return Ok(None);
+        }
+        entries.push((path, e.id, crate::git::index::kind_of_mode(e.mode)));
+    }
+    let mut files = super::entry::Files::with_index(
+        repo,
+        repo.workdir().context("a worktree is needed")?.to_owned(),
+        index,
+    )?;
+    let mut changed = Vec::new();
+    for (path, id, kind) in entries {
+        let disk = files
+            .read(path.as_bstr(), index, super::entry::Store::HashOnly)?
+            .map(|d| (d.leaf.id, Some(d.leaf.kind)));
+        if disk != Some((id, kind)) {
+            changed.push(path.clone());
+        }
+    }
+    Ok(Some(changed))
 }
 
 /// Collect what gix's status found: changed paths into `out`, nested repositories apart.

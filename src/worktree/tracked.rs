@@ -1,5 +1,5 @@
 //! Which tracked files may have changed since the index recorded them: one `fstatat` per
-//! entry, relative to its directory, on both cores.
+//! entry, relative to its directory ([`super::dirfd`]), on both cores.
 //!
 //! gix's status of tracked files stats every entry by its whole path from the top (the
 //! kernel looks up every component again, for every entry: at 100k files that lookup is
@@ -12,9 +12,7 @@
 //! an entry it leaves out is one gix would call unchanged without reading it. gix then
 //! judges the named ones as before, content and filters included.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt as _;
-use std::os::unix::io::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::unix::io::{AsRawFd as _, OwnedFd};
 use std::path::Path;
 
 use gix::bstr::{BStr, BString, ByteSlice};
@@ -72,23 +70,7 @@ impl<'p> Chain<'p> {
             let end = dir[rest_from..]
                 .find_byte(b'/')
                 .map_or(dir.len(), |i| rest_from + i);
-            let name = CString::new(dir[rest_from..end].to_vec()).ok()?;
-            // SAFETY: a valid descriptor and NUL-terminated name; the result is owned below.
-            #[allow(unsafe_code)]
-            let fd = unsafe {
-                libc::openat(
-                    at,
-                    name.as_ptr(),
-                    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-                )
-            };
-            let fd = (fd >= 0).then(|| {
-                // SAFETY: openat returned a new descriptor nobody else owns.
-                #[allow(unsafe_code)]
-                unsafe {
-                    OwnedFd::from_raw_fd(fd)
-                }
-            });
+            let fd = super::dirfd::open_at(at, &dir[rest_from..end]);
             self.dirs.push((dir[..end].as_bstr(), fd));
         }
     }
@@ -102,21 +84,7 @@ fn scan(
     index_secs: i64,
     limit: usize,
 ) -> Option<Vec<BString>> {
-    let top = CString::new(root.as_os_str().as_bytes()).ok()?;
-    // SAFETY: as in `Chain::open`.
-    #[allow(unsafe_code)]
-    let root_fd = unsafe {
-        libc::open(
-            top.as_ptr(),
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
-    if root_fd < 0 {
-        return None;
-    }
-    // SAFETY: a new descriptor nobody else owns.
-    #[allow(unsafe_code)]
-    let root_fd = unsafe { OwnedFd::from_raw_fd(root_fd) };
+    let root_fd = super::dirfd::open(root)?;
     let mut chain = Chain { dirs: Vec::new() };
     let mut out = Vec::new();
     for e in entries {
@@ -153,23 +121,8 @@ fn unchanged<'p>(
     let Some(dirfd) = chain.open(root, dir) else {
         return false;
     };
-    let Ok(name) = CString::new(name.to_vec()) else {
+    let Some(st) = super::dirfd::stat_at(dirfd, name) else {
         return false;
-    };
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: a valid directory descriptor, a NUL-terminated name and room for the result.
-    #[allow(unsafe_code)]
-    let st = unsafe {
-        if libc::fstatat(
-            dirfd,
-            name.as_ptr(),
-            st.as_mut_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        ) != 0
-        {
-            return false;
-        }
-        st.assume_init()
     };
     let kind = st.st_mode & libc::S_IFMT;
     let kind_matches = match e.mode {

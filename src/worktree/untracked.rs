@@ -25,7 +25,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::os::unix::io::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, Result};
@@ -174,13 +176,12 @@ struct DirStat {
 }
 
 impl DirStat {
-    fn of(md: &std::fs::Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
+    fn of_stat(st: &libc::stat) -> Self {
         DirStat {
-            dev: md.dev(),
-            ino: md.ino(),
-            mtime: (md.mtime(), md.mtime_nsec()),
-            ctime: (md.ctime(), md.ctime_nsec()),
+            dev: st.st_dev,
+            ino: st.st_ino,
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            ctime: (st.st_ctime, st.st_ctime_nsec),
         }
     }
 
@@ -300,20 +301,30 @@ type Excluded<'x> = dyn FnMut(&BStr, bool) -> Result<bool> + 'x;
 
 impl Walk<'_> {
     fn run(&mut self, excluded: &mut Excluded<'_>) -> Result<()> {
-        // (directory, the rules above it changed, it is untracked)
-        let mut todo: Vec<(BString, bool, bool)> = vec![(BString::default(), false, false)];
-        while let Some((rel, rules_changed, untracked)) = todo.pop() {
+        // (directory, its parent's descriptor, the rules above it changed, it is untracked).
+        // Each directory is opened by its name in its parent's descriptor and stat'ed
+        // through its own ([`super::dirfd`]): no lookup of its whole path, at every one of
+        // thousands of directories.
+        type Todo = (BString, Option<Rc<OwnedFd>>, bool, bool);
+        let mut todo: Vec<Todo> = vec![(BString::default(), None, false, false)];
+        while let Some((rel, parent, rules_changed, untracked)) = todo.pop() {
             let abs = match rel.is_empty() {
                 true => self.root.to_owned(),
                 false => self.root.join(gix::path::from_bstr(rel.as_bstr())?),
             };
-            let Ok(md) = std::fs::symlink_metadata(&abs) else {
-                continue; // gone since its parent was read
+            let fd = match &parent {
+                None => super::dirfd::open(&abs),
+                Some(at) => {
+                    super::dirfd::open_at(at.as_raw_fd(), super::dir_and_name(rel.as_bstr()).1)
+                }
             };
-            if !md.is_dir() {
+            // Gone since its parent was read, or no (longer a) directory.
+            let Some(fd) = fd else { continue };
+            let Some(st) = super::dirfd::stat(&fd) else {
                 continue;
-            }
-            let stat = DirStat::of(&md);
+            };
+            let fd = Rc::new(fd);
+            let stat = DirStat::of_stat(&st);
             let tracked_names = self.tracked.names.get(rel.as_bstr()).copied().unwrap_or(0);
             let old = self.old.dirs.remove(&rel);
             let gitignore_now = |has: bool| match has {
@@ -363,7 +374,7 @@ impl Walk<'_> {
                 if *ignored && !is_tracked {
                     continue;
                 }
-                todo.push((path, rules_changed, !is_tracked));
+                todo.push((path, Some(Rc::clone(&fd)), rules_changed, !is_tracked));
             }
             self.new.dirs.insert(rel, record);
         }

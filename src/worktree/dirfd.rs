@@ -1,0 +1,114 @@
+//! Directories held open as `O_PATH` descriptors, so that what lies inside them is looked up
+//! by name, one component, instead of by its whole path from `/` (the kernel resolves every
+//! component of a path again on every call: at 100k files, most of a status is that).
+//!
+//! std has no `openat`/`fstatat`; these are the few calls the scans need.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt as _;
+use std::os::unix::io::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::path::Path;
+
+/// `path` opened as a directory (symlinks followed, as a worktree root may be reached
+/// through one); `None` when it cannot be.
+pub fn open(path: &Path) -> Option<OwnedFd> {
+    let c = CString::new(path.as_os_str().as_bytes()).ok()?;
+    own(
+        // SAFETY: a NUL-terminated path; the result is checked and owned by `own`.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        },
+    )
+}
+
+/// The directory `name` inside the directory `at`, never through a symlink: `None` when it
+/// is missing, not a directory, or a symlink.
+pub fn open_at(at: RawFd, name: &[u8]) -> Option<OwnedFd> {
+    let c = CString::new(name).ok()?;
+    own(
+        // SAFETY: a descriptor the caller holds open and a NUL-terminated name; the result
+        // is checked and owned by `own`.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::openat(
+                at,
+                c.as_ptr(),
+                libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        },
+    )
+}
+
+/// The stat data of what `fd` names (no path lookup).
+pub fn stat(fd: &OwnedFd) -> Option<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a descriptor we hold and room for the result, filled when the call succeeds.
+    #[allow(unsafe_code)]
+    unsafe {
+        (libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) == 0).then(|| st.assume_init())
+    }
+}
+
+/// The stat data of `name` inside the directory `at`, symlinks not followed.
+pub fn stat_at(at: RawFd, name: &[u8]) -> Option<libc::stat> {
+    // Names are short and this runs once per tracked file: no allocation for the C string.
+    let mut buf = [0u8; 256];
+    let heap;
+    let c: &std::ffi::CStr = match name.len() < buf.len() {
+        true => {
+            buf[..name.len()].copy_from_slice(name);
+            std::ffi::CStr::from_bytes_until_nul(&buf).ok()?
+        }
+        false => {
+            heap = CString::new(name).ok()?;
+            &heap
+        }
+    };
+    if c.to_bytes().len() != name.len() {
+        return None; // a NUL inside the name: no file has it
+    }
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: a descriptor the caller holds open, a NUL-terminated name and room for the
+    // result, filled when the call succeeds.
+    #[allow(unsafe_code)]
+    unsafe {
+        (libc::fstatat(at, c.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) == 0)
+            .then(|| st.assume_init())
+    }
+}
+
+fn own(fd: RawFd) -> Option<OwnedFd> {
+    // SAFETY: a descriptor just returned by the kernel, owned by nobody else.
+    #[allow(unsafe_code)]
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_open_by_name_never_through_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir(d.join("dir")).unwrap();
+        std::fs::write(d.join("file"), "x").unwrap();
+        std::os::unix::fs::symlink("dir", d.join("link")).unwrap();
+        let top = open(d).unwrap();
+        let dir = open_at(top.as_raw_fd(), b"dir").expect("a directory");
+        let st = stat(&dir).unwrap();
+        assert_eq!(st.st_mode & libc::S_IFMT, libc::S_IFDIR);
+        use std::os::unix::fs::MetadataExt as _;
+        assert_eq!(st.st_ino, std::fs::metadata(d.join("dir")).unwrap().ino());
+        assert!(open_at(top.as_raw_fd(), b"link").is_none(), "a symlink");
+        assert!(open_at(top.as_raw_fd(), b"file").is_none(), "a file");
+        assert!(open_at(top.as_raw_fd(), b"missing").is_none());
+        let link = stat_at(top.as_raw_fd(), b"link").expect("the link itself");
+        assert_eq!(link.st_mode & libc::S_IFMT, libc::S_IFLNK);
+        assert!(stat_at(top.as_raw_fd(), b"missing").is_none());
+    }
+}
