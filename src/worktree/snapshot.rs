@@ -91,50 +91,46 @@ pub fn changes(
         // The few paths the pre-pass names are judged here when it models every one of
         // them: gix's status of a handful of paths still copies the index and matches every
         // entry against the pathspec (30 ms at 100k entries).
-        if let Some(named) = named.as_deref() {
-            if let Some(changed) = judge_named(repo, state, named)? {
-                out.extend(changed);
-                if let Some(walk) = walk {
-                    let found = walk.join().expect("the untracked walk does not panic")?;
-                    out.extend(found.files);
-                    nested.extend(found.nested);
-                }
-                return Ok(());
-            }
-        }
-        let _g = crate::trace::span("status: gix on the named paths");
-        let paths = named.as_deref().or(only);
-        // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
-        let patterns = paths
-            .map(|paths| {
-                paths
-                    .iter()
-                    .map(|p| {
-                        let mut spec = BString::from(":(literal)");
-                        spec.extend_from_slice(p);
-                        spec
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .into_iter()
-            .flatten();
-        // The comparison of HEAD's tree with the index builds the whole tree as an index:
-        // skip it when the index's cache-tree already says the index IS HEAD's tree.
-        let iter: Box<dyn Iterator<Item = Result<Item>>> = match (index_is_head, &named) {
-            (true, Some(named)) if named.is_empty() => Box::new(std::iter::empty()),
-            (true, _) => Box::new(
-                platform()?
-                    .into_index_worktree_iter(patterns)?
-                    .map(|r| r.map(Item::IndexWorktree).map_err(Into::into)),
-            ),
-            (false, _) => Box::new(
-                platform()?
-                    .into_iter(patterns)?
-                    .map(|r| r.map_err(Into::into)),
-            ),
+        let judged = match named.as_deref() {
+            Some(named) => judge_named(repo, state, named)?,
+            None => None,
         };
-        tracked_changes(iter, &mut out, &mut nested)?;
-        drop(_g);
+        if let Some(changed) = judged {
+            out.extend(changed);
+        } else {
+            let _g = crate::trace::span("status: gix");
+            let paths = named.as_deref().or(only);
+            // Literal pathspecs: a file name with `*` or `[` is that name, not a glob.
+            let patterns = paths
+                .map(|paths| {
+                    paths
+                        .iter()
+                        .map(|p| {
+                            let mut spec = BString::from(":(literal)");
+                            spec.extend_from_slice(p);
+                            spec
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .into_iter()
+                .flatten();
+            // The comparison of HEAD's tree with the index builds the whole tree as an index:
+            // skip it when the index's cache-tree already says the index IS HEAD's tree.
+            let iter: Box<dyn Iterator<Item = Result<Item>>> = match (index_is_head, &named) {
+                (true, Some(named)) if named.is_empty() => Box::new(std::iter::empty()),
+                (true, _) => Box::new(
+                    platform()?
+                        .into_index_worktree_iter(patterns)?
+                        .map(|r| r.map(Item::IndexWorktree).map_err(Into::into)),
+                ),
+                (false, _) => Box::new(
+                    platform()?
+                        .into_iter(patterns)?
+                        .map(|r| r.map_err(Into::into)),
+                ),
+            };
+            tracked_changes(iter, &mut out, &mut nested)?;
+        }
         if let Some(walk) = walk {
             let found = walk.join().expect("the untracked walk does not panic")?;
             out.extend(found.files);
@@ -175,18 +171,14 @@ fn judge_named(
     named: &[BString],
 ) -> Result<Option<Vec<BString>>> {
     use gix::bstr::ByteSlice as _;
-    use gix::index::entry::{Flags, Mode, Stage};
+    use gix::index::entry::Stage;
     let _t = crate::trace::span("status: judge the named paths");
     let mut entries = Vec::with_capacity(named.len());
     for path in named {
         let Some(e) = index.entry_by_path_and_stage(path.as_bstr(), Stage::Unconflicted) else {
             return Ok(None);
         };
-        let plain = !e
-            .flags
-            .intersects(Flags::SKIP_WORKTREE | Flags::INTENT_TO_ADD | Flags::ASSUME_VALID)
-            && matches!(e.mode, Mode::FILE | Mode::FILE_EXECUTABLE | Mode::SYMLINK);
-        if !plain {
+        if !super::tracked::modelled(e) {
             return Ok(None);
         }
         entries.push((path, e.id, crate::git::index::kind_of_mode(e.mode)));

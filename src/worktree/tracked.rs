@@ -99,6 +99,16 @@ fn scan(
     Some(out)
 }
 
+/// Is `e` an entry the pre-pass (and the status's own judgement of what it names) models: a
+/// plain file or symlink at stage 0, without skip-worktree, intent-to-add or assume-valid?
+pub(super) fn modelled(e: &gix::index::Entry) -> bool {
+    e.stage() == Stage::Unconflicted
+        && !e
+            .flags
+            .intersects(Flags::SKIP_WORKTREE | Flags::INTENT_TO_ADD | Flags::ASSUME_VALID)
+        && matches!(e.mode, Mode::FILE | Mode::FILE_EXECUTABLE | Mode::SYMLINK)
+}
+
 /// Is `e` provably what the index says, by its stat data alone?
 fn unchanged<'p>(
     chain: &mut Chain<'p>,
@@ -107,14 +117,9 @@ fn unchanged<'p>(
     path: &'p BStr,
     index_secs: i64,
 ) -> bool {
-    let modelled = e.stage() == Stage::Unconflicted
-        && !e
-            .flags
-            .intersects(Flags::SKIP_WORKTREE | Flags::INTENT_TO_ADD | Flags::ASSUME_VALID)
-        && matches!(e.mode, Mode::FILE | Mode::FILE_EXECUTABLE | Mode::SYMLINK);
     // Racily clean: written in the second the index was, a later change in that second may
     // have left the same stat data.
-    if !modelled || i64::from(e.stat.mtime.secs) >= index_secs {
+    if !modelled(e) || i64::from(e.stat.mtime.secs) >= index_secs {
         return false;
     }
     let (dir, name) = super::dir_and_name(path);
