@@ -109,6 +109,7 @@ impl LockedIndex {
         // their tree ids back where those trees exist (after a sync or save: every one), as
         // git's checkout and commit leave them, so git's next status and commit skip them.
         self.file.remove_resolve_undo();
+        smudge_racy(&mut self.file, objects.stat_options()?);
         let fill = crate::trace::span("index write: cache-tree");
         if !self.file.is_sparse() && self.file.link().is_none() {
             let tree = match self.file.tree_mut() {
@@ -141,6 +142,35 @@ impl LockedIndex {
     }
 }
 
+/// Racy git, as git's own index writer handles it: an entry whose file was modified in (or
+/// after) the second the index it was read from was written cannot be vouched for by its
+/// stat data (a change in that second keeps mtime and size), so readers hash it. Written
+/// into a newer index unchanged, it would look trustworthy, and a same-size edit made in
+/// that second would vanish from `git status` and could be written over. git hashes such
+/// entries when it writes and smudges (size 0) those that changed; wtc does not hash the
+/// worktree here and smudges every one that this command did not set itself
+/// ([`Rows::set`] marks fresh rows `UPTODATE`, an in-memory flag never written): a reader
+/// hashes it once, as it would have in the old index.
+fn smudge_racy(file: &mut gix::index::File, opts: gix::index::entry::stat::Options) {
+    let read_at = file.timestamp();
+    for e in file.entries_mut() {
+        let fresh = e.flags.contains(Flags::UPTODATE);
+        e.flags.remove(Flags::UPTODATE);
+        if fresh
+            || e.stat.size == 0
+            || e.stage() != Stage::Unconflicted
+            || e.mode == Mode::COMMIT
+            || e.flags
+                .intersects(Flags::SKIP_WORKTREE | Flags::INTENT_TO_ADD)
+        {
+            continue;
+        }
+        if e.stat.is_racy(read_at, opts) {
+            e.stat.size = 0;
+        }
+    }
+}
+
 /// The row editor for an index that is not locked (a temporary index for a hook).
 pub fn edit(state: &mut gix::index::State) -> Rows<'_> {
     Rows { state }
@@ -157,6 +187,17 @@ pub fn edit(state: &mut gix::index::State) -> Rows<'_> {
 /// version 2, or 3 when an entry has extended flags; entries padded with 1-8 NULs to a
 /// multiple of 8; then the TREE extension as gix writes it.
 pub fn encode(file: &gix::index::File, skip_hash: bool) -> Result<Vec<u8>> {
+    encode_with(file, None, skip_hash)
+}
+
+/// [`encode`] for an index written to a new file (a hook's temporary index), with the racy
+/// entries smudged as [`LockedIndex::commit`] does.
+pub fn encode_new(
+    file: &mut gix::index::File,
+    repo: &gix::Repository,
+    skip_hash: bool,
+) -> Result<Vec<u8>> {
+    smudge_racy(file, repo.stat_options()?);
     encode_with(file, None, skip_hash)
 }
 
@@ -535,7 +576,7 @@ impl Rows<'_> {
                 e.id = id;
                 e.mode = index_mode(kind);
                 e.stat = stat;
-                e.flags = flags_of(row);
+                e.flags = flags_of(row) | Flags::UPTODATE;
             } else {
                 if let Some(r) = range {
                     for e in &mut self.state.entries_mut()[r] {
@@ -568,7 +609,7 @@ impl Rows<'_> {
             self.state.dangerously_push_entry(
                 stat,
                 id,
-                flags_of(row),
+                flags_of(row) | Flags::UPTODATE,
                 index_mode(kind),
                 row.path.as_bstr(),
             );

@@ -169,7 +169,7 @@ pub fn run_pre_commit(repo: &gix::Repository) -> Result<()> {
     crate::git::index::edit(&mut index).set(&rows);
     let path = repo.git_dir().join("wtc-pre-commit.index");
     index.remove_tree();
-    let buf = crate::git::index::encode(&index, false)?;
+    let buf = crate::git::index::encode_new(&mut index, repo, false)?;
     std::fs::write(&path, &buf)?;
     let ran = hooks::run(
         repo,

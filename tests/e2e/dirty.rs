@@ -23,6 +23,7 @@ const DRAFT_TS: &str = "export const draft = \"unsaved idea\";\n";
 struct Lanes {
     env: TestEnv,
     repo: PathBuf,
+    up: PathBuf,
     down: PathBuf,
     up_tip: String,
     up_config: String,
@@ -44,6 +45,7 @@ fn setup() -> Lanes {
     Lanes {
         env,
         repo,
+        up,
         down,
         up_tip,
         up_config,
@@ -409,4 +411,75 @@ fn autosave_takes_paths_literally() {
     assert!(names.contains("glob[1].txt"), "{names}");
     assert!(!names.contains("glob1.txt"), "{names}");
     assert_eq!(env.read(&down.join("glob1.txt")), "not in the way\n");
+}
+
+/// Racy git: an edit made in the very second the index was written, keeping the file's
+/// size and (here, put back) its mtime, leaves stat data the index cannot tell from the
+/// committed file's (`core.trustctime=false`, as many set it, takes the ctime out of the
+/// comparison); only "the entry is as new as the index" says the file must be hashed. A
+/// sync that writes a new index (a second later, so that entry no longer looks racy) must
+/// not vouch for the file on the old index's word: it smudges the entry as git does, so git
+/// still sees the edit, and the next sync that brings a change to that path finds it and
+/// autosaves it instead of writing over it.
+#[test]
+fn an_edit_racing_the_index_write_stays_visible_after_sync() {
+    use std::os::unix::fs::MetadataExt as _;
+    let l = setup();
+    let env = &l.env;
+    env.git(&l.repo, &["config", "core.trustctime", "false"]);
+    let racy = l.down_file("racy.txt");
+    let index = PathBuf::from(
+        env.git(&l.down, &["rev-parse", "--absolute-git-dir"])
+            .trim(),
+    )
+    .join("index");
+    // Commit "aaaa", stage it again with `git add` (the index written in the file's second),
+    // then write "bbbb" (same size) and put the mtime back.
+    env.write(&racy, "aaaa\n");
+    env.git(&l.down, &["add", "racy.txt"]);
+    env.git(&l.down, &["commit", "-q", "-m", "racy file"]);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(
+            attempts < 20,
+            "could not stage a file in the index's second"
+        );
+        env.write(&racy, "aaaa\n");
+        let mtime = std::fs::metadata(&racy).unwrap().modified().unwrap();
+        env.git(&l.down, &["add", "racy.txt"]);
+        env.write(&racy, "bbbb\n");
+        let f = std::fs::File::options().write(true).open(&racy).unwrap();
+        f.set_modified(mtime).unwrap();
+        drop(f);
+        let (file, idx) = (
+            std::fs::metadata(&racy).unwrap(),
+            std::fs::metadata(&index).unwrap(),
+        );
+        if file.mtime() == idx.mtime() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let seen = |what: &str| {
+        let diff = env.git(&l.down, &["diff", "--name-only"]);
+        assert_eq!(diff.trim(), "racy.txt", "{what}: git sees the edit");
+    };
+    seen("before the sync");
+    // The next second: sync writes a new index (up changed other paths).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    env.wtc_json(&l.down, &["sync"]);
+    assert_eq!(env.read(&racy), "bbbb\n");
+    seen("after the sync");
+    // A change to that path arrives: the edit is autosaved, never written over.
+    let up = &l.up;
+    env.git(up, &["merge", "-q", "--no-edit", "refs/heads/wtc/p/down"]);
+    env.write(&up.join("racy.txt"), "from up\n");
+    env.git(up, &["commit", "-q", "-am", "up changes racy.txt"]);
+    env.wtc_json_code(&l.down, &["sync"]);
+    assert!(
+        env.read(&racy).contains("bbbb") || reachable_content(env, &l.repo, "bbbb"),
+        "the racy edit survives: {:?}",
+        env.read(&racy)
+    );
 }
