@@ -14,13 +14,16 @@
 //!   `git merge -q --no-edit` of each upstream branch, one after the other, in a second
 //!   worktree of the same starting commit. Both worktrees are reset to that commit before
 //!   every round, and the disk synced (untimed: the files a merge replaces sit on disk, as in
-//!   a worktree whose files were written long ago).
+//!   a worktree whose files were written long ago). The reset frees no inode: the files it
+//!   would delete are moved aside first ([`Bench::reset_aside`]; ext4 without a journal
+//!   makes every create skip the inodes freed in the last minute, so deleting the files of
+//!   the round before would slow the next round's creates, on both sides).
 //! - **squash**: 8 done lanes (20 WIP commits of 10 files each) onto a target that moved by one
 //!   commit: `wtc squash` vs the chain `git merge-tree --write-tree` (+ `git commit-tree` per
 //!   fold, so later merge bases see earlier lanes, as `tests/e2e/squash_vs_git.rs` does), a
 //!   final `git commit-tree` on the target and `git merge --ff-only` in a worktree that has
 //!   the target checked out (wtc updates the main worktree, which has it checked out too).
-//!   Refs and both worktrees are reset every round (untimed).
+//!   Refs and both worktrees are reset every round (untimed, moving files aside as above).
 //! - **status** of 50 lanes (chains of 5, half of them done): `wtc status --json` vs ONE
 //!   `git for-each-ref` printing each lane's tip, its `Wtc-State` trailer and
 //!   `%(ahead-behind:BASE)` (the commit count wtc reports). That is the cheapest complete git
@@ -894,9 +897,10 @@ impl Bench {
         st.mark("git status x2");
         st.print();
 
+        let aside = Aside::new(world)?;
         for r in 0..=rounds {
             for wt in [&wtc_wt, &git_wt] {
-                self.git(wt, &["reset", "-q", "--hard", &start])?;
+                self.reset_aside(wt, &start, &aside)?;
             }
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
@@ -935,7 +939,29 @@ impl Bench {
             self.assert_clean(&git_wt, "git")?;
             self.git_after(r, &wtc_wt, &git_wt, &own[0], after)?;
         }
-        row.floor = Some(self.creation_floor(&wtc_wt, &start)?);
+        row.floor = Some(self.creation_floor(&wtc_wt, &start, &aside)?);
+        Ok(())
+    }
+
+    /// `git reset --hard start` in `wt` without freeing an inode: every file that differs
+    /// from `start` is first moved into `aside` (the same file system), so git recreates the
+    /// ones `start` has and removes none. Why: ext4 without a journal (the disk this suite
+    /// runs on) skips every inode freed in the last 60 s on EACH new inode it hands out
+    /// (`recently_deleted` in `find_inode_bit`), one cached block lookup per skipped inode;
+    /// a reset that deletes the ~300 files a round added makes every later create in that
+    /// minute slower, and round after round the next side's creates pay for the bench's
+    /// own resets (40-90 ms more for 280 files, measured with `perf`). A journaled ext4 does
+    /// not skip them at all. What the timed commands free themselves (git replaces a file by
+    /// unlinking it) stays theirs.
+    fn reset_aside(&self, wt: &Path, start: &str, aside: &Aside) -> Result<()> {
+        let changed = self.git(wt, &["diff", "--name-only", "-z", start, "HEAD"])?;
+        for path in changed.split('\0').filter(|p| !p.is_empty()) {
+            let from = wt.join(path);
+            if from.symlink_metadata().is_ok() {
+                aside.keep(&from)?;
+            }
+        }
+        self.git(wt, &["reset", "-q", "--hard", start])?;
         Ok(())
     }
 
@@ -1003,10 +1029,11 @@ impl Bench {
         self.assert_clean(&git_wt, "git worktree add")?;
         st.print();
 
+        let aside = Aside::new(world)?;
         for r in 0..=rounds {
-            self.git(&repo, &["reset", "-q", "--hard", &target0])?;
+            self.reset_aside(&repo, &target0, &aside)?;
             self.git(&repo, &["update-ref", "refs/wtc/squash/plan", &plan0])?;
-            self.git(&git_wt, &["reset", "-q", "--hard", &target0])?;
+            self.reset_aside(&git_wt, &target0, &aside)?;
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
                 settle();
@@ -1083,7 +1110,7 @@ impl Bench {
             self.assert_clean(&repo, "wtc squash")?;
             self.assert_clean(&git_wt, "git merge --ff-only")?;
         }
-        row.floor = Some(self.creation_floor(&repo, &target0)?);
+        row.floor = Some(self.creation_floor(&repo, &target0, &aside)?);
         Ok(())
     }
 
@@ -1142,8 +1169,8 @@ impl Bench {
 
     /// How long creating the files the worktree `wt` added since `start` takes, here: a
     /// new file (`<path>.floor`, 2 KiB) next to each added path, median of 5 tries, each
-    /// after a sync(2); the files are removed again (untimed).
-    fn creation_floor(&self, wt: &Path, start: &str) -> Result<(usize, f64)> {
+    /// after a sync(2); the files are moved aside again (untimed; see [`Bench::reset_aside`]).
+    fn creation_floor(&self, wt: &Path, start: &str, aside: &Aside) -> Result<(usize, f64)> {
         let added = self.git(
             wt,
             &["diff", "--name-only", "--diff-filter=A", start, "HEAD"],
@@ -1167,7 +1194,7 @@ impl Bench {
             }
             times.push(t.elapsed().as_secs_f64());
             for p in &paths {
-                std::fs::remove_file(p)?;
+                aside.keep(p)?;
             }
         }
         times.sort_by(f64::total_cmp);
@@ -1394,6 +1421,33 @@ impl Row {
             .map(|s| s.maxrss_kib)
             .max()
             .map(|k| k as f64 * 1024.0 / MIB)
+    }
+}
+
+/// A directory beside a workload's worktrees where resets put the files they would delete
+/// (see [`Bench::reset_aside`]); removed with the workload's directory.
+struct Aside {
+    dir: PathBuf,
+    next: std::cell::Cell<u64>,
+}
+
+impl Aside {
+    fn new(world: &Path) -> Result<Aside> {
+        let dir = world.join("aside");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Aside {
+            dir,
+            next: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Move `path` here (a rename: its inode stays allocated).
+    fn keep(&self, path: &Path) -> Result<()> {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let to = self.dir.join(n.to_string());
+        std::fs::rename(path, &to)
+            .with_context(|| format!("moving {} to {}", path.display(), to.display()))
     }
 }
 

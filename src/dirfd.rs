@@ -55,7 +55,51 @@ pub fn stat(fd: &OwnedFd) -> Option<libc::stat> {
 
 /// The stat data of `name` inside the directory `at`, symlinks not followed.
 pub fn stat_at(at: RawFd, name: &[u8]) -> Option<libc::stat> {
-    // Names are short and this runs once per tracked file: no allocation for the C string.
+    stat_at_with(at, name, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// The stat data of what `name` (a relative path, `/` allowed) inside the directory `at`
+/// leads to, symlinks followed.
+pub fn stat_at_following(at: RawFd, name: &[u8]) -> Option<libc::stat> {
+    stat_at_with(at, name, 0)
+}
+
+fn stat_at_with(at: RawFd, name: &[u8], flags: libc::c_int) -> Option<libc::stat> {
+    with_c_name(name, |c| {
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a descriptor the caller holds open, a NUL-terminated name and room for the
+        // result, filled when the call succeeds.
+        #[allow(unsafe_code)]
+        unsafe {
+            (libc::fstatat(at, c.as_ptr(), st.as_mut_ptr(), flags) == 0).then(|| st.assume_init())
+        }
+    })
+    .flatten()
+}
+
+/// The file `name` (a relative path, `/` allowed) inside the directory `at`, opened for
+/// reading.
+pub fn open_file_at(at: RawFd, name: &[u8]) -> std::io::Result<std::fs::File> {
+    let fd = with_c_name(name, |c| {
+        // SAFETY: a descriptor the caller holds open and a NUL-terminated name; the result
+        // is checked below and owned by the `File`.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::openat(at, c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)
+        }
+    })
+    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor just returned by the kernel, owned by nobody else.
+    #[allow(unsafe_code)]
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
+/// `f` of `name` as a C string; `None` when `name` holds a NUL (no file has such a name).
+/// Names are short and these calls run once per file: no allocation below 256 bytes.
+fn with_c_name<T>(name: &[u8], f: impl FnOnce(&std::ffi::CStr) -> T) -> Option<T> {
     let mut buf = [0u8; 256];
     let heap;
     let c: &std::ffi::CStr = match name.len() < buf.len() {
@@ -69,16 +113,9 @@ pub fn stat_at(at: RawFd, name: &[u8]) -> Option<libc::stat> {
         }
     };
     if c.to_bytes().len() != name.len() {
-        return None; // a NUL inside the name: no file has it
+        return None;
     }
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: a descriptor the caller holds open, a NUL-terminated name and room for the
-    // result, filled when the call succeeds.
-    #[allow(unsafe_code)]
-    unsafe {
-        (libc::fstatat(at, c.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) == 0)
-            .then(|| st.assume_init())
-    }
+    Some(f(c))
 }
 
 fn own(fd: RawFd) -> Option<OwnedFd> {

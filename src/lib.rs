@@ -17,6 +17,7 @@
 //! [`error`] and [`faults`] sit below all of them. The library returns data and typed errors
 //! and never prints; only [`cli`] and [`commands`] talk to the terminal.
 
+pub mod dirfd;
 pub mod error;
 pub mod faults;
 pub mod progress;

@@ -227,13 +227,35 @@ fn identity(repo: &gix::Repository, role: Role) -> Result<gix::actor::Signature>
     let time = if std::env::var_os(date_var).is_some() {
         sig.time()?
     } else {
-        gix::date::Time::now_local_or_utc()
+        now()
     };
     Ok(gix::actor::Signature {
         name: sig.name.to_owned(),
         email: sig.email.to_owned(),
         time,
     })
+}
+
+/// Now, with the local time zone's offset as git records it: libc's `localtime_r`, as git's
+/// own `date.c` asks (the `TZ` variable, else `/etc/localtime`). gix's
+/// `Time::now_local_or_utc` asks jiff, which for a `TZ` that names a zone (`TZ=UTC`, common
+/// in CI and containers) first walks and opens every file of the system's time zone
+/// database (about 800 files, several milliseconds) to look the name up.
+pub fn now() -> gix::date::Time {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut tm = std::mem::MaybeUninit::<libc::tm>::zeroed();
+    let t: libc::time_t = secs as libc::time_t;
+    // SAFETY: a valid time and room for the result; `localtime_r` is the thread-safe form.
+    #[allow(unsafe_code)]
+    let offset = unsafe {
+        match libc::localtime_r(&t, tm.as_mut_ptr()).is_null() {
+            true => 0,
+            false => tm.assume_init().tm_gmtoff as i32,
+        }
+    };
+    gix::date::Time::new(secs, offset)
 }
 
 /// The identity of in-memory fold commits: no ref ever names one, nothing shows them.

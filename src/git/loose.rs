@@ -12,6 +12,7 @@
 //! alternates, objects held in memory), a loose file that cannot be read, and every lookup in
 //! a repository with replace refs go to gix's own store.
 
+use std::os::unix::io::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use gix::objs::Kind;
@@ -22,9 +23,23 @@ const HEADER_MAX: usize = 64;
 /// Read the loose object `id` from `objects` (a repository's `objects` directory) into
 /// `out`: its kind, or `None` when there is no such loose file. Nothing is mapped.
 pub fn read(objects: &Path, id: &gix::oid, out: &mut Vec<u8>) -> std::io::Result<Option<Kind>> {
-    let hex = id.to_hex().to_string();
-    let path = objects.join(&hex[..2]).join(&hex[2..]);
-    let mut file = match std::fs::File::open(&path) {
+    let Some(dir) = crate::dirfd::open(objects) else {
+        return Ok(None);
+    };
+    read_in(&dir, objects, id, out)
+}
+
+/// [`read`] in the `objects` directory held open as `dir` (the file is opened by its two
+/// components `xx/yyyy…` inside it: the kernel does not walk the whole path again for each
+/// of the thousands of objects a sync reads). `objects` only names it in errors.
+fn read_in(
+    dir: &OwnedFd,
+    objects: &Path,
+    id: &gix::oid,
+    out: &mut Vec<u8>,
+) -> std::io::Result<Option<Kind>> {
+    let name = loose_name(id);
+    let mut file = match crate::dirfd::open_file_at(dir.as_raw_fd(), &name) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
@@ -35,9 +50,24 @@ pub fn read(objects: &Path, id: &gix::oid, out: &mut Vec<u8>) -> std::io::Result
     inflate(&compressed, out).map(Some).map_err(|e| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidData,
-            format!("loose object {}: {e}", path.display()),
+            format!(
+                "loose object {}: {e}",
+                objects
+                    .join(String::from_utf8_lossy(&name).as_ref())
+                    .display()
+            ),
         )
     })
+}
+
+/// `xx/yyyy…`: where the loose object `id` lives inside `objects`.
+fn loose_name(id: &gix::oid) -> Vec<u8> {
+    let hex = id.to_hex().to_string().into_bytes();
+    let mut name = Vec::with_capacity(hex.len() + 1);
+    name.extend_from_slice(&hex[..2]);
+    name.push(b'/');
+    name.extend_from_slice(&hex[2..]);
+    name
 }
 
 /// Read the rest of `file` into `out` with `read(2)` alone. `std`'s `File::read_to_end` asks
@@ -126,8 +156,35 @@ fn inflate(compressed: &[u8], out: &mut Vec<u8>) -> Result<Kind, String> {
 /// gix's object store, with loose objects read by [`read`] first.
 pub struct LooseFirst<'r> {
     repo: &'r gix::Repository,
-    /// The `objects` directory; `None` where every lookup goes to gix.
-    objects: Option<PathBuf>,
+    /// The `objects` directory, held open; `None` where every lookup goes to gix.
+    objects: Option<std::sync::Arc<(OwnedFd, PathBuf)>>,
+}
+
+/// The `objects` directories opened so far in this process, held open: a finder is made
+/// for every commit an ancestry walk reads, and opening the directory each time would cost
+/// what holding it saves. Should one be removed and made again at the same path, the held
+/// one finds nothing and every lookup goes to gix: slower, never wrong.
+static OPENED: std::sync::Mutex<Vec<std::sync::Arc<(OwnedFd, PathBuf)>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Objects a finder looked for loose and did not find (packed, in an alternate, or held in
+/// memory by a fold): a fold asks for the same base trees once per lane, and each miss is a
+/// failed `openat`. Later lookups of these go straight to gix, which looks everywhere
+/// (loose files included): an object written loose since is still found, never missed.
+static NOT_LOOSE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<gix::ObjectId>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Past this many, [`NOT_LOOSE`] starts again (a long `watch` must not grow without bound).
+const NOT_LOOSE_MAX: usize = 100_000;
+
+fn objects_dir(path: &Path) -> Option<std::sync::Arc<(OwnedFd, PathBuf)>> {
+    let mut opened = OPENED.lock().ok()?;
+    if let Some(held) = opened.iter().find(|h| h.1 == path) {
+        return Some(held.clone());
+    }
+    let held = std::sync::Arc::new((crate::dirfd::open(path)?, path.to_owned()));
+    opened.push(held.clone());
+    Some(held)
 }
 
 impl<'r> LooseFirst<'r> {
@@ -138,7 +195,7 @@ impl<'r> LooseFirst<'r> {
             // With replace refs (`git replace`), gix maps ids before it looks: every lookup
             // goes to gix then, so an object reads the same whether it is loose or packed.
             objects: match store.replacements().next() {
-                None => Some(store.path().to_owned()),
+                None => objects_dir(store.path()),
                 Some(_) => None,
             },
         }
@@ -148,7 +205,34 @@ impl<'r> LooseFirst<'r> {
     /// replace refs, or a loose file that cannot be read: gix tries its packs first and
     /// reports its own error).
     fn loose(&self, id: &gix::oid, out: &mut Vec<u8>) -> Option<Kind> {
-        read(self.objects.as_deref()?, id, out).ok().flatten()
+        let (dir, path) = &**self.objects.as_ref()?;
+        if NOT_LOOSE.lock().is_ok_and(|set| set.contains(id)) {
+            return None;
+        }
+        let found = read_in(dir, path, id, out).ok().flatten();
+        if found.is_none() {
+            if let Ok(mut set) = NOT_LOOSE.lock() {
+                if set.len() >= NOT_LOOSE_MAX {
+                    set.clear();
+                }
+                set.insert(id.to_owned());
+            }
+        }
+        found
+    }
+
+    /// Does the repository have the object `id`? A loose file answers with one `fstatat`
+    /// inside the held `objects` directory; anything else is gix's `has_object` (packs,
+    /// alternates, objects held in memory). gix's own answer for a loose object checks every
+    /// pack index first and then stats the object's whole path.
+    pub fn contains(&self, id: &gix::oid) -> bool {
+        if let Some((dir, _)) = self.objects.as_deref() {
+            let found = crate::dirfd::stat_at_following(dir.as_raw_fd(), &loose_name(id));
+            if found.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
+                return true;
+            }
+        }
+        self.repo.has_object(id)
     }
 
     /// The blob `id`'s data.
@@ -224,6 +308,9 @@ mod tests {
         }
         let big_id = gix::ObjectId::from_hex(ids[3].as_bytes()).unwrap();
         assert_eq!(finder.blob(&big_id).unwrap(), big.as_bytes());
+        assert!(finder.contains(&big_id), "a loose object");
+        let absent = gix::ObjectId::from_hex(b"0123456789012345678901234567890123456789").unwrap();
+        assert!(!finder.contains(&absent));
         // Packed: no loose file, found all the same.
         git(&["gc", "-q", "--prune=now"]);
         let repo = crate::hermetic::open(d);
@@ -233,6 +320,8 @@ mod tests {
             None
         );
         assert_eq!(finder.blob(&big_id).unwrap(), big.as_bytes());
+        assert!(finder.contains(&big_id), "a packed object");
+        assert!(!finder.contains(&absent));
         // A corrupt loose file is an error, never an empty object.
         let hex = &ids[2];
         let path = d.join(".git/objects").join(&hex[..2]).join(&hex[2..]);

@@ -86,7 +86,7 @@ fn edit(
 /// falls back to for reflogs (user name and `user@host`): git never fails a ref update for a
 /// missing identity (gix would, and leave the ref unmoved).
 pub(crate) fn reflog_identity(repo: &gix::Repository) -> gix::actor::Signature {
-    let time = gix::date::Time::now_local_or_utc();
+    let time = crate::git::commit::now();
     if let Some(Ok(c)) = repo.committer() {
         return gix::actor::Signature {
             name: c.name.to_owned(),

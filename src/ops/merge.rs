@@ -546,6 +546,7 @@ fn disjoint_step<'m>(
             .collect::<Option<Vec<_>>>()
     };
     if since_base.as_ref().map(|s| s.base) != Some(base) {
+        let _s = crate::trace::span("fold: ours since the base");
         let now = current.settle(mem)?;
         let ours = crate::worktree::diff::diff_trees(mem, base_tree, now)?;
         *since_base = Some(SinceBase {
@@ -595,11 +596,14 @@ fn disjoint_step<'m>(
     // exactly those are checked: their names, as for any incoming path, and that their
     // objects exist (here, while the thread that diffs ahead works on the next tip: the
     // two halves of a step then cost about the same).
+    let checks = crate::trace::span("fold: check their leaves");
     let rules = crate::worktree::validate::PathRules::of(mem);
     for (path, leaf) in &theirs {
         crate::worktree::validate::validate_path(path.as_bstr(), Some(leaf.kind), rules)?;
     }
     missing_leaf(mem, theirs.iter().map(|(p, l)| (p, l)))?;
+    drop(checks);
+    let _e = crate::trace::span("fold: edit the tree");
     // The edit goes on from the last disjoint step's (or starts at `current`'s real tree).
     if current.edit.is_none() {
         let tree = current.settle(mem)?;
@@ -621,9 +625,10 @@ fn missing_leaf<'l>(
     leaves: impl IntoIterator<Item = (&'l gix::bstr::BString, &'l crate::worktree::diff::Leaf)>,
 ) -> Result<()> {
     use gix::object::tree::EntryKind;
+    let objects = crate::git::loose::LooseFirst::new(repo);
     match leaves
         .into_iter()
-        .find(|(_, l)| l.kind != EntryKind::Commit && !repo.has_object(l.id))
+        .find(|(_, l)| l.kind != EntryKind::Commit && !objects.contains(&l.id))
     {
         Some((path, leaf)) => Err(anyhow::anyhow!(
             "the object {} at \"{path}\" could not be found",

@@ -5,7 +5,6 @@
 //! This layer knows git primitives ([`crate::git`]) and nothing of plans or lanes.
 
 pub mod diff;
-pub mod dirfd;
 pub mod entry;
 pub mod include;
 pub mod journal;

@@ -70,7 +70,7 @@ impl<'p> Chain<'p> {
             let end = dir[rest_from..]
                 .find_byte(b'/')
                 .map_or(dir.len(), |i| rest_from + i);
-            let fd = super::dirfd::open_at(at, &dir[rest_from..end]);
+            let fd = crate::dirfd::open_at(at, &dir[rest_from..end]);
             self.dirs.push((dir[..end].as_bstr(), fd));
         }
     }
@@ -84,7 +84,7 @@ fn scan(
     index_secs: i64,
     limit: usize,
 ) -> Option<Vec<BString>> {
-    let root_fd = super::dirfd::open(root)?;
+    let root_fd = crate::dirfd::open(root)?;
     let mut chain = Chain { dirs: Vec::new() };
     let mut out = Vec::new();
     for e in entries {
@@ -126,7 +126,7 @@ fn unchanged<'p>(
     let Some(dirfd) = chain.open(root, dir) else {
         return false;
     };
-    let Some(st) = super::dirfd::stat_at(dirfd, name) else {
+    let Some(st) = crate::dirfd::stat_at(dirfd, name) else {
         return false;
     };
     let kind = st.st_mode & libc::S_IFMT;

@@ -647,8 +647,10 @@ fn write_files(
     let wrote: Vec<Wrote> = if parallel {
         let shared = files.repo.clone().into_sync();
         let root = files.root.clone();
+        let probe = crate::trace::span("write files: leases, preloaded");
         let leases = files.leases_work();
         let preloaded = files.preloaded().cloned();
+        drop(probe);
         std::thread::scope(|scope| -> Result<Vec<Wrote>> {
             let other = scope.spawn(|| -> Result<Wrote> {
                 let _t = crate::trace::span("write files: second writer");

@@ -313,14 +313,14 @@ impl Walk<'_> {
                 false => self.root.join(gix::path::from_bstr(rel.as_bstr())?),
             };
             let fd = match &parent {
-                None => super::dirfd::open(&abs),
+                None => crate::dirfd::open(&abs),
                 Some(at) => {
-                    super::dirfd::open_at(at.as_raw_fd(), super::dir_and_name(rel.as_bstr()).1)
+                    crate::dirfd::open_at(at.as_raw_fd(), super::dir_and_name(rel.as_bstr()).1)
                 }
             };
             // Gone since its parent was read, or no (longer a) directory.
             let Some(fd) = fd else { continue };
-            let Some(st) = super::dirfd::stat(&fd) else {
+            let Some(st) = crate::dirfd::stat(&fd) else {
                 continue;
             };
             let fd = Rc::new(fd);

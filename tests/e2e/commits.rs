@@ -678,3 +678,38 @@ fn a_hook_that_dirties_the_target_in_between_is_caught_by_the_locked_check() {
         "the hook wrote this\n"
     );
 }
+
+/// Without a fixed date, a commit wtc writes carries the local time zone's offset exactly as
+/// `git commit` records it in the same environment (libc's view of `TZ`, here a POSIX zone
+/// string that needs no time zone database, and one with half an hour in it).
+#[test]
+fn commit_dates_carry_the_local_offset_like_git_commit() {
+    let env = TestEnv::new();
+    let (_repo, a, _b) = two_lanes(&env);
+    let local = |mut cmd: std::process::Command| {
+        cmd.env_remove("GIT_AUTHOR_DATE")
+            .env_remove("GIT_COMMITTER_DATE")
+            .env("TZ", "XYZ-5:30");
+        cmd
+    };
+    env.write(&a.join("dated.txt"), "when\n");
+    let mut save = local(env.command(env!("CARGO_BIN_EXE_wtc"), &a));
+    save.args(["save", "-m", "dated"]);
+    let out = env.run(save, "wtc save");
+    env.assert_code(&out, 0, "wtc save");
+    let ours = env.git(&a, &["log", "-1", "--format=%ai %ci"]);
+    let mut git = local(env.command("git", &a));
+    git.args(["commit", "-q", "--allow-empty", "-m", "git's"]);
+    let out = env.run(git, "git commit");
+    env.assert_code(&out, 0, "git commit");
+    let theirs = env.git(&a, &["log", "-1", "--format=%ai %ci"]);
+    let offsets = |dates: &str| -> Vec<String> {
+        dates
+            .split_whitespace()
+            .filter(|w| w.starts_with('+') || w.starts_with('-'))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(offsets(&ours), ["+0530", "+0530"], "wtc: {ours}");
+    assert_eq!(offsets(&ours), offsets(&theirs), "git: {theirs}");
+}
