@@ -118,6 +118,23 @@ fn with_c_name<T>(name: &[u8], f: impl FnOnce(&std::ffi::CStr) -> T) -> Option<T
     Some(f(c))
 }
 
+/// `abs` relative to the process's working directory when it lies below it, else `abs`:
+/// the same file for the kernel (wtc never changes its working directory), found from the
+/// working directory's inode instead of by every component from `/`. git works the same way
+/// (it moves to the worktree's top and uses paths relative to it); wtc runs in the worktree
+/// it updates, so a path there costs its own few components, not the worktree's depth too.
+/// Only for calls that name a file; messages keep showing `abs`.
+pub fn short(abs: &Path) -> &Path {
+    static CWD: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    let Some(cwd) = CWD.get_or_init(|| std::env::current_dir().ok()).as_deref() else {
+        return abs;
+    };
+    match abs.strip_prefix(cwd) {
+        Ok(rest) if abs.is_absolute() && !rest.as_os_str().is_empty() => rest,
+        _ => abs,
+    }
+}
+
 fn own(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: a descriptor just returned by the kernel, owned by nobody else.
     #[allow(unsafe_code)]
@@ -127,6 +144,25 @@ fn own(fd: RawFd) -> Option<OwnedFd> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_paths_name_the_same_file_from_the_working_directory() {
+        let cwd = std::env::current_dir().unwrap();
+        let inside = cwd.join("src").join("dirfd.rs");
+        assert_eq!(short(&inside), Path::new("src/dirfd.rs"));
+        assert_eq!(
+            std::fs::metadata(short(&inside)).unwrap().len(),
+            std::fs::metadata(&inside).unwrap().len()
+        );
+        assert_eq!(
+            short(&cwd),
+            cwd.as_path(),
+            "the directory itself stays whole"
+        );
+        let elsewhere = Path::new("/nowhere/near/here");
+        assert_eq!(short(elsewhere), elsewhere);
+        assert_eq!(short(Path::new("relative/x")), Path::new("relative/x"));
+    }
 
     #[test]
     fn directories_open_by_name_never_through_symlinks() {

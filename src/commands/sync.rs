@@ -35,8 +35,12 @@ pub struct SyncArgs {
 }
 
 pub fn run(ctx: &Ctx, args: SyncArgs) -> Result<Report> {
+    let t = crate::trace::span("sync: plan and lane");
     let (ws, stored, lane, _) = ctx.lane()?;
+    drop(t);
+    let t = crate::trace::span("sync: begin the operation");
     let op = ctx.operation(&ws, "sync")?;
+    drop(t);
     let opts = SyncOptions {
         autosave: !args.no_autosave && crate::plan::settings::autosave(&ws.repo)?,
         dry_run: args.dry_run,

@@ -45,7 +45,34 @@ fn read_in(
         Err(e) => return Err(e),
     };
     // No fstat for a size: loose objects are small, and the buffer grows when one is not.
-    let mut compressed = Vec::with_capacity(8 * 1024);
+    // One read is usually all: when it did not fill the buffer and the zlib stream ends in
+    // what it brought (zlib marks its end and checks it), the read that would only report
+    // the end of the file is skipped. Anything else reads on to the end first.
+    // The first read goes into this thread's buffer, zeroed once (not per object: a sync
+    // reads thousands).
+    thread_local! {
+        static FIRST: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; FIRST_READ]);
+    }
+    let first = FIRST.with(|buf| -> std::io::Result<Result<Option<Kind>, Vec<u8>>> {
+        let mut buf = buf.borrow_mut();
+        let n = loop {
+            match std::io::Read::read(&mut file, &mut buf[..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        if n < FIRST_READ && n > 0 {
+            if let Ok(kind) = inflate(&buf[..n], out) {
+                return Ok(Ok(Some(kind)));
+            }
+        }
+        Ok(Err(buf[..n].to_vec()))
+    })?;
+    let mut compressed = match first {
+        Ok(done) => return Ok(done),
+        Err(read) => read,
+    };
     read_to_end(&mut file, &mut compressed, 0)?;
     inflate(&compressed, out).map(Some).map_err(|e| {
         std::io::Error::new(
@@ -59,6 +86,9 @@ fn read_in(
         )
     })
 }
+
+/// The first read of a loose object: most are smaller.
+const FIRST_READ: usize = 16 * 1024;
 
 /// `xx/yyyy…`: where the loose object `id` lives inside `objects`.
 fn loose_name(id: &gix::oid) -> Vec<u8> {

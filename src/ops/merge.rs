@@ -338,6 +338,19 @@ pub fn fold<'m>(
     tips: &[Tip],
     ours_label: &str,
 ) -> Result<Folded<'m>> {
+    fold_with(mem, start, tips, ours_label, None)
+}
+
+/// [`fold`], with the thread that diffs each tip ahead of its step already started by the
+/// caller ([`DiffsAhead::start`] for exactly this `start` and `tips`), so that it works while
+/// the caller still finds out what is pending; `None` starts one here.
+pub fn fold_with<'m>(
+    mem: &'m gix::Repository,
+    start: ObjectId,
+    tips: &[Tip],
+    ours_label: &str,
+    started: Option<DiffsAhead>,
+) -> Result<Folded<'m>> {
     let mut current = Current::new(start);
     let mut merged = Vec::new();
     let mut fast_forward = true;
@@ -348,9 +361,11 @@ pub fn fold<'m>(
         .config_snapshot()
         .boolean("merge.renormalize")
         .unwrap_or(false);
-    let mut ahead = (!renormalize)
-        .then(|| DiffsAhead::start(mem, start, tips))
-        .flatten();
+    let mut ahead = match (renormalize, started) {
+        (true, _) => None,
+        (false, Some(a)) if a.start == start && a.tips == tips.len() => Some(a),
+        (false, _) => DiffsAhead::start(mem, start, tips),
+    };
     for (k, tip) in tips.iter().enumerate() {
         if refs::is_ancestor(mem, tip.commit, current.commit)? {
             continue; // already contained
@@ -560,6 +575,8 @@ fn disjoint_step<'m>(
     let waited = crate::trace::span("fold: wait for the diff ahead");
     let ahead = ahead.and_then(|(a, k)| a.take(k, base));
     drop(waited);
+    // A diff worked out ahead comes with its leaves checked for existence (see DiffsAhead).
+    let checked = ahead.is_some();
     let theirs = match ahead {
         Some(diff) => diff,
         None => crate::worktree::diff::diff_trees(mem, base_tree, tree_of(mem, tip.commit)?)?,
@@ -601,7 +618,9 @@ fn disjoint_step<'m>(
     for (path, leaf) in &theirs {
         crate::worktree::validate::validate_path(path.as_bstr(), Some(leaf.kind), rules)?;
     }
-    missing_leaf(mem, theirs.iter().map(|(p, l)| (p, l)))?;
+    if !checked {
+        missing_leaf(mem, theirs.iter().map(|(p, l)| (p, l)))?;
+    }
     drop(checks);
     let _e = crate::trace::span("fold: edit the tree");
     // The edit goes on from the last disjoint step's (or starts at `current`'s real tree).
@@ -642,8 +661,14 @@ fn missing_leaf<'l>(
 /// each tip against its merge base with the fold's start. A step uses it only when that
 /// base is the very merge base the step computed itself (then it is the same diff of the
 /// same two trees); otherwise, or when the thread could not work it out, the step diffs
-/// itself. The step's own checks and tree edit then overlap the next tip's diff.
-struct DiffsAhead {
+/// itself. The step's own checks and tree edit then overlap the next tip's diff. The thread
+/// also checks that every incoming leaf's object exists (a diff with a missing one is not
+/// sent: the step then finds and reports it itself). sync starts it before it works out
+/// which tips are pending ([`fold_with`]).
+pub struct DiffsAhead {
+    /// The fold's start and how many tips it diffs (a fold takes it only for those).
+    start: ObjectId,
+    tips: usize,
     results: std::sync::mpsc::Receiver<(usize, Option<TipDiff>)>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -655,8 +680,11 @@ use crate::worktree::diff::PathChange;
 type TipDiff = (ObjectId, Vec<PathChange>);
 
 impl DiffsAhead {
-    /// `None` for fewer than two tips (a thread costs more than it saves).
-    fn start(mem: &gix::Repository, start: ObjectId, tips: &[Tip]) -> Option<Self> {
+    /// `None` for fewer than two tips (a thread costs more than it saves). `repo`: the
+    /// repository the fold's memory store lies over (or that store): the tips, the start
+    /// and their merge bases are real commits, found in either.
+    pub fn start(repo: &gix::Repository, start: ObjectId, tips: &[Tip]) -> Option<Self> {
+        let mem = repo;
         if tips.len() < 2 {
             return None;
         }
@@ -677,6 +705,13 @@ impl DiffsAhead {
                     let [base] = bases[..] else { return None };
                     let (from, to) = (tree_of(&repo, base).ok()?, tree_of(&repo, tip).ok()?);
                     let diff = crate::worktree::diff::diff_trees_loose(&repo, from, to).ok()?;
+                    // The step's check that every incoming leaf exists, done here, off the
+                    // fold's thread: a missing one sends nothing (the step then diffs and
+                    // checks itself, and reports it).
+                    let leaves = diff
+                        .iter()
+                        .filter_map(|c| c.new.as_ref().map(|l| (&c.path, l)));
+                    missing_leaf(&repo, leaves).ok()?;
                     Some((base, diff))
                 })();
                 if tx.send((k, diff)).is_err() {
@@ -685,6 +720,8 @@ impl DiffsAhead {
             }
         });
         Some(DiffsAhead {
+            start,
+            tips: tips.len(),
             results,
             stop,
             thread: Some(thread),

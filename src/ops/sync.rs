@@ -209,6 +209,12 @@ pub fn sync(
             commit: target_tip(repo, plan)?,
         });
     }
+    // The fold's thread that diffs each tip against its merge base starts now, while this
+    // thread finds out what is pending (both read the same commits, cached once).
+    let mut ahead = match snapshot::merge_heads(repo)?.is_empty() {
+        true => merge::DiffsAhead::start(repo, head, &tips),
+        false => None,
+    };
     let pending_span = crate::trace::span("sync: what is pending");
     let mut pending = Vec::new();
     for t in &tips {
@@ -239,7 +245,16 @@ pub fn sync(
     let mut autosaved = false;
     loop {
         match fold_and_apply(
-            op, repo, plan, lane_name, &branch, head, &tips, opts, &mut out,
+            op,
+            repo,
+            plan,
+            lane_name,
+            &branch,
+            head,
+            &tips,
+            opts,
+            &mut out,
+            ahead.take(),
         )? {
             Step::Done => return Ok(out),
             Step::Blocked(obstacles) if opts.autosave && !opts.dry_run && !autosaved => {
@@ -286,6 +301,7 @@ fn fold_and_apply(
     tips: &[Tip],
     opts: SyncOptions,
     out: &mut Synced,
+    ahead: Option<merge::DiffsAhead>,
 ) -> Result<Step> {
     let branch = branch.to_string();
     // A shallow or partial clone gets the history and blobs the fold needs first.
@@ -306,7 +322,7 @@ fn fold_and_apply(
     let fold_span = crate::trace::span("sync: fold");
     let folded = {
         let mem_ref: &gix::Repository = &mem;
-        match merge::fold(mem_ref, head, tips, lane_name)? {
+        match merge::fold_with(mem_ref, head, tips, lane_name, ahead)? {
             Folded::Clean {
                 commit,
                 tree,
@@ -462,17 +478,24 @@ fn fold_and_apply(
                 return std::thread::scope(|scope| -> Result<Step> {
                     let (written_tx, written) = std::sync::mpsc::channel();
                     let helper_blobs = blobs.clone();
+                    // The blobs the writers will write are read ahead on a core of their
+                    // own as soon as the check knows them (while it hashes the worktree and
+                    // another thread writes the merge), not after the merge is written (the
+                    // reading then ran beside the writers).
+                    let (incoming_tx, incoming) = std::sync::mpsc::channel::<Vec<ObjectId>>();
+                    let reader = shared.clone();
+                    scope.spawn(move || {
+                        let Ok(ids) = incoming.recv() else { return };
+                        let repo = reader.to_thread_local();
+                        let _t = crate::trace::span("sync: read the incoming blobs");
+                        helper_blobs.fill(&repo, ids);
+                    });
                     scope.spawn(move || {
                         let repo = shared.to_thread_local();
-                        let t = crate::trace::span("sync: write the merge (beside)");
+                        let _t = crate::trace::span("sync: write the merge (beside)");
                         let commit =
                             merge::persist(&repo, &objects).and_then(|()| merge_commit(&repo));
-                        drop(t);
-                        let ok = commit.is_ok();
                         let _ = written_tx.send(commit);
-                        if ok {
-                            helper_blobs.fill(&repo, transition.incoming_blobs(&repo));
-                        }
                     });
                     // However this ends, the helper stops reading (the scope waits for it).
                     struct Stop(crate::worktree::prefetch::Preloaded);
@@ -482,8 +505,11 @@ fn fold_and_apply(
                         }
                     }
                     let _stop = Stop(blobs.clone());
+                    let tell = move |ids| {
+                        let _ = incoming_tx.send(ids);
+                    };
                     let (locked, mut prepared) =
-                        match check_update(repo, mem, transition, locked, staged)? {
+                        match check_update(repo, mem, transition, locked, staged, tell)? {
                             Ok(ready) => ready,
                             Err(obstacles) => return Ok(Step::Blocked(obstacles)),
                         };
@@ -692,7 +718,7 @@ fn prepare_update(
     smudge: bool,
 ) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
     let (locked, staged) = lock_for_update(op, repo, mem, transition, head, smudge)?;
-    check_update(repo, mem, transition, locked, staged)
+    check_update(repo, mem, transition, locked, staged, |_| {})
 }
 
 /// The first half of [`prepare_update`]: smudge ahead (when asked), lock the index, check
@@ -723,9 +749,10 @@ fn check_update(
     transition: &Transition,
     locked: LockedIndex,
     staged: Staged,
+    incoming: impl FnOnce(Vec<ObjectId>),
 ) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
     let _t = crate::trace::span("sync: prepare");
-    let prepared = transition.prepare(mem, repo, locked.state())?;
+    let prepared = transition.prepare_telling(mem, repo, locked.state(), incoming)?;
     *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
         return Ok(Err(prepared.obstacles));

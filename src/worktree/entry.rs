@@ -166,7 +166,7 @@ impl<'r> Files<'r> {
         store: Store,
     ) -> Result<Option<OnDisk>> {
         let abs = self.abs(path)?;
-        let std_md = match std::fs::symlink_metadata(&abs) {
+        let std_md = match std::fs::symlink_metadata(crate::dirfd::short(&abs)) {
             Ok(md) => md,
             Err(e) if not_found(&e) => {
                 self.note(path, None);
@@ -208,7 +208,7 @@ impl<'r> Files<'r> {
         index: &gix::index::State,
         store: Store,
     ) -> Result<Option<OnDisk>> {
-        let std_md = match std::fs::symlink_metadata(abs) {
+        let std_md = match std::fs::symlink_metadata(crate::dirfd::short(abs)) {
             Ok(md) => md,
             Err(e) if not_found(&e) => return Ok(None),
             Err(e) => return Err(e).with_context(|| format!("reading {}", abs.display())),
@@ -289,8 +289,8 @@ impl<'r> Files<'r> {
         size: u64,
     ) -> Result<Vec<u8>> {
         use gix::filter::plumbing::pipeline::convert::ToGitOutcome;
-        let file =
-            std::fs::File::open(abs).with_context(|| format!("reading {}", abs.display()))?;
+        let file = std::fs::File::open(crate::dirfd::short(abs))
+            .with_context(|| format!("reading {}", abs.display()))?;
         let rela = gix::path::from_bstr(path)?;
         let mut data = Vec::new();
         let read: Result<()> = match self.pipeline.convert_to_git(file, &rela, index) {
@@ -331,7 +331,7 @@ impl<'r> Files<'r> {
         if let Some(entry) = index.entry_by_path_and_stage(path, Stage::Unconflicted) {
             if entry.id == expected.id && kind_of_mode(entry.mode) == Some(expected.kind) {
                 let abs = self.abs(path)?;
-                let md = std::fs::symlink_metadata(&abs);
+                let md = std::fs::symlink_metadata(crate::dirfd::short(&abs));
                 self.note(path, md.as_ref().ok());
                 match md {
                     // Stat data does not record the mode: a `chmod +x` keeps mtime and
@@ -596,7 +596,7 @@ impl<'r> Files<'r> {
                 .create_new(true)
                 .mode(mode)
                 .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(abs)
+                .open(crate::dirfd::short(abs))
         };
         let mut file = match open() {
             Ok(f) => f,
@@ -702,7 +702,7 @@ impl<'r> Files<'r> {
             return Ok(false);
         };
         let abs = self.abs(path)?;
-        match std::fs::symlink_metadata(&abs) {
+        match std::fs::symlink_metadata(crate::dirfd::short(&abs)) {
             Ok(md) if md.is_file() => {}
             _ => return Ok(false),
         }
@@ -943,7 +943,7 @@ impl<'r> Files<'r> {
             if self.dirs.contains(&dir) {
                 continue;
             }
-            match std::fs::symlink_metadata(&dir) {
+            match std::fs::symlink_metadata(crate::dirfd::short(&dir)) {
                 Ok(md) if md.is_dir() => {}
                 Ok(_) => {
                     return Err(super::Error::NotADirectory {
@@ -957,7 +957,9 @@ impl<'r> Files<'r> {
                     // Another writer of the same update made it this instant: a directory
                     // is fine, anything else is not.
                     Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        if !std::fs::symlink_metadata(&dir).is_ok_and(|md| md.is_dir()) {
+                        if !std::fs::symlink_metadata(crate::dirfd::short(&dir))
+                            .is_ok_and(|md| md.is_dir())
+                        {
                             return Err(super::Error::NotADirectory {
                                 path: path.to_string(),
                                 dir,
@@ -1023,7 +1025,7 @@ fn open_leased(
     let Ok(file) = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(at)
+        .open(crate::dirfd::short(at))
     else {
         return Ok(None);
     };
@@ -1240,7 +1242,9 @@ pub(crate) fn stat_from(
 
 /// The fingerprint of what is at `abs` (not following a symlink); `None` when nothing is.
 pub fn fingerprint(abs: &Path) -> Option<Fingerprint> {
-    Some(Fingerprint::of(&std::fs::symlink_metadata(abs).ok()?))
+    Some(Fingerprint::of(
+        &std::fs::symlink_metadata(crate::dirfd::short(abs)).ok()?,
+    ))
 }
 
 /// Where the file at `path` is moved while wtc replaces it: `<worktree>/.wtc-aside/<hash of
@@ -1471,7 +1475,7 @@ pub(crate) fn rename2_unsupported(e: &std::io::Error) -> bool {
 /// Make room for a leaf at `abs`: remove an empty directory tree there. `false` when the
 /// directory holds something now (someone put a file there since the check).
 fn clear_empty_dir(abs: &Path) -> Result<bool> {
-    match std::fs::symlink_metadata(abs) {
+    match std::fs::symlink_metadata(crate::dirfd::short(abs)) {
         Ok(md) if md.is_dir() => match remove_empty_dir_tree(abs) {
             Ok(()) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::ENOTEMPTY) => Ok(false),
@@ -1498,7 +1502,7 @@ pub fn remove_empty_dir_tree(dir: &Path) -> std::io::Result<()> {
 
 /// What kind of leaf is on disk at `abs`, judged by its metadata alone.
 pub fn disk_kind(abs: &Path) -> Option<EntryKind> {
-    kind_of(&std::fs::symlink_metadata(abs).ok()?)
+    kind_of(&std::fs::symlink_metadata(crate::dirfd::short(abs)).ok()?)
 }
 
 /// The kind of leaf metadata `md` (taken without following a symlink) stands for, as in

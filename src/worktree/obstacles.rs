@@ -83,7 +83,7 @@ impl Files<'_> {
                     match disk {
                         // Already what B wants, or deleted where B deletes too: no conflict.
                         d if self.same(d, c.new) => {}
-                        None if std::fs::symlink_metadata(&abs).is_err() => {
+                        None if std::fs::symlink_metadata(crate::dirfd::short(&abs)).is_err() => {
                             out.push(Obstacle::Deleted(p))
                         }
                         _ => out.push(Obstacle::Modified(p)),
@@ -98,7 +98,7 @@ impl Files<'_> {
                         }
                     }
                     let abs = self.abs(c.path.as_bstr())?;
-                    let md = std::fs::symlink_metadata(&abs);
+                    let md = std::fs::symlink_metadata(crate::dirfd::short(&abs));
                     self.note(c.path.as_bstr(), md.as_ref().ok());
                     match md {
                         Err(_) => {}
@@ -165,7 +165,7 @@ impl Files<'_> {
                 continue;
             }
             let abs = self.abs(prefix.as_bstr())?;
-            match std::fs::symlink_metadata(&abs) {
+            match std::fs::symlink_metadata(crate::dirfd::short(&abs)) {
                 Err(_) => return Ok(()),
                 Ok(md) if md.is_dir() => {
                     dirs.insert(prefix.clone());

@@ -215,9 +215,29 @@ impl Transition {
         worktree: &gix::Repository,
         index: &gix::index::State,
     ) -> Result<Prepared> {
+        self.prepare_telling(objects, worktree, index, |_| {})
+    }
+
+    /// [`Transition::prepare`], handing `incoming` the blobs the update would write (the
+    /// regular files of B that differ from A) as soon as they are known, before the
+    /// worktree is checked: another thread can read them meanwhile.
+    pub fn prepare_telling(
+        &self,
+        objects: &gix::Repository,
+        worktree: &gix::Repository,
+        index: &gix::index::State,
+        incoming: impl FnOnce(Vec<ObjectId>),
+    ) -> Result<Prepared> {
         let diffing = crate::trace::span("prepare: diff");
         let changes = diff::diff_trees(objects, self.from_tree()?, self.to_tree()?)?;
         drop(diffing);
+        incoming(
+            changes
+                .iter()
+                .filter_map(|c| diff::Leaf::file(c.new))
+                .map(|n| n.id)
+                .collect(),
+        );
         let validating = crate::trace::span("prepare: validate, sparse");
         // Judging obstacles only hashes files on disk: only `objects` has B's blobs, but no
         // blob is read here; the worktree's own filters and attributes apply.
@@ -658,11 +678,11 @@ fn write_files(
                 let mut mine = Files::with_index(&repo, root, index)?;
                 mine.assume_leases(leases);
                 mine.use_preloaded(preloaded);
-                write_leaves(&mut mine, &step1, &work)
+                write_leaves(&mut mine, &step1, &work, true)
             });
             let here = {
                 let _t = crate::trace::span("write files: first writer");
-                write_leaves(files, &step1, &work)
+                write_leaves(files, &step1, &work, false)
             };
             let there = other
                 .join()
@@ -670,7 +690,7 @@ fn write_files(
             Ok(vec![here?, there?])
         })?
     } else {
-        vec![write_leaves(files, &step1, &work)?]
+        vec![write_leaves(files, &step1, &work, false)?]
     };
     let mut written: Vec<(usize, Option<Fingerprint>, gix::index::entry::Stat)> = Vec::new();
     for w in wrote {
@@ -748,7 +768,8 @@ struct Step1<'a> {
 /// A run keeps neighbours (often one directory) on one writer.
 struct Work<'a> {
     todo: &'a [usize],
-    next: std::sync::atomic::AtomicUsize,
+    /// The runs not yet handed out: `todo[front..back]`.
+    left: std::sync::Mutex<(usize, usize)>,
 }
 
 impl<'a> Work<'a> {
@@ -757,16 +778,31 @@ impl<'a> Work<'a> {
     fn new(todo: &'a [usize]) -> Self {
         Work {
             todo,
-            next: std::sync::atomic::AtomicUsize::new(0),
+            left: std::sync::Mutex::new((0, todo.len())),
         }
     }
 
-    /// The next run not yet handed out.
-    fn claim(&self) -> Option<&'a [usize]> {
-        let at = self
-            .next
-            .fetch_add(Self::RUN, std::sync::atomic::Ordering::Relaxed);
-        (at < self.todo.len()).then(|| &self.todo[at..(at + Self::RUN).min(self.todo.len())])
+    /// The next run not yet handed out, from the front or from the back. Two writers take
+    /// from opposite ends: each then walks its own directories in one sweep, so each
+    /// directory's attributes (a `.gitattributes` lookup per directory a writer enters) are
+    /// read by one writer, once, not again at every run the other writer took in between.
+    fn claim(&self, from_back: bool) -> Option<&'a [usize]> {
+        let mut left = self.left.lock().ok()?;
+        let (front, back) = *left;
+        if front >= back {
+            return None;
+        }
+        let n = Self::RUN.min(back - front);
+        Some(match from_back {
+            false => {
+                left.0 += n;
+                &self.todo[front..front + n]
+            }
+            true => {
+                left.1 -= n;
+                &self.todo[back - n..back]
+            }
+        })
     }
 }
 
@@ -785,9 +821,14 @@ struct Wrote {
 
 /// Step 2 for the changes `work` hands this writer (indices into `step1.changes`), then the
 /// check that each file written is still the one written.
-fn write_leaves(files: &mut Files<'_>, step1: &Step1<'_>, work: &Work<'_>) -> Result<Wrote> {
+fn write_leaves(
+    files: &mut Files<'_>,
+    step1: &Step1<'_>,
+    work: &Work<'_>,
+    from_back: bool,
+) -> Result<Wrote> {
     let mut out = Wrote::default();
-    for &i in std::iter::from_fn(|| work.claim()).flatten() {
+    for &i in std::iter::from_fn(|| work.claim(from_back)).flatten() {
         let c = &step1.changes[i];
         let Some(new) = c.new else { continue };
         let mut placed = None;
@@ -1063,9 +1104,10 @@ mod tests {
             let work = Work::new(&todo);
             let taken: Vec<Vec<usize>> = std::thread::scope(|s| {
                 let writers: Vec<_> = (0..3)
-                    .map(|_| {
-                        s.spawn(|| {
-                            std::iter::from_fn(|| work.claim())
+                    .map(|k| {
+                        let work = &work;
+                        s.spawn(move || {
+                            std::iter::from_fn(|| work.claim(k % 2 == 1))
                                 .flatten()
                                 .copied()
                                 .collect::<Vec<_>>()
