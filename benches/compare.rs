@@ -51,7 +51,9 @@
 //! under `${WTC_BENCH_CACHE:-$HOME/.cache/wtc-bench}/large-v<script version>-<N>.git`; each
 //! workload works in a `git clone --shared --no-checkout` of it (HEAD detached, an index but
 //! no files in the main worktree, so neither side updates a checked-out target) inside a
-//! temporary directory, removed after the workload unless `WTC_BENCH_KEEP=1`. That directory
+//! temporary directory, moved aside after the workload and removed at the end of the run
+//! unless `WTC_BENCH_KEEP=1` (removing it at once would slow the next workload's file
+//! creation, see [`Bench::reset_aside`]). That directory
 //! is in `WTC_BENCH_TMP`, else in `/dev/shm` if it has room (both sides then run from
 //! memory: no disk noise, and removing 100k-file worktrees stays cheap even on a disk
 //! mounted with `discard`), else in the system temporary directory.
@@ -627,7 +629,25 @@ impl Bench {
         }
         let t_rm = Instant::now();
         if !self.keep {
-            let _ = std::fs::remove_dir_all(world);
+            // Out of the way, not removed: removing a world frees thousands of inodes, and on
+            // ext4 without a journal every create in the next minute skips each of them (see
+            // `Bench::reset_aside`): the next workload would pay for this one. Everything goes
+            // when the run ends.
+            // (On tmpfs nothing is skipped, and memory is what the worlds would hold.)
+            let done = self.root.join("done");
+            let parked = match on_tmpfs(&self.root) {
+                true => Err(std::io::Error::other("on tmpfs")),
+                false => Ok(()),
+            };
+            let parked = parked
+                .and_then(|()| std::fs::create_dir_all(&done))
+                .and_then(|()| {
+                    let n = std::fs::read_dir(&done)?.count();
+                    std::fs::rename(world, done.join(n.to_string()))
+                });
+            if parked.is_err() {
+                let _ = std::fs::remove_dir_all(world);
+            }
         }
         eprintln!(
             "   ({:.1} s, of which cleanup {:.1} s)",
@@ -1448,6 +1468,21 @@ impl Aside {
         let to = self.dir.join(n.to_string());
         std::fs::rename(path, &to)
             .with_context(|| format!("moving {} to {}", path.display(), to.display()))
+    }
+}
+
+/// Is `path` on a tmpfs (memory)?
+fn on_tmpfs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: a NUL-terminated path and room for the result, read only when it succeeded.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::statfs(c.as_ptr(), st.as_mut_ptr()) == 0
+            && st.assume_init().f_type == libc::TMPFS_MAGIC
     }
 }
 

@@ -619,6 +619,22 @@ impl Rows<'_> {
         }
     }
 
+    /// git's refresh: fresh stat data for stage-0 entries whose files were hashed and found
+    /// to hold their entry's content still. The content and the cache-tree stay; the entry
+    /// counts as verified by this command (not smudged when the index is written).
+    pub fn refresh(&mut self, fresh: &[(BString, Stat)]) {
+        for (path, stat) in fresh {
+            if let Some(i) = self
+                .state
+                .entry_index_by_path_and_stage(path.as_bstr(), Stage::Unconflicted)
+            {
+                let e = &mut self.state.entries_mut()[i];
+                e.stat = *stat;
+                e.flags.insert(Flags::UPTODATE);
+            }
+        }
+    }
+
     /// Replace the entries of every staged path by its conflict stages.
     pub fn set_stages(&mut self, stages: &[StageRow]) {
         if stages.is_empty() {

@@ -303,6 +303,10 @@ fn save_scoped(
     // The index follows the worktree for every saved path, with fresh stat data.
     let rows_span = crate::trace::span("save: index rows, ref");
     locked.rows().set(&rows);
+    // Files found unchanged after hashing get their fresh stat data (as `git status` and
+    // `git commit` refresh the index): neither a later command hashes them again, nor is
+    // a racily clean one smudged when this index is written.
+    locked.rows().refresh(&status.refreshed);
     if let Some(c) = commit {
         refs::cas(
             repo,

@@ -25,7 +25,14 @@ pub struct Changes {
     /// Untracked directories holding a repository of their own: never saved (they are not
     /// the lane's), reported.
     pub nested: Vec<BString>,
+    /// Tracked files whose stat data moved (or that the index could not vouch for: racily
+    /// clean) and whose content, hashed, is still their entry's: their fresh stat data, for
+    /// an index written next (git's refresh), so that no later command hashes them again.
+    pub refreshed: Refreshed,
 }
+
+/// Paths found unchanged after hashing, with the stat data taken before each was read.
+pub type Refreshed = Vec<(BString, gix::index::entry::Stat)>;
 
 /// The status of `repo`'s worktree (see [`dirty_paths`]), nested repositories apart; with
 /// `only`, of those paths (each one a file, or a directory and everything below it).
@@ -75,6 +82,7 @@ pub fn changes(
     };
     let mut out = BTreeSet::new();
     let mut nested = BTreeSet::new();
+    let mut refreshed = Vec::new();
     std::thread::scope(|scope| -> Result<()> {
         // The untracked walk runs beside the status of tracked files (both mostly wait for
         // the kernel's path lookups); a thread gets its own handle on the repository.
@@ -95,8 +103,9 @@ pub fn changes(
             Some(named) => judge_named(repo, state, named)?,
             None => None,
         };
-        if let Some(changed) = judged {
+        if let Some((changed, fresh)) = judged {
             out.extend(changed);
+            refreshed = fresh;
         } else {
             let _g = crate::trace::span("status: gix");
             let paths = named.as_deref().or(only);
@@ -155,6 +164,7 @@ pub fn changes(
     Ok(Changes {
         paths: out.into_iter().collect(),
         nested: nested.into_iter().collect(),
+        refreshed,
     })
 }
 
@@ -169,7 +179,7 @@ fn judge_named(
     repo: &gix::Repository,
     index: &gix::index::State,
     named: &[BString],
-) -> Result<Option<Vec<BString>>> {
+) -> Result<Option<(Vec<BString>, Refreshed)>> {
     use gix::bstr::ByteSlice as _;
     use gix::index::entry::Stage;
     let _t = crate::trace::span("status: judge the named paths");
@@ -189,15 +199,17 @@ fn judge_named(
         index,
     )?;
     let mut changed = Vec::new();
+    let mut refreshed = Vec::new();
     for (path, id, kind) in entries {
-        let disk = files
-            .read(path.as_bstr(), index, super::entry::Store::HashOnly)?
-            .map(|d| (d.leaf.id, Some(d.leaf.kind)));
-        if disk != Some((id, kind)) {
-            changed.push(path.clone());
+        let disk = files.read(path.as_bstr(), index, super::entry::Store::HashOnly)?;
+        match disk {
+            Some(d) if (d.leaf.id, Some(d.leaf.kind)) == (id, kind) => {
+                refreshed.push((path.clone(), d.stat));
+            }
+            _ => changed.push(path.clone()),
         }
     }
-    Ok(Some(changed))
+    Ok(Some((changed, refreshed)))
 }
 
 /// Collect what gix's status found: changed paths into `out`, nested repositories apart.

@@ -483,3 +483,34 @@ fn an_edit_racing_the_index_write_stays_visible_after_sync() {
         env.read(&racy)
     );
 }
+
+/// A save refreshes what it hashed and found unchanged, as `git status` does: a file whose
+/// stat data moved but whose content did not gets its fresh stat data in the index written
+/// (not hashed again by every later command, never left smudged).
+#[test]
+fn save_refreshes_files_it_found_unchanged() {
+    use std::os::unix::fs::MetadataExt as _;
+    let l = setup();
+    let env = &l.env;
+    // A first save: the index is then wtc's own, with its cache-tree.
+    env.write(&l.down_file(DRAFT), DRAFT_TS);
+    env.wtc_json(&l.down, &["save"]);
+    let touched = l.down_file(CONFIG);
+    let content = std::fs::read(&touched).unwrap();
+    // Same bytes, new inode and times: the stat data moved, the content did not.
+    std::fs::remove_file(&touched).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(&touched, &content).unwrap();
+    env.write(&l.down_file(OTHER), "a real change\n");
+    env.wtc_json(&l.down, &["save"]);
+    let debug = env.git(&l.down, &["ls-files", "--debug", CONFIG]);
+    let md = std::fs::metadata(&touched).unwrap();
+    assert!(
+        debug.contains(&format!("ino: {}", md.ino())),
+        "the entry has the file's fresh stat data: {debug}"
+    );
+    assert!(
+        debug.contains(&format!("size: {}", md.len())),
+        "and is not smudged: {debug}"
+    );
+}
