@@ -123,8 +123,13 @@ fn with_c_name<T>(name: &[u8], f: impl FnOnce(&std::ffi::CStr) -> T) -> Option<T
 /// working directory's inode instead of by every component from `/`. git works the same way
 /// (it moves to the worktree's top and uses paths relative to it); wtc runs in the worktree
 /// it updates, so a path there costs its own few components, not the worktree's depth too.
-/// Only for calls that name a file; messages keep showing `abs`.
+/// Only for calls that name a file; messages keep showing `abs`. Off in long-running
+/// commands ([`whole_paths`]): a working directory removed and made again at its path
+/// meanwhile would leave relative paths resolving inside the removed one.
 pub fn short(abs: &Path) -> &Path {
+    if WHOLE.load(std::sync::atomic::Ordering::Relaxed) {
+        return abs;
+    }
     static CWD: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
     let Some(cwd) = CWD.get_or_init(|| std::env::current_dir().ok()).as_deref() else {
         return abs;
@@ -133,6 +138,14 @@ pub fn short(abs: &Path) -> &Path {
         Ok(rest) if abs.is_absolute() && !rest.as_os_str().is_empty() => rest,
         _ => abs,
     }
+}
+
+static WHOLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on [`short`] returns every path whole (`wtc watch`, `wtc run`: they run for
+/// hours, the commands they start for milliseconds).
+pub fn whole_paths() {
+    WHOLE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 fn own(fd: RawFd) -> Option<OwnedFd> {

@@ -58,6 +58,8 @@ pub struct RunArgs {
 }
 
 pub fn run(ctx: &Ctx, args: RunArgs) -> Result<Report> {
+    // Long-running: paths stay whole (see `dirfd::short`).
+    crate::dirfd::whole_paths();
     let file = RunFile::load(&args.file)?;
     if let Some(p) = ctx.plan.as_deref().filter(|p| *p != file.plan) {
         return Err(crate::live::Error::RunPlanMismatch {

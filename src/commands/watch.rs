@@ -50,6 +50,8 @@ pub struct WatchArgs {
 }
 
 pub fn run(ctx: &Ctx, args: WatchArgs) -> Result<Report> {
+    // Long-running: paths stay whole (see `dirfd::short`).
+    crate::dirfd::whole_paths();
     let (ws, stored) = ctx.plan()?;
     let plan = stored.plan.name.clone();
     let scope = if args.all {
