@@ -130,8 +130,7 @@ pub fn short(abs: &Path) -> &Path {
     if WHOLE.load(std::sync::atomic::Ordering::Relaxed) {
         return abs;
     }
-    static CWD: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
-    let Some(cwd) = CWD.get_or_init(|| std::env::current_dir().ok()).as_deref() else {
+    let Some(cwd) = cwd() else {
         return abs;
     };
     match abs.strip_prefix(cwd) {
@@ -140,7 +139,25 @@ pub fn short(abs: &Path) -> &Path {
     }
 }
 
+/// The process's working directory, as it was when first asked.
+fn cwd() -> Option<&'static Path> {
+    static CWD: std::sync::OnceLock<Option<std::path::PathBuf>> = std::sync::OnceLock::new();
+    CWD.get_or_init(|| std::env::current_dir().ok()).as_deref()
+}
+
+/// Is `dir` the directory wtc runs in, or one of its parents? Such a directory is never
+/// removed, even when an update leaves it empty (git >= 2.35 keeps it too: a shell standing
+/// there would be left in a removed directory, and [`short`] paths would resolve inside it).
+pub fn holds_cwd(dir: &Path) -> bool {
+    cwd().is_some_and(|c| c.starts_with(dir))
+}
+
 static WHOLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Has [`whole_paths`] been called (a long-running command)?
+pub fn paths_whole() -> bool {
+    WHOLE.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// From now on [`short`] returns every path whole (`wtc watch`, `wtc run`: they run for
 /// hours, the commands they start for milliseconds).

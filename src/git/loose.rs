@@ -193,7 +193,8 @@ pub struct LooseFirst<'r> {
 /// The `objects` directories opened so far in this process, held open: a finder is made
 /// for every commit an ancestry walk reads, and opening the directory each time would cost
 /// what holding it saves. Should one be removed and made again at the same path, the held
-/// one finds nothing and every lookup goes to gix: slower, never wrong.
+/// one finds nothing and every lookup goes to gix: slower, never wrong. Long-running
+/// commands (`watch`, `run`) hold none (see [`objects_dir`]).
 static OPENED: std::sync::Mutex<Vec<std::sync::Arc<(OwnedFd, PathBuf)>>> =
     std::sync::Mutex::new(Vec::new());
 
@@ -208,6 +209,14 @@ static NOT_LOOSE: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet
 const NOT_LOOSE_MAX: usize = 100_000;
 
 fn objects_dir(path: &Path) -> Option<std::sync::Arc<(OwnedFd, PathBuf)>> {
+    // A long-running command opens it for each finder: a repository renamed away and made
+    // again at its path meanwhile must not be read through the old one's directory.
+    if crate::dirfd::paths_whole() {
+        return Some(std::sync::Arc::new((
+            crate::dirfd::open(path)?,
+            path.to_owned(),
+        )));
+    }
     let mut opened = OPENED.lock().ok()?;
     if let Some(held) = opened.iter().find(|h| h.1 == path) {
         return Some(held.clone());

@@ -1491,6 +1491,10 @@ fn clear_empty_dir(abs: &Path) -> Result<bool> {
 /// left where tracked files were deleted. Anything else in it is an error, never deleted
 /// (the obstacle check already proved that every file in there was deleted by the update).
 pub fn remove_empty_dir_tree(dir: &Path) -> std::io::Result<()> {
+    if crate::dirfd::holds_cwd(dir) {
+        // wtc's own working directory stays (see `dirfd::holds_cwd`): as if not empty.
+        return Err(std::io::Error::from_raw_os_error(libc::ENOTEMPTY));
+    }
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         if entry.file_type()?.is_dir() {

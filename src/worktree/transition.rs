@@ -636,7 +636,7 @@ fn write_files(
     for dir in dirs_to_prune.iter().rev() {
         let mut d = dir.clone();
         while d != files.root && d.starts_with(&files.root) {
-            if std::fs::remove_dir(&d).is_err() {
+            if crate::dirfd::holds_cwd(&d) || std::fs::remove_dir(&d).is_err() {
                 break;
             }
             d.pop();

@@ -559,3 +559,24 @@ fn a_staged_only_change_after_a_wtc_write_is_saved() {
     let again = env.wtc_json(&l.up, &["save"]);
     assert!(again["commit"].is_null(), "{again}");
 }
+
+/// sync run from a directory the update empties (its only file renamed): that directory
+/// stays (git >= 2.35 never removes the directory it runs in), and the file moved within it
+/// is written there.
+#[test]
+fn sync_from_a_directory_the_update_empties() {
+    let l = setup();
+    let env = &l.env;
+    env.write(&l.up.join("solo/a.txt"), "alone\n");
+    env.git(&l.up, &["add", "-A"]);
+    env.git(&l.up, &["commit", "-q", "-m", "solo"]);
+    env.wtc_json(&l.down, &["sync"]);
+    env.git(&l.up, &["mv", "solo/a.txt", "solo/b.txt"]);
+    env.git(&l.up, &["commit", "-q", "-m", "rename"]);
+    let here = l.down.join("solo");
+    env.wtc_json(&here, &["sync"]);
+    assert!(here.is_dir(), "the directory sync ran in is still there");
+    assert_eq!(env.read(&here.join("b.txt")), "alone\n");
+    assert!(!here.join("a.txt").exists());
+    env.assert_clean(&l.down, "after the sync");
+}
