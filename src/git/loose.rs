@@ -47,13 +47,16 @@ fn read_in(
     // No fstat for a size: loose objects are small, and the buffer grows when one is not.
     // One read is usually all: when it did not fill the buffer and the zlib stream ends in
     // what it brought (zlib marks its end and checks it), the read that would only report
-    // the end of the file is skipped. Anything else reads on to the end first.
-    // The first read goes into this thread's buffer, zeroed once (not per object: a sync
-    // reads thousands).
+    // the end of the file is skipped. Anything else reads on to the end first. The first
+    // read goes into this thread's buffer, zeroed once (a sync reads thousands of objects).
     thread_local! {
         static FIRST: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; FIRST_READ]);
     }
-    let first = FIRST.with(|buf| -> std::io::Result<Result<Option<Kind>, Vec<u8>>> {
+    enum First {
+        Whole(Kind),
+        Begun(Vec<u8>),
+    }
+    let first = FIRST.with(|buf| -> std::io::Result<First> {
         let mut buf = buf.borrow_mut();
         let n = loop {
             match std::io::Read::read(&mut file, &mut buf[..]) {
@@ -62,16 +65,17 @@ fn read_in(
                 Err(e) => return Err(e),
             }
         };
-        if n < FIRST_READ && n > 0 {
-            if let Ok(kind) = inflate(&buf[..n], out) {
-                return Ok(Ok(Some(kind)));
-            }
+        match n > 0 && n < FIRST_READ {
+            true => match inflate(&buf[..n], out) {
+                Ok(kind) => Ok(First::Whole(kind)),
+                Err(_) => Ok(First::Begun(buf[..n].to_vec())),
+            },
+            false => Ok(First::Begun(buf[..n].to_vec())),
         }
-        Ok(Err(buf[..n].to_vec()))
     })?;
     let mut compressed = match first {
-        Ok(done) => return Ok(done),
-        Err(read) => read,
+        First::Whole(kind) => return Ok(Some(kind)),
+        First::Begun(read) => read,
     };
     read_to_end(&mut file, &mut compressed, 0)?;
     inflate(&compressed, out).map(Some).map_err(|e| {

@@ -684,13 +684,12 @@ impl DiffsAhead {
     /// repository the fold's memory store lies over (or that store): the tips, the start
     /// and their merge bases are real commits, found in either.
     pub fn start(repo: &gix::Repository, start: ObjectId, tips: &[Tip]) -> Option<Self> {
-        let mem = repo;
         if tips.len() < 2 {
             return None;
         }
         let (tx, results) = std::sync::mpsc::channel();
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let sync = mem.clone().into_sync();
+        let sync = repo.clone().into_sync();
         let commits: Vec<ObjectId> = tips.iter().map(|t| t.commit).collect();
         let stopped = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {

@@ -462,10 +462,9 @@ fn fold_and_apply(
                 early = Some(merge_commit(repo)?);
             }
             // Otherwise the merge is written on another core while this one checks the
-            // worktree; that core then reads the blobs the update writes, ahead of the
-            // writers, until they are done. Should the check find local work in the way, the
-            // objects written are unreferenced (content-addressed, pruned by git's gc), and
-            // nothing else changed.
+            // worktree, and a third thread reads the blobs the update writes, ahead of the
+            // writers. Should the check find local work in the way, the objects written are
+            // unreferenced (content-addressed, pruned by git's gc), and nothing else changed.
             if !fast_forward && !opts.dry_run && early.is_none() {
                 let objects = merge::unpersisted(&mut mem, tree)?;
                 let shared = repo.clone().into_sync();

@@ -121,8 +121,8 @@ pub struct Prepared {
     pub seen: Seen,
     /// Incoming files smudged ahead ([`Transition::smudge_ahead`]), placed by the write.
     pub staged: std::sync::Mutex<Staged>,
-    /// Incoming blobs read by a helper of the caller's (see [`Transition::incoming_blobs`];
-    /// optional: a blob not ready is read by the write itself).
+    /// Incoming blobs read by a helper of the caller's (told them by
+    /// [`Transition::prepare_telling`]; optional: a blob not ready is read by the write).
     pub preloaded: Option<super::prefetch::Preloaded>,
 }
 
@@ -282,21 +282,6 @@ impl Transition {
             staged: Default::default(),
             preloaded: None,
         })
-    }
-
-    /// The blobs of the regular files this transition writes, in the order the write takes
-    /// them, read from `objects` (which must hold B by now): for a helper that fills
-    /// [`Prepared::preloaded`]. Best effort: on an error, none (the write reads and reports).
-    pub fn incoming_blobs(&self, objects: &gix::Repository) -> Vec<ObjectId> {
-        let (Ok(from), Ok(to)) = (self.from_tree(), self.to_tree()) else {
-            return Vec::new();
-        };
-        diff::diff_trees_loose(objects, from, to)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|c| diff::Leaf::file(c.new))
-            .map(|n| n.id)
-            .collect()
     }
 
     /// Is `prepared` (a check made earlier, its index lock since released) still the check
