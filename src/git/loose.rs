@@ -126,10 +126,19 @@ pub fn read_to_end(
             };
             out.resize(out.len() + more, 0);
         }
+        let asked = out.len() - filled;
         match file.read(&mut out[filled..]) {
             Ok(0) => {
                 out.truncate(filled);
                 return Ok(filled - start);
+            }
+            // A regular file's read(2) comes back short only at its end: one that stops
+            // exactly at the expected size needs no second read to find the end. (Were it
+            // short for another reason, the file would be judged changed, never unchanged:
+            // its stat data, taken before the read, is what every later check compares.)
+            Ok(n) if n < asked && hint > 0 && filled + n - start == hint => {
+                out.truncate(filled + n);
+                return Ok(hint);
             }
             Ok(n) => filled += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -554,9 +554,9 @@ impl<'r> Files<'r> {
             return Ok(None);
         };
         crate::faults::point();
-        let md = overwrite(&mut file, &md, &form, mode);
-        release_lease(&file);
-        let Some(md) = md? else {
+        // The lease goes with `file`, closed on return (one system call less than
+        // releasing it first).
+        let Some(md) = overwrite(&mut file, &md, &form, mode)? else {
             return Ok(Some(Placed::Raced)); // the lease was taken away: see still_leased
         };
         crate::faults::point();
@@ -616,7 +616,6 @@ impl<'r> Files<'r> {
             Err(e) => return Err(e).with_context(|| format!("writing {}", abs.display())),
         };
         lease_hook();
-        let created = file.metadata()?;
         // A watcher or scanner that opens the fresh name in the instant since it was made
         // (inotify-driven indexers do) holds it for a moment: ask again a few times.
         let mut leased = write_lease(&file).is_ok();
@@ -627,10 +626,11 @@ impl<'r> Files<'r> {
             std::thread::sleep(std::time::Duration::from_millis(1));
             leased = write_lease(&file).is_ok();
         }
-        if !leased || Fingerprint::of(&file.metadata()?) != Fingerprint::of(&created) {
-            if leased {
-                release_lease(&file);
-            }
+        // Under the lease, the file must still be as made: empty. Bytes someone wrote in it
+        // before the lease are theirs (a write that left it empty left nothing to lose).
+        // Dropping `file` lets go of the lease (it belongs to this one descriptor).
+        let created = file.metadata()?;
+        if !leased || created.len() != 0 {
             // Still open elsewhere, or written already: it is theirs now (empty, or what
             // they write), never written into by wtc.
             return Ok(Placed::Raced);
@@ -647,7 +647,6 @@ impl<'r> Files<'r> {
             if ours {
                 let _ = std::fs::remove_file(abs);
             }
-            release_lease(&file);
             return Err(e).with_context(|| format!("writing {}", abs.display()));
         }
         if !still_leased(&file) {
@@ -659,7 +658,6 @@ impl<'r> Files<'r> {
             file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             md = file.metadata()?;
         }
-        release_lease(&file);
         Ok(Placed::Written {
             stat: stat_of(&md),
             fingerprint: Some(Fingerprint::of(&md)),
@@ -1766,6 +1764,43 @@ mod tests {
             b"",
             b"created from nothing"
         ));
+    }
+
+    /// A new file: someone who opens the fresh name and writes into it before wtc's lease
+    /// (an editor saving, a generator) keeps their bytes; an open that only looked (nothing
+    /// written) does not stop wtc from filling the file once it has the lease.
+    #[test]
+    fn a_fresh_file_written_before_the_lease_is_theirs() {
+        let (tmp, leaf) = repo_with_blob("B\n");
+        let d = tmp.path();
+        let repo = crate::hermetic::open(d);
+        let mut files = Files::new(&repo).unwrap();
+        let _leases = crate::hermetic::leases_decide();
+        if !files.leases_work() {
+            return; // no leases here: new files go through a temp file and a no-clobber rename
+        }
+
+        let path = d.join("new");
+        let theirs = path.clone();
+        before_the_lease(move || {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&theirs)
+                .unwrap();
+            f.write_all(b"their bytes\n").unwrap();
+        });
+        let placed = files.place_leaf(BStr::new("new"), leaf).unwrap();
+        assert!(matches!(placed, Placed::Raced), "{placed:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "their bytes\n");
+
+        let path = d.join("looked-at");
+        let looked = path.clone();
+        before_the_lease(move || {
+            drop(std::fs::File::open(&looked).unwrap());
+        });
+        let placed = files.place_leaf(BStr::new("looked-at"), leaf).unwrap();
+        assert!(matches!(placed, Placed::Written { .. }), "{placed:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "B\n");
     }
 
     #[test]

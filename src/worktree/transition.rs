@@ -584,6 +584,25 @@ fn write_files(
         let abs = files.abs(c.path.as_bstr())?;
         if leftovers {
             recover_aside(files, c, &abs, &mut raced, &mut kept)?;
+        } else {
+            // What the check saw settles the two commonest paths without a look now (one
+            // `lstat` per changed file less): step 2 makes the same comparison itself.
+            match (seen.get(&c.path).copied(), c.old, c.new) {
+                // Nothing was there and B adds a leaf: step 2 creates it exclusively (or
+                // no-clobber renames it there), so whatever appeared meanwhile stays and
+                // the path is raced, as this step would judge it.
+                (Some(None), None, Some(_)) => continue,
+                // A regular file that stays one: step 2 rewrites it only when, under its
+                // lease, it still has the fingerprint the check saw; otherwise it looks
+                // again and judges it as this step would (`write_leaves`).
+                (Some(Some(then)), Some(_), Some(_))
+                    if then.mode & libc::S_IFMT == libc::S_IFREG && stays_regular(c, then) =>
+                {
+                    in_place.insert(c.path.clone(), then);
+                    continue;
+                }
+                _ => {}
+            }
         }
         let Some(now) = fingerprint(&abs) else {
             continue;
