@@ -20,6 +20,29 @@ use gix::ObjectId;
 
 use crate::error::{diagnostic_of, Diagnostic, Kind};
 
+/// The id git would give `data` as a blob, for comparing with ids already known (is a
+/// worktree file still the blob the index names?), never to name an object that is
+/// stored. SHA-1 repositories hash with plain SHA-1 (the CPU's SHA instructions where it
+/// has them): gix hashes with collision detection, several times slower, which guards the
+/// ids of objects written; a comparison stores no id, and a file crafted to collide with
+/// a committed blob would only pass for that blob. Other hash kinds go through gix.
+pub fn blob_id_to_compare(kind: gix::hash::Kind, data: &[u8]) -> anyhow::Result<ObjectId> {
+    if kind != gix::hash::Kind::Sha1 {
+        return Ok(gix::objs::compute_hash(
+            kind,
+            gix::object::Kind::Blob,
+            data,
+        )?);
+    }
+    use sha1::Digest as _;
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(b"blob ");
+    hasher.update(data.len().to_string().as_bytes());
+    hasher.update(b"\0");
+    hasher.update(data);
+    Ok(ObjectId::from_bytes_or_panic(hasher.finalize().as_slice()))
+}
+
 /// What the git layer refuses or fails at, in terms the user can act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -181,5 +204,27 @@ mod tests {
         super::note_written(&a, id);
         assert!(super::known_written(&a, &id));
         assert!(!super::known_written(&b, &id), "another object database");
+    }
+
+    /// The id compared with known ones is the id gix (and git) give the same bytes.
+    #[test]
+    fn a_blob_id_to_compare_is_the_blob_id() {
+        let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let kind = gix::hash::Kind::Sha1;
+        for data in [&b""[..], b"x", b"hello\n", &big[..]] {
+            assert_eq!(
+                super::blob_id_to_compare(kind, data).unwrap(),
+                gix::objs::compute_hash(kind, gix::object::Kind::Blob, data).unwrap(),
+                "{} bytes",
+                data.len()
+            );
+        }
+        assert_eq!(
+            super::blob_id_to_compare(gix::hash::Kind::Sha1, b"")
+                .unwrap()
+                .to_string(),
+            "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391",
+            "git hash-object of an empty file"
+        );
     }
 }

@@ -684,6 +684,18 @@ impl DiffsAhead {
     /// repository the fold's memory store lies over (or that store): the tips, the start
     /// and their merge bases are real commits, found in either.
     pub fn start(repo: &gix::Repository, start: ObjectId, tips: &[Tip]) -> Option<Self> {
+        Self::start_telling(repo, start, tips, None)
+    }
+
+    /// [`DiffsAhead::start`], also sending each tip's changed paths to `paths` as soon as
+    /// its diff is worked out (a look at the worktree made ahead:
+    /// [`crate::worktree::prejudge`]).
+    pub fn start_telling(
+        repo: &gix::Repository,
+        start: ObjectId,
+        tips: &[Tip],
+        paths: Option<std::sync::mpsc::Sender<Vec<gix::bstr::BString>>>,
+    ) -> Option<Self> {
         if tips.len() < 2 {
             return None;
         }
@@ -713,6 +725,9 @@ impl DiffsAhead {
                     missing_leaf(&repo, leaves).ok()?;
                     Some((base, diff))
                 })();
+                if let (Some(paths), Some((_, diff))) = (&paths, &diff) {
+                    let _ = paths.send(diff.iter().map(|c| c.path.clone()).collect());
+                }
                 if tx.send((k, diff)).is_err() {
                     return;
                 }

@@ -211,7 +211,15 @@ pub fn sync(
     }
     // The fold's thread that diffs each tip against its merge base starts now, while this
     // thread finds out what is pending (both read the same commits, cached once).
+    // A third looks at the tracked files those diffs name (the dear part of the worktree
+    // check) while the fold runs.
+    let mut prejudge = None;
     let mut ahead = match snapshot::merge_heads(repo)?.is_empty() {
+        true if tips.len() >= 2 => {
+            prejudge = crate::worktree::prejudge::Prejudge::start(repo);
+            let paths = prejudge.as_ref().map(|p| p.sender());
+            merge::DiffsAhead::start_telling(repo, head, &tips, paths)
+        }
         true => merge::DiffsAhead::start(repo, head, &tips),
         false => None,
     };
@@ -255,6 +263,7 @@ pub fn sync(
             opts,
             &mut out,
             ahead.take(),
+            prejudge.take(),
         )? {
             Step::Done => return Ok(out),
             Step::Blocked(obstacles) if opts.autosave && !opts.dry_run && !autosaved => {
@@ -302,6 +311,7 @@ fn fold_and_apply(
     opts: SyncOptions,
     out: &mut Synced,
     ahead: Option<merge::DiffsAhead>,
+    prejudge: Option<crate::worktree::prejudge::Prejudge>,
 ) -> Result<Step> {
     let branch = branch.to_string();
     // A shallow or partial clone gets the history and blobs the fold needs first.
@@ -473,7 +483,13 @@ fn fold_and_apply(
                 // The lock is taken (and recorded for a successor, should this process be
                 // killed) before the helper starts: a kill while the helper writes never
                 // falls between creating `index.lock` and recording it.
-                let (locked, staged) = lock_for_update(op, repo, mem, transition, head, true)?;
+                // The look made ahead ends (its last paths came with the fold's last diff);
+                // the lock takes over the index it read when the file still holds it.
+                let mut prejudged = prejudge.map(|p| p.finish());
+                let earlier = prejudged.as_mut().and_then(|p| p.take_index());
+                let (locked, staged) =
+                    lock_for_update(op, repo, mem, transition, head, true, earlier)?;
+                let prejudged = prejudged.as_ref().and_then(|p| p.valid_for(&locked.file));
                 return std::thread::scope(|scope| -> Result<Step> {
                     let (written_tx, written) = std::sync::mpsc::channel();
                     let helper_blobs = blobs.clone();
@@ -508,7 +524,8 @@ fn fold_and_apply(
                         let _ = incoming_tx.send(ids);
                     };
                     let (locked, mut prepared) =
-                        match check_update(repo, mem, transition, locked, staged, tell)? {
+                        match check_update(repo, mem, transition, locked, staged, prejudged, tell)?
+                        {
                             Ok(ready) => ready,
                             Err(obstacles) => return Ok(Step::Blocked(obstacles)),
                         };
@@ -716,8 +733,8 @@ fn prepare_update(
     head: ObjectId,
     smudge: bool,
 ) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
-    let (locked, staged) = lock_for_update(op, repo, mem, transition, head, smudge)?;
-    check_update(repo, mem, transition, locked, staged, |_| {})
+    let (locked, staged) = lock_for_update(op, repo, mem, transition, head, smudge, None)?;
+    check_update(repo, mem, transition, locked, staged, None, |_| {})
 }
 
 /// The first half of [`prepare_update`]: smudge ahead (when asked), lock the index, check
@@ -729,6 +746,7 @@ fn lock_for_update(
     transition: &Transition,
     head: ObjectId,
     smudge: bool,
+    earlier: Option<gix::index::File>,
 ) -> Result<(LockedIndex, Staged)> {
     // External filters (git-lfs) run before index.lock is taken: they may download.
     let staged = match smudge {
@@ -736,7 +754,7 @@ fn lock_for_update(
         false => Default::default(),
     };
     let _t = crate::trace::span("sync: lock and read the index");
-    let locked = op.lock_index(repo)?;
+    let locked = op.lock_index_reusing(repo, earlier)?;
     ensure_head_unchanged(repo, transition.branch(), head)?;
     Ok((locked, staged))
 }
@@ -748,10 +766,11 @@ fn check_update(
     transition: &Transition,
     locked: LockedIndex,
     staged: Staged,
+    prejudged: Option<&crate::worktree::prejudge::Prejudged>,
     incoming: impl FnOnce(Vec<ObjectId>),
 ) -> Result<std::result::Result<(LockedIndex, Prepared), Vec<Obstacle>>> {
     let _t = crate::trace::span("sync: prepare");
-    let prepared = transition.prepare_telling(mem, repo, locked.state(), incoming)?;
+    let prepared = transition.prepare_telling(mem, repo, locked.state(), prejudged, incoming)?;
     *prepared.staged.lock().expect("not poisoned") = staged;
     if !prepared.obstacles.is_empty() {
         return Ok(Err(prepared.obstacles));

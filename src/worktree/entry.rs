@@ -23,7 +23,8 @@ use crate::git::index::kind_of_mode;
 /// Whether reading a file also stores its blob.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {
-    /// Only compute the id (judging obstacles writes nothing).
+    /// Only compute the id, to compare with a known one (judging writes nothing, and the
+    /// id is never stored: see [`crate::git::blob_id_to_compare`]).
     HashOnly,
     /// Write the blob into the object database (a snapshot that will be committed).
     Write,
@@ -190,6 +191,14 @@ impl<'r> Files<'r> {
         self.noted.take().unwrap_or_default()
     }
 
+    /// Note `seen` (`None`: nothing) as what `path` looked like, unless it was noted before:
+    /// a look made ahead ([`super::prejudge`]).
+    pub(super) fn note_seen(&mut self, path: &BStr, seen: Option<Fingerprint>) {
+        if let Some(noted) = self.noted.as_mut() {
+            noted.entry(path.to_owned()).or_insert(seen);
+        }
+    }
+
     /// Note `md` (`None`: nothing) as what `path` looked like, unless it was noted before.
     pub(super) fn note(&mut self, path: &BStr, md: Option<&std::fs::Metadata>) {
         if let Some(noted) = self.noted.as_mut() {
@@ -268,9 +277,7 @@ impl<'r> Files<'r> {
             return Ok(None);
         };
         let id = match store {
-            Store::HashOnly => {
-                gix::objs::compute_hash(self.repo.object_hash(), gix::object::Kind::Blob, &bytes)?
-            }
+            Store::HashOnly => crate::git::blob_id_to_compare(self.repo.object_hash(), &bytes)?,
             Store::Write => self.repo.write_blob(&bytes)?.detach(),
         };
         Ok(Some(OnDisk {

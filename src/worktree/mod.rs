@@ -11,6 +11,7 @@ pub mod journal;
 pub mod obstacles;
 pub mod operation;
 pub mod prefetch;
+pub mod prejudge;
 pub mod snapshot;
 pub mod sparse;
 pub mod submodules;

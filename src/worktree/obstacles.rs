@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::diff::PathChange;
 use super::entry::Files;
+use super::prejudge::Prejudged;
 use super::validate;
 use crate::git::index::kind_of_mode;
 
@@ -43,6 +44,17 @@ impl Files<'_> {
         &mut self,
         changes: &[PathChange],
         index: &gix::index::State,
+    ) -> Result<Vec<Obstacle>> {
+        self.obstacles_prejudged(changes, index, None)
+    }
+
+    /// [`Files::obstacles`], taking the verdicts of a look made ahead (valid for `index`:
+    /// see [`Prejudged::valid_for`]) where it judged the very leaf asked about.
+    pub fn obstacles_prejudged(
+        &mut self,
+        changes: &[PathChange],
+        index: &gix::index::State,
+        prejudged: Option<&Prejudged>,
     ) -> Result<Vec<Obstacle>> {
         let deleted: BTreeSet<&BStr> = changes
             .iter()
@@ -75,7 +87,14 @@ impl Files<'_> {
                         }
                         continue;
                     }
-                    if self.holds(c.path.as_bstr(), old, index)? {
+                    let held = match prejudged.and_then(|p| p.holds(&c.path, old)) {
+                        Some((held, seen)) => {
+                            self.note_seen(c.path.as_bstr(), seen);
+                            held
+                        }
+                        None => self.holds(c.path.as_bstr(), old, index)?,
+                    };
+                    if held {
                         continue;
                     }
                     let disk = self.leaf_on_disk(c.path.as_bstr(), index)?;

@@ -215,17 +215,19 @@ impl Transition {
         worktree: &gix::Repository,
         index: &gix::index::State,
     ) -> Result<Prepared> {
-        self.prepare_telling(objects, worktree, index, |_| {})
+        self.prepare_telling(objects, worktree, index, None, |_| {})
     }
 
     /// [`Transition::prepare`], handing `incoming` the blobs the update would write (the
     /// regular files of B that differ from A) as soon as they are known, before the
-    /// worktree is checked: another thread can read them meanwhile.
+    /// worktree is checked: another thread can read them meanwhile. `prejudged`: verdicts
+    /// of a look made ahead against this very `index` ([`super::prejudge`]).
     pub fn prepare_telling(
         &self,
         objects: &gix::Repository,
         worktree: &gix::Repository,
         index: &gix::index::State,
+        prejudged: Option<&super::prejudge::Prejudged>,
         incoming: impl FnOnce(Vec<ObjectId>),
     ) -> Result<Prepared> {
         let diffing = crate::trace::span("prepare: diff");
@@ -260,7 +262,7 @@ impl Transition {
             .collect();
         drop(validating);
         let judging = crate::trace::span("prepare: obstacles");
-        let obstacles = files.obstacles(&on_disk, index)?;
+        let obstacles = files.obstacles_prejudged(&on_disk, index, prejudged)?;
         drop(judging);
         // A path the check did not stat (sparse, a submodule, an index row that settles it)
         // is stat'ed now.
@@ -1231,6 +1233,93 @@ mod tests {
         }
         // Deleted where B deletes it too: no obstacle.
         assert_eq!(prepared.obstacles.len(), 2, "{:?}", prepared.obstacles);
+    }
+
+    /// The look made ahead (a sync's prejudge) stands in for the check only for the very
+    /// index it read and the very leaf it judged, and what it saw is what the write compares
+    /// with: an edit made after it is never written over, and a changed index throws every
+    /// verdict away.
+    #[test]
+    fn a_look_made_ahead_never_lets_a_later_edit_be_written_over() {
+        use super::super::diff::Leaf;
+        use super::super::prejudge::Prejudge;
+        use gix::object::tree::EntryKind;
+        let (tmp, a, b) = setup(
+            &|d| {
+                write(&d.join("racy.txt"), "a\n");
+                write(&d.join("calm.txt"), "c\n");
+            },
+            &|d| {
+                write(&d.join("racy.txt"), "B\n");
+                write(&d.join("calm.txt"), "C\n");
+            },
+        );
+        let d = tmp.path();
+        let repo = crate::hermetic::open(d);
+        let head = repo.head_id().unwrap().detach();
+        let look = || {
+            let pj = Prejudge::start(&repo).unwrap();
+            pj.sender()
+                .send(vec!["racy.txt".into(), "calm.txt".into(), "absent".into()])
+                .unwrap();
+            pj.finish()
+        };
+        let mut judged = look();
+        assert_eq!(judged.len(), 2, "only what the index has is judged");
+        let ids = |p: &str| {
+            let e = locked_state_entry(&repo, p);
+            Leaf {
+                id: e,
+                kind: EntryKind::Blob,
+            }
+        };
+        assert!(matches!(
+            judged.holds(b"racy.txt", ids("racy.txt")),
+            Some((true, Some(_)))
+        ));
+        let other = Leaf {
+            id: ObjectId::null(gix::hash::Kind::Sha1),
+            kind: EntryKind::Blob,
+        };
+        assert!(
+            judged.holds(b"racy.txt", other).is_none(),
+            "another leaf: not judged"
+        );
+
+        // The user edits racy.txt after the look (same size, within the index's second:
+        // nothing but the fingerprint the look noted can tell).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        write(&d.join("racy.txt"), "u\n");
+        let t = Transition::of_branch("test", "refs/heads/a", head, a, b);
+        let leases = crate::hermetic::leases_decide();
+        let earlier = judged.take_index();
+        let locked = LockedIndex::acquire_reusing(&repo, earlier).unwrap();
+        let valid = judged.valid_for(&locked.file);
+        assert!(valid.is_some(), "the same index: the verdicts stand");
+        let prepared = t
+            .prepare_telling(&repo, &repo, locked.state(), valid, |_| {})
+            .unwrap();
+        assert!(prepared.obstacles.is_empty(), "{:?}", prepared.obstacles);
+        let applied = t.apply(&repo, &prepared, locked).unwrap();
+        assert_eq!(applied.raced, ["racy.txt"]);
+        assert_eq!(std::fs::read_to_string(d.join("racy.txt")).unwrap(), "u\n");
+        assert_eq!(std::fs::read_to_string(d.join("calm.txt")).unwrap(), "C\n");
+        drop(leases); // git is started below
+
+        // Another index (any write changes its checksum): no verdict is used.
+        let mut judged = look();
+        git(d, &["update-index", "--chmod=+x", "calm.txt"]);
+        let locked = LockedIndex::acquire_reusing(&repo, judged.take_index()).unwrap();
+        assert!(judged.valid_for(&locked.file).is_none());
+    }
+
+    /// The index entry's id at `path` (stage 0).
+    fn locked_state_entry(repo: &gix::Repository, path: &str) -> ObjectId {
+        let index = repo.open_index().unwrap();
+        index
+            .entry_by_path_and_stage(path.into(), gix::index::entry::Stage::Unconflicted)
+            .unwrap()
+            .id
     }
 
     /// The race the hunt found: wtc wrote its file at a path, a writer opened the path and
