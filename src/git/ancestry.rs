@@ -259,6 +259,24 @@ pub fn is_ancestor(
     Ok(flags.get(&ancestor).copied().unwrap_or(0) & PARENT2 != 0)
 }
 
+/// Is `ancestor` reachable from one of `descendants` (or one of them)? One walk for them
+/// all, where asking [`is_ancestor`] of each would walk their shared history once each.
+pub fn is_ancestor_of_any(
+    repo: &gix::Repository,
+    ancestor: ObjectId,
+    descendants: &[ObjectId],
+) -> Result<bool> {
+    if descendants.contains(&ancestor) {
+        return Ok(true);
+    }
+    if descendants.is_empty() {
+        return Ok(false);
+    }
+    let mut commits = Commits::of(repo)?;
+    let (_, flags) = paint(repo, &mut commits, ancestor, descendants)?;
+    Ok(flags.get(&ancestor).copied().unwrap_or(0) & PARENT2 != 0)
+}
+
 /// How many commits `tip` reaches that `base` does not (`git rev-list --count base..tip`).
 pub fn count_unique(repo: &gix::Repository, tip: ObjectId, base: ObjectId) -> Result<usize> {
     Ok(unique_commits(repo, tip, &[base])?.len())
@@ -320,6 +338,29 @@ mod tests {
     fn assert_like_git(d: &Path, all: &[String]) {
         let repo = crate::hermetic::open(d);
         let id = |s: &str| ObjectId::from_hex(s.as_bytes()).expect("hex");
+        let ancestor_in_git = |x: &str, y: &str| {
+            let _spawning = crate::hermetic::spawning();
+            crate::hermetic::shared()
+                .command("git", d)
+                .args(["merge-base", "--is-ancestor", x, y])
+                .status()
+                .expect("git runs")
+                .success()
+        };
+        // One walk against several descendants answers as git's pairs do, for every commit
+        // against each window of three others.
+        for x in all {
+            let others: Vec<&String> = all.iter().filter(|o| *o != x).collect();
+            for window in others.windows(3.min(others.len().max(1))) {
+                let want = window.iter().any(|y| ancestor_in_git(x, y));
+                let ids: Vec<ObjectId> = window.iter().map(|y| id(y)).collect();
+                assert_eq!(
+                    is_ancestor_of_any(&repo, id(x), &ids).expect("walk"),
+                    want,
+                    "is {x} an ancestor of one of {window:?}?"
+                );
+            }
+        }
         for x in all {
             for y in all {
                 let out = {

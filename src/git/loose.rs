@@ -150,13 +150,32 @@ pub fn read_to_end(
     }
 }
 
+thread_local! {
+    /// One inflater per thread, reset for each object: making one allocates and clears its
+    /// state and window (~40 KiB), which cost as much as inflating a small tree.
+    static INFLATE: std::cell::RefCell<gix::zlib::Inflate> = std::cell::RefCell::default();
+}
+
 /// Inflate one loose object's bytes into `out` (its body), returning its kind.
 fn inflate(compressed: &[u8], out: &mut Vec<u8>) -> Result<Kind, String> {
+    INFLATE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut inflate) => {
+            inflate.reset();
+            inflate_with(&mut inflate, compressed, out)
+        }
+        Err(_) => inflate_with(&mut gix::zlib::Inflate::default(), compressed, out),
+    })
+}
+
+fn inflate_with(
+    inflate: &mut gix::zlib::Inflate,
+    compressed: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Kind, String> {
     if compressed.is_empty() {
         return Err("empty loose object file".into());
     }
     let mut header = [0u8; HEADER_MAX];
-    let mut inflate = gix::zlib::Inflate::default();
     let (status, consumed_in, consumed_out) = inflate
         .prefix(compressed, &mut header)
         .map_err(|e| e.to_string())?;
@@ -278,13 +297,17 @@ impl<'r> LooseFirst<'r> {
     /// alternates, objects held in memory). gix's own answer for a loose object checks every
     /// pack index first and then stats the object's whole path.
     pub fn contains(&self, id: &gix::oid) -> bool {
-        if let Some((dir, _)) = self.objects.as_deref() {
-            let found = crate::dirfd::stat_at_following(dir.as_raw_fd(), &loose_name(id));
-            if found.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
-                return true;
-            }
-        }
-        self.repo.has_object(id)
+        self.contains_loose(id) || self.repo.has_object(id)
+    }
+
+    /// Is `id` a loose object file of this repository (one `fstatat` in the held `objects`
+    /// directory)? `false` says nothing about packs and alternates.
+    pub fn contains_loose(&self, id: &gix::oid) -> bool {
+        let Some((dir, _)) = self.objects.as_deref() else {
+            return false;
+        };
+        let found = crate::dirfd::stat_at_following(dir.as_raw_fd(), &loose_name(id));
+        found.is_some_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
     }
 
     /// The blob `id`'s data.

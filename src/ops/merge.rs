@@ -769,21 +769,15 @@ impl Drop for DiffsAhead {
 pub fn independent_tips(repo: &gix::Repository, merged: &[Tip]) -> Result<Vec<Tip>> {
     let mut out = Vec::new();
     for (i, t) in merged.iter().enumerate() {
-        let mut redundant = false;
-        for (j, other) in merged.iter().enumerate() {
-            if i != j
-                && t.commit != other.commit
-                && refs::is_ancestor(repo, t.commit, other.commit)?
-            {
-                redundant = true;
-                break;
-            }
-            if j < i && t.commit == other.commit {
-                redundant = true;
-                break;
-            }
+        if merged[..i].iter().any(|o| o.commit == t.commit) {
+            continue; // the same commit twice: the first stands for both
         }
-        if !redundant {
+        let others: Vec<ObjectId> = merged
+            .iter()
+            .filter(|o| o.commit != t.commit)
+            .map(|o| o.commit)
+            .collect();
+        if !crate::git::ancestry::is_ancestor_of_any(repo, t.commit, &others)? {
             out.push(t.clone());
         }
     }
@@ -854,8 +848,17 @@ pub fn unpersisted(mem: &mut gix::Repository, tree: ObjectId) -> Result<Vec<MemO
 
 /// Write `objects` (from [`unpersisted`]) into `real`'s object database, in order.
 pub fn persist(real: &gix::Repository, objects: &[MemObject]) -> Result<()> {
-    for (_, kind, data) in objects {
-        let id = real.write_buf(*kind, data)?;
+    // gix looks for each object before it writes one (every pack index, then the loose
+    // file's whole path, ~10 us): an object already loose here (the same merge written by
+    // an earlier sync, a tree another lane made too) is found with one `fstatat` in the held
+    // objects directory and not written again; anything else goes to gix, which still looks
+    // in the packs first.
+    let loose = crate::git::loose::LooseFirst::new(real);
+    for (id, kind, data) in objects {
+        let id = match loose.contains_loose(id) {
+            true => *id,
+            false => real.write_buf(*kind, data)?,
+        };
         crate::git::note_written(real, id);
         crate::faults::point();
     }

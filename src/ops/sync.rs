@@ -508,8 +508,14 @@ fn fold_and_apply(
                     scope.spawn(move || {
                         let repo = shared.to_thread_local();
                         let _t = crate::trace::span("sync: write the merge (beside)");
-                        let commit =
-                            merge::persist(&repo, &objects).and_then(|()| merge_commit(&repo));
+                        let persisted = {
+                            let _t = crate::trace::span("merge (beside): objects");
+                            merge::persist(&repo, &objects)
+                        };
+                        let commit = persisted.and_then(|()| {
+                            let _t = crate::trace::span("merge (beside): commit");
+                            merge_commit(&repo)
+                        });
                         let _ = written_tx.send(commit);
                     });
                     // However this ends, the helper stops reading (the scope waits for it).
