@@ -97,6 +97,26 @@ pub fn open_file_at(at: RawFd, name: &[u8]) -> std::io::Result<std::fs::File> {
     Ok(unsafe { std::fs::File::from_raw_fd(fd) })
 }
 
+/// Open the worktree file at `path` to hash it (is it still what the index says? what does
+/// a save store?) without touching its access time where the kernel lets us (`O_NOATIME`:
+/// files we own): under `relatime` the first read after a write otherwise dirties the
+/// inode, a write to the inode table for every freshly written file a check hashes, and
+/// nobody needs to know that wtc looked. Elsewhere (`EPERM`: someone else's file) it opens
+/// as usual.
+pub fn open_unnoticed(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let open = |flags| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(path)
+    };
+    match open(libc::O_NOATIME) {
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => open(0),
+        other => other,
+    }
+}
+
 /// `f` of `name` as a C string; `None` when `name` holds a NUL (no file has such a name).
 /// Names are short and these calls run once per file: no allocation below 256 bytes.
 fn with_c_name<T>(name: &[u8], f: impl FnOnce(&std::ffi::CStr) -> T) -> Option<T> {
