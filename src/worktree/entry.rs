@@ -296,7 +296,7 @@ impl<'r> Files<'r> {
         size: u64,
     ) -> Result<Vec<u8>> {
         use gix::filter::plumbing::pipeline::convert::ToGitOutcome;
-        let file = crate::dirfd::open_unnoticed(&crate::dirfd::short(abs))
+        let file = crate::dirfd::open_unnoticed(crate::dirfd::short(abs))
             .with_context(|| format!("reading {}", abs.display()))?;
         let rela = gix::path::from_bstr(path)?;
         let mut data = Vec::new();
