@@ -156,6 +156,7 @@ pub fn sync(
         dry_run: opts.dry_run,
     };
 
+    let lanes_span = crate::trace::span("sync: the lane's state, its upstream tips");
     // A git operation half-way (a rebase, a cherry-pick...) is the user's: never build on it.
     snapshot::refuse_operation_in_progress(repo)?;
     let on = repo
@@ -209,10 +210,12 @@ pub fn sync(
             commit: target_tip(repo, plan)?,
         });
     }
+    drop(lanes_span);
     // The fold's thread that diffs each tip against its merge base starts now, while this
     // thread finds out what is pending (both read the same commits, cached once).
     // A third looks at the tracked files those diffs name (the dear part of the worktree
     // check) while the fold runs.
+    let starting = crate::trace::span("sync: start the helper threads");
     let mut prejudge = None;
     let mut ahead = match snapshot::merge_heads(repo)?.is_empty() {
         true if tips.len() >= 2 => {
@@ -223,6 +226,7 @@ pub fn sync(
         true => merge::DiffsAhead::start(repo, head, &tips),
         false => None,
     };
+    drop(starting);
     let pending_span = crate::trace::span("sync: what is pending");
     let mut pending = Vec::new();
     for t in &tips {
