@@ -36,9 +36,10 @@ pub fn blob_id_to_compare(kind: gix::hash::Kind, data: &[u8]) -> anyhow::Result<
     }
     use sha1::Digest as _;
     let mut hasher = sha1::Sha1::new();
-    hasher.update(b"blob ");
-    hasher.update(data.len().to_string().as_bytes());
-    hasher.update(b"\0");
+    hasher.update(gix::objs::encode::loose_header(
+        gix::object::Kind::Blob,
+        data.len() as u64,
+    ));
     hasher.update(data);
     Ok(ObjectId::from_bytes_or_panic(hasher.finalize().as_slice()))
 }

@@ -127,10 +127,12 @@ fn judge(
         return Ok(Prejudged::default());
     }
     let mut files = Files::with_index(repo, root, &index)?;
-    let mut verdicts: HashMap<BString, Verdict> = HashMap::new();
+    // Each path's first `lstat` is noted by the judging itself, before it reads the file.
+    files.note_fingerprints();
+    let mut judged: HashMap<BString, (Leaf, bool)> = HashMap::new();
     for batch in incoming {
         for path in batch {
-            if verdicts.contains_key(&path) {
+            if judged.contains_key(&path) {
                 continue;
             }
             let Some(e) = index.entry_by_path_and_stage(path.as_bstr(), Stage::Unconflicted) else {
@@ -140,19 +142,23 @@ fn judge(
                 continue;
             };
             let leaf = Leaf { id: e.id, kind };
-            files.note_fingerprints();
             // A path that cannot be judged here (a filter that fails) is left to the check,
             // which reports it.
-            let Ok(holds) = files.holds(path.as_bstr(), leaf, &index) else {
-                continue;
-            };
-            let Some(seen) = files.take_noted().remove(&path) else {
-                continue; // not looked at (a submodule): the check judges it itself
-            };
-            verdicts.insert(path, Verdict { leaf, holds, seen });
+            if let Ok(holds) = files.holds(path.as_bstr(), leaf, &index) {
+                judged.insert(path, (leaf, holds));
+            }
         }
     }
+    let mut noted = files.take_noted();
     drop(files);
+    // A path judged without a look (a submodule) is left to the check.
+    let verdicts = judged
+        .into_iter()
+        .filter_map(|(path, (leaf, holds))| {
+            let seen = noted.remove(&path)?;
+            Some((path, Verdict { leaf, holds, seen }))
+        })
+        .collect();
     Ok(Prejudged {
         checksum: index.checksum(),
         verdicts,

@@ -1266,15 +1266,14 @@ mod tests {
         };
         let mut judged = look();
         assert_eq!(judged.len(), 2, "only what the index has is judged");
-        let ids = |p: &str| {
-            let e = locked_state_entry(&repo, p);
-            Leaf {
-                id: e,
-                kind: EntryKind::Blob,
-            }
+        let index = repo.open_index().unwrap();
+        let (id, kind) = crate::git::index::stage0(&index, "racy.txt".into()).unwrap();
+        let indexed = Leaf {
+            id,
+            kind: kind.unwrap(),
         };
         assert!(matches!(
-            judged.holds(b"racy.txt", ids("racy.txt")),
+            judged.holds(b"racy.txt", indexed),
             Some((true, Some(_)))
         ));
         let other = Leaf {
@@ -1311,15 +1310,6 @@ mod tests {
         git(d, &["update-index", "--chmod=+x", "calm.txt"]);
         let locked = LockedIndex::acquire_reusing(&repo, judged.take_index()).unwrap();
         assert!(judged.valid_for(&locked.file).is_none());
-    }
-
-    /// The index entry's id at `path` (stage 0).
-    fn locked_state_entry(repo: &gix::Repository, path: &str) -> ObjectId {
-        let index = repo.open_index().unwrap();
-        index
-            .entry_by_path_and_stage(path.into(), gix::index::entry::Stage::Unconflicted)
-            .unwrap()
-            .id
     }
 
     /// The race the hunt found: wtc wrote its file at a path, a writer opened the path and
