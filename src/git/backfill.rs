@@ -6,6 +6,8 @@
 //! [`super::remote::push`]): git's own fetch, which knows how to deepen a shallow clone
 //! (`--shallow-since`, `--deepen`) and how to ask a promisor remote for blobs (with the
 //! `noop` negotiation, so the server does not assume the client has what it lacks).
+//! [`fetch_objects`] is the same fetch by id with git's usual negotiation, for the packs gix
+//! cannot take ([`super::remote::fetch`]).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -16,18 +18,36 @@ use gix::ObjectId;
 /// How one backfill fetch went: `Err` holds git's last line (a server that cannot serve it).
 pub type Outcome = std::result::Result<(), String>;
 
-/// `git fetch` in `repo` from `remote` with `args`, ids on stdin when given.
+/// `git fetch` in `repo` from `remote` with `args`, ids on stdin when given, without
+/// telling the server what we have (`noop` negotiation).
 fn git_fetch(
     repo: &gix::Repository,
     remote: &str,
     args: &[String],
     stdin: Option<String>,
 ) -> Result<Outcome> {
+    fetch_with(
+        repo,
+        remote,
+        args,
+        stdin,
+        &["-c", "fetch.negotiationAlgorithm=noop"],
+    )
+}
+
+/// `git fetch` with `config` (`-c` pairs) before the subcommand.
+fn fetch_with(
+    repo: &gix::Repository,
+    remote: &str,
+    args: &[String],
+    stdin: Option<String>,
+    config: &[&str],
+) -> Result<Outcome> {
     let workdir = repo.workdir().unwrap_or(repo.git_dir());
     let mut cmd = Command::new("git");
     cmd.arg("-C")
         .arg(workdir)
-        .args(["-c", "fetch.negotiationAlgorithm=noop"])
+        .args(config)
         .args([
             "fetch",
             "--quiet",
@@ -118,6 +138,20 @@ pub fn deepen_by(
 /// The whole history (the last resort).
 pub fn unshallow(repo: &gix::Repository, remote: &str) -> Result<Outcome> {
     git_fetch(repo, remote, &["--unshallow".into()], None)
+}
+
+/// Fetch `objects` (and what they reach that `repo` lacks) by id, negotiating as a plain
+/// `git fetch` does: what [`super::remote::fetch`] falls back to when gix cannot take the
+/// pack the remote sent.
+pub fn fetch_objects(
+    repo: &gix::Repository,
+    remote: &str,
+    objects: &[ObjectId],
+) -> Result<Outcome> {
+    if objects.is_empty() {
+        return Ok(Ok(()));
+    }
+    fetch_with(repo, remote, &[], Some(ids(objects)), &[])
 }
 
 /// Fetch `blobs` by id from the promisor `remote`, in one round trip.

@@ -56,6 +56,17 @@ fn remote_error(
     what: &'static str,
     err: gix::Error,
 ) -> anyhow::Error {
+    remote_error_and(repo, remote, what, err, None)
+}
+
+/// [`remote_error`], with `also` (what a second try said) after gix's reasons.
+fn remote_error_and(
+    repo: &gix::Repository,
+    remote: &str,
+    what: &'static str,
+    err: gix::Error,
+    also: Option<String>,
+) -> anyhow::Error {
     let url = display_url(repo, remote);
     // gix nests the real reason (refused connection, unknown host, 401) a few sources deep.
     let mut reasons: Vec<String> = Vec::new();
@@ -67,6 +78,7 @@ fn remote_error(
         }
         cur = e.source();
     }
+    reasons.extend(also);
     crate::git::Error::Remote {
         what,
         remote: remote.to_string(),
@@ -105,12 +117,97 @@ pub fn fetch(
     // gix renames the progress it is handed after each phase ("negotiate (round 1)",
     // "receiving pack"): hand it a child, so the line still says what is fetched from where.
     let mut task = crate::progress::task(format!("fetching from {remote}"));
-    let outcome = conn
+    let prepared = conn
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| remote_error(repo, remote, "fetching from", e))?
-        .receive(task.add_child("receiving"), &gix::interrupt::IS_INTERRUPTED)
         .map_err(|e| remote_error(repo, remote, "fetching from", e))?;
-    Ok(remote_refs(&outcome.ref_map, prefix))
+    let listed = prepared.ref_map().clone();
+    match prepared.receive(task.add_child("receiving"), &gix::interrupt::IS_INTERRUPTED) {
+        Ok(outcome) => Ok(remote_refs(&outcome.ref_map, prefix)),
+        Err(e) if failed_on_the_pack(&e) && !gix::interrupt::is_triggered() => {
+            if let Err(git_error) = fetch_listed_through_git(repo, remote, &listed) {
+                let also = format!("`git fetch` of the same objects failed too: {git_error:#}");
+                return Err(remote_error_and(
+                    repo,
+                    remote,
+                    "fetching from",
+                    e,
+                    Some(also),
+                ));
+            }
+            Ok(remote_refs(&listed, prefix))
+        }
+        Err(e) => Err(remote_error(repo, remote, "fetching from", e)),
+    }
+}
+
+/// gix's words (gix 0.90, `receive_pack.rs`) when the pack the remote sent could not be
+/// indexed or written; the e2e test
+/// `remote::a_thin_pack_gix_cannot_index_is_fetched_through_git`
+/// notices when they change.
+const PACK_NOT_WRITTEN: &str = "Failed to write the received pack";
+
+/// Did gix fail on the pack itself (after the negotiation), rather than on the connection?
+fn failed_on_the_pack(err: &gix::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if e.to_string().contains(PACK_NOT_WRITTEN) {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// Fetch exactly the objects gix's listing named, through the `git` binary, and move the
+/// tracking refs to them as gix would have (every wtc refspec is forced).
+///
+/// Why: gix-pack 0.77 (gix 0.90) mis-indexes some valid thin packs. When it completes a thin
+/// pack it inserts the missing bases and shifts later offsets, but it skips re-pointing
+/// offset deltas whenever the bytes inserted so far happen to sum to zero (an inserted base
+/// exactly as long as what the converted ref-deltas saved), so a later offset delta names a
+/// base "at" an offset no entry starts at. Real servers send such packs now and then (16
+/// agents through `git daemon` hit one); `git index-pack --fix-thin` takes them. Fetching the
+/// listed ids (protocol v2 lets a client want any reachable object) keeps the refs exactly
+/// what gix listed, so callers see no difference.
+fn fetch_listed_through_git(
+    repo: &gix::Repository,
+    remote: &str,
+    listed: &gix::remote::fetch::RefMap,
+) -> Result<()> {
+    let _t = crate::trace::span("fetch: through git");
+    let updates: Vec<(String, ObjectId)> = listed
+        .mappings
+        .iter()
+        .filter_map(|m| {
+            let local = m.local.as_ref()?.to_str_lossy().into_owned();
+            Some((local, m.remote.as_id()?.to_owned()))
+        })
+        .collect();
+    let mut missing: Vec<ObjectId> = updates
+        .iter()
+        .map(|(_, id)| *id)
+        .filter(|id| !repo.has_object(id))
+        .collect();
+    missing.sort();
+    missing.dedup();
+    crate::git::backfill::fetch_objects(repo, remote, &missing)?.map_err(anyhow::Error::msg)?;
+    // git checked the objects' connectivity before it exited; a miss makes gix's object
+    // store look for the new pack.
+    for (local, id) in updates {
+        if !repo.has_object(id) {
+            anyhow::bail!("`git fetch` did not bring {id} for {local}");
+        }
+        if crate::git::refs::peel(repo, &local)? != Some(id) {
+            crate::git::refs::cas(
+                repo,
+                &local,
+                gix::refs::transaction::PreviousValue::Any,
+                id,
+                "fetch (through git)",
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The remote's refs matching `refspec` whose names start with `prefix`, listed without

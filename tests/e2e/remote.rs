@@ -596,3 +596,163 @@ fn sync_target_merges_the_remotes_target() {
     assert_eq!(env.read(&lane.join("hotfix.txt")), "fixed\n");
     assert!(env.is_ancestor(&lane, &hotfix, "HEAD"));
 }
+
+/// A thin pack gix 0.90 cannot index is still fetched: wtc fetches the very ids gix listed
+/// through `git fetch` and moves the tracking refs as gix would have (see
+/// `git::remote::fetch_listed_through_git`). The pack is valid: `git index-pack --fix-thin`
+/// takes it. It is made to order: two ref-deltas against a blob the client has (`x.txt`),
+/// whose entry, as gix deflates it to complete the pack, is exactly as long as the two
+/// conversions to offset deltas save, and then an offset delta reaching back past them.
+/// The remote serves it through `uploadpack.packObjectsHook` whenever lane a's new commit
+/// is wanted; it must be served twice (gix, then git), and the sync must bring the lane.
+#[test]
+fn a_thin_pack_gix_cannot_index_is_fetched_through_git() {
+    use gix::odb::pack::data::entry::Header;
+    use gix::odb::pack::data::input::Entry;
+    use gix::ObjectId;
+
+    let w = world(by_path);
+    let env = &w.env;
+    let entry = |data: &[u8]| {
+        let blob = gix::objs::Data::new(data, gix::objs::Kind::Blob, gix::hash::Kind::Sha1);
+        // gix completes thin packs with core.looseCompression, level 1 unless configured.
+        Entry::from_data_obj(&blob, 0, gix::zlib::Compression::BEST_SPEED).expect("deflate")
+    };
+    // 38 bytes: 19 saved by each of the two conversions (ref-delta -> one-byte offset).
+    let x = (1..200)
+        .map(|n| {
+            let line: String = (0..n)
+                .map(|k| (b'a' + (k * 7 % 26) as u8) as char)
+                .collect();
+            line + "\n"
+        })
+        .find(|x| entry(x.as_bytes()).bytes_in_pack() == 38)
+        .expect("a blob whose completing entry is 38 bytes");
+
+    let setup = w.clone("setup");
+    env.write(&setup.join("x.txt"), &x);
+    env.git(&setup, &["add", "x.txt"]);
+    env.git(&setup, &["commit", "-qm", "Add x"]);
+    env.git(&setup, &["push", "-q", "origin", "main"]);
+    let lead = w.clone("lead");
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);
+    env.wtc_ok(&lead, &["add", "b", "--after", "a", "--no-worktree"]);
+    let b = w.clone("b");
+    env.wtc_ok(&b, &["join", "p", "b"]);
+
+    // Lane a's next commit, by plain git: four small files, nothing else new.
+    let (a, p, bb, q) = ("aaaa\n", "pppp pppp\n", "bbbb\n", "qqqq\n");
+    for (name, content) in [("a.txt", a), ("p.txt", p), ("b.txt", bb), ("q.txt", q)] {
+        env.write(&setup.join(name), content);
+    }
+    env.git(&setup, &["add", "-A"]);
+    env.git(&setup, &["commit", "-qm", "Lane a's work"]);
+    env.git(
+        &setup,
+        &["push", "-q", "-f", "origin", "HEAD:refs/wtc/p/lanes/a"],
+    );
+    let c2 = env.rev(&setup, "HEAD");
+
+    // The pack: commit, root tree, a (ref-delta on x), p, b (ref-delta on x), q (offset
+    // delta on p).
+    let server = gix::open(&w.bare).expect("open the bare remote");
+    let raw = |rev: &str| {
+        let id = ObjectId::from_hex(env.rev(&w.bare, rev).as_bytes()).expect("an id");
+        server.find_object(id).expect("an object").data.clone()
+    };
+    let delta = |base: &[u8], target: &[u8]| {
+        let mut d = Vec::new();
+        for mut n in [base.len(), target.len()] {
+            loop {
+                let byte = (n & 0x7f) as u8;
+                n >>= 7;
+                d.push(if n == 0 { byte } else { byte | 0x80 });
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+        for chunk in target.chunks(127) {
+            d.push(chunk.len() as u8);
+            d.extend_from_slice(chunk);
+        }
+        d
+    };
+    let x_id = ObjectId::from_hex(env.rev(&w.bare, &format!("{c2}:x.txt")).as_bytes()).unwrap();
+    let mut pack = b"PACK\0\0\0\x02\0\0\0\x06".to_vec();
+    let put = |pack: &mut Vec<u8>, header: Header, data: &[u8]| -> usize {
+        let at = pack.len();
+        header.write_to(data.len() as u64, pack).unwrap();
+        pack.extend_from_slice(entry(data).compressed.as_deref().unwrap());
+        at
+    };
+    let ref_delta = Header::RefDelta { base_id: x_id };
+    put(&mut pack, Header::Commit, &raw(&c2));
+    put(&mut pack, Header::Tree, &raw(&format!("{c2}^{{tree}}")));
+    put(&mut pack, ref_delta, &delta(x.as_bytes(), a.as_bytes()));
+    let p_at = put(&mut pack, Header::Blob, p.as_bytes());
+    put(&mut pack, ref_delta, &delta(x.as_bytes(), bb.as_bytes()));
+    let q_at = pack.len();
+    put(
+        &mut pack,
+        Header::OfsDelta {
+            base_distance: (q_at - p_at) as u64,
+        },
+        &delta(p.as_bytes(), q.as_bytes()),
+    );
+    let mut hasher = gix::hash::hasher(gix::hash::Kind::Sha1);
+    hasher.update(&pack);
+    pack.extend_from_slice(hasher.try_finalize().unwrap().as_bytes());
+    let crafted = env.path("crafted.pack");
+    std::fs::write(&crafted, &pack).unwrap();
+
+    let served = env.path("served.log");
+    let hook = env.path("pack-objects-hook");
+    env.write(
+        &hook,
+        format!(
+            "#!/bin/sh\n\
+             # upload-pack's pack-objects, except that lane a's new commit gets the crafted pack.\n\
+             input=$(mktemp)\n\
+             cat > \"$input\"\n\
+             if grep -q {c2} \"$input\"; then\n\
+               echo served >> '{served}'\n\
+               cat '{crafted}'\n\
+             else\n\
+               \"$@\" < \"$input\"\n\
+             fi\n\
+             rm -f \"$input\"\n",
+            served = served.display(),
+            crafted = crafted.display()
+        ),
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Only protected (global) configuration may set this hook.
+    env.git(
+        env.root(),
+        &[
+            "config",
+            "--global",
+            "uploadpack.packObjectsHook",
+            &hook.display().to_string(),
+        ],
+    );
+
+    env.wtc_ok(&b, &["sync"]);
+    assert_eq!(
+        env.read(&served).lines().count(),
+        2,
+        "the crafted pack goes to gix, then to git"
+    );
+    for (name, content) in [("a.txt", a), ("p.txt", p), ("b.txt", bb), ("q.txt", q)] {
+        assert_eq!(env.read(&b.join(name)), content, "{name}");
+    }
+    assert_eq!(env.rev(&b, "refs/wtc/remotes/origin/p/lanes/a"), c2);
+    assert!(env.is_ancestor(&b, &c2, "HEAD"));
+    env.assert_fsck(&b);
+}
