@@ -111,19 +111,29 @@ pub fn fetch(
         refspecs.iter().map(String::as_str),
         gix::remote::Direction::Fetch,
     )?;
-    let conn = r
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
     // gix renames the progress it is handed after each phase ("negotiate (round 1)",
     // "receiving pack"): hand it a child, so the line still says what is fetched from where.
     let mut task = crate::progress::task(format!("fetching from {remote}"));
-    let prepared = conn
-        .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|e| remote_error(repo, remote, "fetching from", e))?;
-    let listed = prepared.ref_map().clone();
-    match prepared.receive(task.add_child("receiving"), &gix::interrupt::IS_INTERRUPTED) {
-        Ok(outcome) => Ok(remote_refs(&outcome.ref_map, prefix)),
-        Err(e) if failed_on_the_pack(&e) && !gix::interrupt::is_triggered() => {
+    let received = retrying(|| {
+        let conn = r
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| ("connecting to", e))?;
+        let prepared = conn
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| ("fetching from", e))?;
+        let listed = prepared.ref_map().clone();
+        match prepared.receive(task.add_child("receiving"), &gix::interrupt::IS_INTERRUPTED) {
+            Ok(outcome) => Ok(Received::Fetched(outcome.ref_map)),
+            Err(e) if failed_on_the_pack(&e) && !gix::interrupt::is_triggered() => {
+                Ok(Received::PackRefused(listed, e))
+            }
+            Err(e) => Err(("fetching from", e)),
+        }
+    })
+    .map_err(|(what, e)| remote_error(repo, remote, what, e))?;
+    match received {
+        Received::Fetched(map) => Ok(remote_refs(&map, prefix)),
+        Received::PackRefused(listed, e) => {
             if let Err(git_error) = fetch_listed_through_git(repo, remote, &listed) {
                 let also = format!("`git fetch` of the same objects failed too: {git_error:#}");
                 return Err(remote_error_and(
@@ -136,8 +146,55 @@ pub fn fetch(
             }
             Ok(remote_refs(&listed, prefix))
         }
-        Err(e) => Err(remote_error(repo, remote, "fetching from", e)),
     }
+}
+
+/// What one fetch attempt got: the refs it fetched, or the listing and why gix could not take
+/// the pack that followed it.
+enum Received {
+    Fetched(gix::remote::fetch::RefMap),
+    PackRefused(gix::remote::fetch::RefMap, gix::Error),
+}
+
+/// Attempts at a read from a remote (listing, fetch) whose connection dropped.
+const ATTEMPTS: u32 = 3;
+
+/// Run `attempt` (a read from a remote: nothing changes locally unless it succeeds) again,
+/// after 100 then 400 ms, while it fails because the connection was dropped: a busy server
+/// resets connections (`git daemon` listens with a backlog of 5, so a burst of agents
+/// fetching at once gets "Connection reset by peer" now and then, plain `git` too). Other
+/// failures (refused, unknown host, 401, a bad pack) return at once, as does an interrupt.
+fn retrying<T>(
+    mut attempt: impl FnMut() -> std::result::Result<T, (&'static str, gix::Error)>,
+) -> std::result::Result<T, (&'static str, gix::Error)> {
+    let mut pause = std::time::Duration::from_millis(100);
+    for _ in 1..ATTEMPTS {
+        match attempt() {
+            Err((_, e)) if connection_dropped(&e) && !gix::interrupt::is_triggered() => {
+                let _t = crate::trace::span("remote: the connection dropped, again");
+                std::thread::sleep(pause);
+                pause *= 4;
+            }
+            done => return done,
+        }
+    }
+    attempt()
+}
+
+/// Did the connection drop under us (reset, aborted, broken pipe)? gix keeps the
+/// `std::io::Error` among the sources.
+fn connection_dropped(err: &gix::Error) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// gix's words (gix 0.90, `receive_pack.rs`) when the pack the remote sent could not be
@@ -230,13 +287,16 @@ fn ref_map(
 ) -> Result<gix::remote::fetch::RefMap> {
     let mut r = find_remote(repo, remote)?.with_fetch_tags(gix::remote::fetch::Tags::None);
     r.replace_refspecs(specs.iter().copied(), gix::remote::Direction::Fetch)?;
-    let conn = r
-        .connect(gix::remote::Direction::Fetch)
-        .map_err(|e| remote_error(repo, remote, "connecting to", e))?;
-    let (map, _) = conn
-        .ref_map(gix::progress::Discard, Default::default())
-        .map_err(|e| remote_error(repo, remote, "listing refs of", e))?;
-    Ok(map)
+    retrying(|| {
+        let conn = r
+            .connect(gix::remote::Direction::Fetch)
+            .map_err(|e| ("connecting to", e))?;
+        let (map, _) = conn
+            .ref_map(gix::progress::Discard, Default::default())
+            .map_err(|e| ("listing refs of", e))?;
+        Ok(map)
+    })
+    .map_err(|(what, e)| remote_error(repo, remote, what, e))
 }
 
 /// The remote's current values of exactly these refs (absent ones are missing from the map).

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::env::{code, stderr, stdout, TestEnv};
-use crate::servers::{bare_remote, GitDaemon, HttpServer};
+use crate::servers::{bare_remote, DroppingProxy, GitDaemon, HttpServer};
 
 const TYPES: &str = "export interface MarketingCampaign { id: string }\n";
 const SERVICE: &str =
@@ -755,4 +755,44 @@ fn a_thin_pack_gix_cannot_index_is_fetched_through_git() {
     assert_eq!(env.rev(&b, "refs/wtc/remotes/origin/p/lanes/a"), c2);
     assert!(env.is_ancestor(&b, &c2, "HEAD"));
     env.assert_fsck(&b);
+}
+
+/// A connection the server drops (reset) before anything was fetched is tried again, twice
+/// (a busy `git daemon` resets some of a burst of connections, as 16 agents joining at once
+/// saw): three drops in a row fail with a clear error and change nothing; two are survived.
+#[test]
+fn a_dropped_connection_is_tried_again() {
+    let env = TestEnv::new();
+    let source = env.path("source");
+    env.fixture("make_base.sh", &source);
+    let srv = env.path("srv");
+    bare_remote(&env, &source, &srv, "shop.git");
+    let daemon = GitDaemon::start(&srv);
+    let lead = crate::servers::clone_of(&env, &daemon.url("shop.git"), "lead", &[]);
+    env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
+    env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);
+    let b = crate::servers::clone_of(&env, &daemon.url("shop.git"), "b", &[]);
+    let behind = |proxy: &DroppingProxy| {
+        let url = format!("git://127.0.0.1:{}/shop.git", proxy.port);
+        env.git(&b, &["remote", "set-url", "origin", &url]);
+    };
+
+    let always = DroppingProxy::start(daemon.port, usize::MAX);
+    behind(&always);
+    let before = env.snapshot(&b);
+    let out = env.wtc(&b, &["join", "p", "a"]);
+    assert_eq!(code(&out), 1, "{}", env.describe(&out));
+    assert!(
+        stderr(&out).contains("Connection reset by peer"),
+        "{}",
+        env.describe(&out)
+    );
+    assert_eq!(always.connections(), 3, "three attempts, then the error");
+    assert_eq!(env.snapshot(&b), before, "a failed join changes nothing");
+
+    let twice = DroppingProxy::start(daemon.port, 2);
+    behind(&twice);
+    env.wtc_ok(&b, &["join", "p", "a"]);
+    assert!(twice.connections() >= 3, "{}", twice.connections());
+    assert!(env.rev_exists(&b, "refs/wtc/remotes/origin/p/plan"));
 }

@@ -3,6 +3,8 @@
 //! - [`GitDaemon`]: `git daemon` on a free port (git://), pushes enabled.
 //! - [`HttpServer`]: smart HTTP through `git http-backend`, behind a small CGI server written
 //!   here (no web server package needed), optionally requiring Basic authentication.
+//! - [`DroppingProxy`]: a TCP proxy in front of either that drops (resets) its first
+//!   connections, as a busy server does.
 //!
 //! Both serve every repository below a base directory and die with the test (Drop).
 
@@ -10,7 +12,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,9 @@ impl GitDaemon {
                 "--export-all",
                 "--enable=receive-pack",
                 "--informative-errors",
+                // No limit: past it (32) the daemon kills a live connection from the same
+                // address, and every client here is 127.0.0.1.
+                "--max-connections=0",
             ])
             .arg(base)
             .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -82,6 +87,77 @@ impl Drop for GitDaemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `target` that resets its first `drops` connections
+/// (it closes them with the client's request unread, so the kernel answers with RST: what a
+/// client of an overloaded `git daemon` sees) and forwards every later one.
+pub struct DroppingProxy {
+    pub port: u16,
+    connections: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl DroppingProxy {
+    pub fn start(target: u16, drops: usize) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+        let port = listener.local_addr().expect("local addr").port();
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let connections = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (count, stop2) = (Arc::clone(&connections), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::SeqCst) {
+                let client = match listener.accept() {
+                    Ok((client, _)) => client,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                client.set_nonblocking(false).expect("blocking client");
+                if count.fetch_add(1, Ordering::SeqCst) < drops {
+                    // Wait for the request, then close without reading it: a reset.
+                    let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+                    let _ = client.peek(&mut [0u8; 1]);
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let pump = |mut from: TcpStream, mut to: TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                };
+                pump(
+                    client.try_clone().expect("clone"),
+                    server.try_clone().expect("clone"),
+                );
+                pump(server, client);
+            }
+        });
+        DroppingProxy {
+            port,
+            connections,
+            stop,
+        }
+    }
+
+    /// Connections accepted so far (dropped or forwarded).
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for DroppingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 
