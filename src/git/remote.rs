@@ -70,13 +70,11 @@ fn remote_error_and(
     let url = display_url(repo, remote);
     // gix nests the real reason (refused connection, unknown host, 401) a few sources deep.
     let mut reasons: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&err);
-    while let Some(e) = cur {
+    for e in chain(&err) {
         let text = e.to_string();
         if !text.is_empty() && !reasons.iter().any(|r| r.contains(&text)) {
             reasons.push(text);
         }
-        cur = e.source();
     }
     reasons.extend(also);
     crate::git::Error::Remote {
@@ -185,16 +183,9 @@ fn retrying<T>(
 /// `std::io::Error` among the sources.
 fn connection_dropped(err: &gix::Error) -> bool {
     use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset};
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            if matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe) {
-                return true;
-            }
-        }
-        cur = e.source();
-    }
-    false
+    chain(err)
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|io| matches!(io.kind(), ConnectionReset | ConnectionAborted | BrokenPipe))
 }
 
 /// gix's words (gix 0.90, `receive_pack.rs`) when the pack the remote sent could not be
@@ -205,14 +196,14 @@ const PACK_NOT_WRITTEN: &str = "Failed to write the received pack";
 
 /// Did gix fail on the pack itself (after the negotiation), rather than on the connection?
 fn failed_on_the_pack(err: &gix::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        if e.to_string().contains(PACK_NOT_WRITTEN) {
-            return true;
-        }
-        cur = e.source();
-    }
-    false
+    chain(err).any(|e| e.to_string().contains(PACK_NOT_WRITTEN))
+}
+
+/// `err` and its sources, outermost first (gix nests the real reason a few levels deep).
+fn chain(err: &gix::Error) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(err as &(dyn std::error::Error + 'static)), |e| {
+        e.source()
+    })
 }
 
 /// Fetch exactly the objects gix's listing named, through the `git` binary, and move the

@@ -762,16 +762,13 @@ fn a_thin_pack_gix_cannot_index_is_fetched_through_git() {
 /// saw): three drops in a row fail with a clear error and change nothing; two are survived.
 #[test]
 fn a_dropped_connection_is_tried_again() {
-    let env = TestEnv::new();
-    let source = env.path("source");
-    env.fixture("make_base.sh", &source);
-    let srv = env.path("srv");
-    bare_remote(&env, &source, &srv, "shop.git");
-    let daemon = GitDaemon::start(&srv);
-    let lead = crate::servers::clone_of(&env, &daemon.url("shop.git"), "lead", &[]);
+    let w = world(by_path);
+    let env = &w.env;
+    let daemon = GitDaemon::start(&env.path("srv"));
+    let lead = crate::servers::clone_of(env, &daemon.url("shop.git"), "lead", &[]);
     env.wtc_ok(&lead, &["init", "p", "--remote", "origin"]);
     env.wtc_ok(&lead, &["add", "a", "--no-worktree"]);
-    let b = crate::servers::clone_of(&env, &daemon.url("shop.git"), "b", &[]);
+    let b = crate::servers::clone_of(env, &daemon.url("shop.git"), "b", &[]);
     let behind = |proxy: &DroppingProxy| {
         let url = format!("git://127.0.0.1:{}/shop.git", proxy.port);
         env.git(&b, &["remote", "set-url", "origin", &url]);
