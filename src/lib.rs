@@ -20,6 +20,7 @@
 pub mod dirfd;
 pub mod error;
 pub mod faults;
+pub mod helpers;
 pub mod progress;
 pub mod trace;
 

@@ -258,6 +258,24 @@ fn objects_dir(path: &Path) -> Option<std::sync::Arc<(OwnedFd, PathBuf)>> {
     Some(held)
 }
 
+/// The loose object `id` in the held `objects` directory `dir`, read into `out`; `None` (and
+/// remembered in [`NOT_LOOSE`]) when it is not there or cannot be read.
+fn read_known_loose(dir: &OwnedFd, path: &Path, id: &gix::oid, out: &mut Vec<u8>) -> Option<Kind> {
+    if NOT_LOOSE.lock().is_ok_and(|set| set.contains(id)) {
+        return None;
+    }
+    let found = read_in(dir, path, id, out).ok().flatten();
+    if found.is_none() {
+        if let Ok(mut set) = NOT_LOOSE.lock() {
+            if set.len() >= NOT_LOOSE_MAX {
+                set.clear();
+            }
+            set.insert(id.to_owned());
+        }
+    }
+    found
+}
+
 impl<'r> LooseFirst<'r> {
     pub fn new(repo: &'r gix::Repository) -> Self {
         let store = repo.objects.store_ref();
@@ -277,19 +295,7 @@ impl<'r> LooseFirst<'r> {
     /// reports its own error).
     fn loose(&self, id: &gix::oid, out: &mut Vec<u8>) -> Option<Kind> {
         let (dir, path) = &**self.objects.as_ref()?;
-        if NOT_LOOSE.lock().is_ok_and(|set| set.contains(id)) {
-            return None;
-        }
-        let found = read_in(dir, path, id, out).ok().flatten();
-        if found.is_none() {
-            if let Ok(mut set) = NOT_LOOSE.lock() {
-                if set.len() >= NOT_LOOSE_MAX {
-                    set.clear();
-                }
-                set.insert(id.to_owned());
-            }
-        }
-        found
+        read_known_loose(dir, path, id, out)
     }
 
     /// Does the repository have the object `id`? A loose file answers with one `fstatat`
@@ -317,6 +323,59 @@ impl<'r> LooseFirst<'r> {
             Some(Kind::Blob) => Ok(out),
             _ => Ok(self.repo.find_blob(id)?.detach().data),
         }
+    }
+}
+
+/// Make every object lookup of `repo` (gix's own included: tree edits, tree diffs, commit
+/// and tree lookups) read loose objects without a map, with an object cache of `bytes`
+/// (0: none) in front. gix asks its object cache before its store and has no switch for how
+/// its store reads loose objects, so the cache is where a reader can go in: its `get` answers
+/// from memory, else from the loose file ([`LooseFirst`]'s rules: the held `objects`
+/// directory, objects known not to be loose skipped), else says "not cached" and gix looks
+/// in its packs and alternates as always. Objects held in memory by a fold come first anyway
+/// (gix's memory layer sits above the cache). With replace refs nothing changes (gix maps
+/// ids before its store looks; a loose read by the asked id would miss the replacement).
+/// A thread-local copy of a repository (`to_thread_local`) gets gix's caches anew: call this
+/// again there.
+pub fn read_loose_first(repo: &mut gix::Repository, bytes: usize) {
+    let store = repo.objects.store_ref();
+    if store.replacements().next().is_some() {
+        if bytes > 0 {
+            repo.object_cache_size_if_unset(bytes);
+        }
+        return;
+    }
+    let path = store.path().to_owned();
+    repo.objects.set_object_cache(move || {
+        Box::new(LooseReads {
+            objects: objects_dir(&path),
+            cache: (bytes > 0)
+                .then(|| gix::odb::pack::cache::object::MemoryCappedHashmap::new(bytes)),
+        })
+    });
+}
+
+/// The object cache of [`read_loose_first`].
+struct LooseReads {
+    objects: Option<std::sync::Arc<(OwnedFd, PathBuf)>>,
+    cache: Option<gix::odb::pack::cache::object::MemoryCappedHashmap>,
+}
+
+impl gix::odb::pack::cache::Object for LooseReads {
+    fn put(&mut self, id: gix::ObjectId, kind: Kind, data: &[u8]) {
+        if let Some(cache) = self.cache.as_mut() {
+            cache.put(id, kind, data);
+        }
+    }
+
+    fn get(&mut self, id: &gix::ObjectId, out: &mut Vec<u8>) -> Option<Kind> {
+        if let Some(kind) = self.cache.as_mut().and_then(|c| c.get(id, out)) {
+            return Some(kind);
+        }
+        let (dir, path) = &**self.objects.as_ref()?;
+        let kind = read_known_loose(dir, path, id, out)?;
+        self.put(*id, kind, out);
+        Some(kind)
     }
 }
 

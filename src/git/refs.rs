@@ -87,12 +87,9 @@ fn edit(
 /// missing identity (gix would, and leave the ref unmoved).
 pub(crate) fn reflog_identity(repo: &gix::Repository) -> gix::actor::Signature {
     let time = crate::git::commit::now();
-    if let Some(Ok(c)) = repo.committer() {
-        return gix::actor::Signature {
-            name: c.name.to_owned(),
-            email: c.email.to_owned(),
-            time,
-        };
+    let committer = crate::git::commit::name_and_email(repo, crate::git::commit::Role::Committer);
+    if let Some((name, email)) = committer {
+        return gix::actor::Signature { name, email, time };
     }
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))

@@ -50,9 +50,9 @@ pub fn add_worktree(repo: &gix::Repository, path: &Path, branch: &str) -> Result
     // options, and fails without a committer; git falls back to user@host for reflogs (as
     // `refs::cas` does), so reopen with that identity as a config override.
     let with_identity;
-    let repo = match repo.committer() {
-        Some(Ok(_)) => repo,
-        _ => {
+    let repo = match crate::git::commit::name_and_email(repo, crate::git::commit::Role::Committer) {
+        Some(_) => repo,
+        None => {
             let who = super::refs::reflog_identity(repo);
             let options = repo.open_options().clone().config_overrides([
                 format!("committer.name={}", who.name),
@@ -118,7 +118,7 @@ impl Workspace {
             return Err(Error::Bare(repo.git_dir().to_owned()).into());
         }
         let mut repo = repo;
-        repo.object_cache_size_if_unset(OBJECT_CACHE);
+        crate::git::loose::read_loose_first(&mut repo, OBJECT_CACHE);
         Ok(Workspace { repo })
     }
 
@@ -129,7 +129,7 @@ impl Workspace {
             reason: e.to_string(),
         })?;
         refuse_untrusted(&repo)?;
-        repo.object_cache_size_if_unset(OBJECT_CACHE);
+        crate::git::loose::read_loose_first(&mut repo, OBJECT_CACHE);
         Ok(repo)
     }
 

@@ -706,7 +706,7 @@ impl DiffsAhead {
         let stopped = std::sync::Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let mut repo = sync.to_thread_local();
-            repo.object_cache_size_if_unset(4 * 1024 * 1024);
+            crate::git::loose::read_loose_first(&mut repo, 4 * 1024 * 1024);
             for (k, tip) in commits.into_iter().enumerate() {
                 if stopped.load(std::sync::atomic::Ordering::Relaxed) {
                     return;

@@ -504,12 +504,14 @@ fn fold_and_apply(
                     let (incoming_tx, incoming) = std::sync::mpsc::channel::<Vec<ObjectId>>();
                     let reader = shared.clone();
                     scope.spawn(move || {
+                        crate::helpers::work_behind();
                         let Ok(ids) = incoming.recv() else { return };
                         let repo = reader.to_thread_local();
                         let _t = crate::trace::span("sync: read the incoming blobs");
                         helper_blobs.fill(&repo, ids);
                     });
                     scope.spawn(move || {
+                        crate::helpers::work_behind();
                         let repo = shared.to_thread_local();
                         let _t = crate::trace::span("sync: write the merge (beside)");
                         let persisted = {

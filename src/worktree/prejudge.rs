@@ -91,6 +91,7 @@ impl Prejudge {
         let (paths, incoming) = std::sync::mpsc::channel();
         let shared = repo.clone().into_sync();
         let thread = std::thread::spawn(move || {
+            crate::helpers::work_behind();
             let repo = shared.to_thread_local();
             judge(&repo, root, incoming).unwrap_or_default()
         });

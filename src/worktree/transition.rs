@@ -680,7 +680,8 @@ fn write_files(
         std::thread::scope(|scope| -> Result<Vec<Wrote>> {
             let other = scope.spawn(|| -> Result<Wrote> {
                 let _t = crate::trace::span("write files: second writer");
-                let repo = shared.to_thread_local();
+                let mut repo = shared.to_thread_local();
+                crate::git::loose::read_loose_first(&mut repo, 0);
                 let mut mine = Files::with_index(&repo, root, index)?;
                 mine.assume_leases(leases);
                 mine.use_preloaded(preloaded);
