@@ -193,8 +193,10 @@ fn inflate_with(
         return Err("the inflated size differs from the header's".into());
     }
     out.clear();
-    // As gix: a header claiming more than memory holds is an error, not an abort.
-    out.try_reserve(size)
+    // As gix: a header claiming more than memory holds is an error, not an abort. Room for
+    // the header too: gix-zlib's sirocco `rest` inflates behind it and then drops it (one
+    // allocation per object instead of a reallocation and a copy).
+    out.try_reserve(size + header_size)
         .map_err(|_| format!("cannot hold an object of {size} bytes in memory"))?;
     if ended {
         out.extend_from_slice(&header[header_size..consumed_out]);
