@@ -508,6 +508,11 @@ fn fold_and_apply(
                         let Ok(ids) = incoming.recv() else { return };
                         let repo = reader.to_thread_local();
                         let _t = crate::trace::span("sync: read the incoming blobs");
+                        // Two writers take the list from both ends: read for both.
+                        let ids = crate::worktree::prefetch::for_two_writers(
+                            ids,
+                            crate::worktree::transition::WRITER_RUN,
+                        );
                         helper_blobs.fill(&repo, ids);
                     });
                     scope.spawn(move || {

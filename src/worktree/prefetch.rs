@@ -161,6 +161,38 @@ fn read_ahead(repo: &gix::Repository, ids: &[ObjectId], shared: &Shared) {
     }
 }
 
+/// `ids` (in the update's order) in the order two writers ask for them: one takes the list
+/// from the front, the other runs of `run` from the back (each run front to back; see
+/// `transition::Work::claim`), so the reader alternates between the two and each writer
+/// finds its next blob read. Every id once; the same ids, only reordered.
+pub fn for_two_writers(ids: Vec<ObjectId>, run: usize) -> Vec<ObjectId> {
+    let n = ids.len();
+    let run = run.max(1);
+    let back = (0..n.div_ceil(run)).flat_map(|r| {
+        let end = n - r * run;
+        end.saturating_sub(run)..end
+    });
+    let mut taken = vec![false; n];
+    let mut out = Vec::with_capacity(n);
+    let mut front = 0..n;
+    let mut back = back;
+    loop {
+        let f = front.find(|&i| !taken[i]);
+        if let Some(i) = f {
+            taken[i] = true;
+            out.push(ids[i]);
+        }
+        let b = back.find(|&i| !taken[i]);
+        if let Some(i) = b {
+            taken[i] = true;
+            out.push(ids[i]);
+        }
+        if f.is_none() && b.is_none() {
+            return out;
+        }
+    }
+}
+
 /// Incoming blobs read by a helper thread that starts before the write (while the locked
 /// check runs on the other core) and goes on while the writers work: each writer takes a
 /// blob that is ready, or reads it itself (and the helper then skips it). Blob ids are
@@ -293,6 +325,24 @@ mod tests {
         let (_d, repo, ids) = repo_with(&[&big, b"2", b"3"]);
         let ahead = Prefetch::start(&repo, ids);
         drop(ahead); // joins: must not hang on the budget
+    }
+
+    #[test]
+    fn two_writers_order_alternates_front_and_back_runs_and_keeps_every_id_once() {
+        let ids: Vec<ObjectId> = (0..7u8)
+            .map(|b| ObjectId::from_bytes_or_panic(&[b; 20]))
+            .collect();
+        let order = for_two_writers(ids.clone(), 3);
+        let at = |i: usize| ids[i];
+        // Front: 0, 1, 2...; back: the run [4, 5, 6], then [1, 2, 3], then [0].
+        assert_eq!(order, vec![at(0), at(4), at(1), at(5), at(2), at(6), at(3)]);
+        let mut sorted = order.clone();
+        sorted.sort();
+        let mut all = ids.clone();
+        all.sort();
+        assert_eq!(sorted, all);
+        assert!(for_two_writers(Vec::new(), 16).is_empty());
+        assert_eq!(for_two_writers(vec![at(1)], 16), vec![at(1)]);
     }
 
     #[test]

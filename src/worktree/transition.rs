@@ -779,8 +779,11 @@ struct Work<'a> {
     left: std::sync::Mutex<(usize, usize)>,
 }
 
+/// How many paths a writer of step 2 claims at a time (see [`Work::claim`]).
+pub(crate) const WRITER_RUN: usize = 16;
+
 impl<'a> Work<'a> {
-    const RUN: usize = 16;
+    const RUN: usize = WRITER_RUN;
 
     fn new(todo: &'a [usize]) -> Self {
         Work {
