@@ -7,8 +7,9 @@
 //! the main thread, whose time is the command's time, loses a third of it. A helper that
 //! only works ahead lowers its own priority ([`work_behind`]): it gets every cycle the main
 //! thread leaves (it waits for a helper's result, or blocks on I/O), and gives way when the
-//! main thread wants a core. On an idle machine nothing is slower; under load the command
-//! shares the machine as before.
+//! main thread wants a core. On an idle machine nothing is slower; on a loaded one the
+//! helpers also give way to other processes' threads, so a sync then takes longer than
+//! with helpers at full priority.
 
 /// How far below the caller's priority a helper works ahead (a nice value added).
 const BEHIND: libc::c_int = 5;

@@ -359,10 +359,12 @@ mod tests {
             crate::hermetic::shared().git(tmp.path(), &["init", "-q"]);
             tmp.path()
         });
-        // Every subset of the keys in a pattern that covers each alone, all, and mixes.
+        // Each key alone, none, all, and a spread of mixes.
+        let singles = (0..keys.len()).map(|k| 1u32 << k);
         for mask in (0u32..1 << keys.len())
             .step_by(7)
-            .chain([0, (1 << keys.len()) - 1])
+            .chain(singles)
+            .chain([(1 << keys.len()) - 1])
         {
             let mut repo = base.clone();
             {

@@ -1111,6 +1111,8 @@ fn renamed_dir_portion<'a>(from: &'a [u8], to: &'a [u8]) -> Option<(&'a [u8], &'
 #[cfg(test)]
 mod tests {
     use super::renamed_dir_portion;
+    use super::{fold, memory_repo, Folded, Tip};
+    use gix::ObjectId;
 
     /// Diffs ahead come from two threads, out of order: each tip gets its own, tips the
     /// fold skipped are passed over, and a diff against another base is none.
@@ -1157,8 +1159,6 @@ mod tests {
             "no such tip: the channel is done"
         );
     }
-    use super::{fold, memory_repo, Folded, Tip};
-    use gix::ObjectId;
 
     /// A lane whose tree names a blob this repository lacks (a corrupt or partial clone that
     /// was not filled in) fails the fold, whether its diff was worked out ahead or not:

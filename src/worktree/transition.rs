@@ -770,7 +770,7 @@ struct Step1<'a> {
 }
 
 /// The leaves step 2 writes (indices into the changes, in path order), handed out in runs
-/// of [`Work::RUN`] to whichever writer asks next: creating files costs unevenly (a new
+/// of [`WRITER_RUN`] to whichever writer asks next: creating files costs unevenly (a new
 /// inode against a rewrite in place), so fixed halves leave one writer waiting on the other.
 /// A run keeps neighbours (often one directory) on one writer.
 struct Work<'a> {
@@ -783,8 +783,6 @@ struct Work<'a> {
 pub(crate) const WRITER_RUN: usize = 16;
 
 impl<'a> Work<'a> {
-    const RUN: usize = WRITER_RUN;
-
     fn new(todo: &'a [usize]) -> Self {
         Work {
             todo,
@@ -802,7 +800,7 @@ impl<'a> Work<'a> {
         if front >= back {
             return None;
         }
-        let n = Self::RUN.min(back - front);
+        let n = WRITER_RUN.min(back - front);
         Some(match from_back {
             false => {
                 left.0 += n;
@@ -1109,7 +1107,7 @@ mod tests {
 
     #[test]
     fn work_hands_every_leaf_to_exactly_one_writer() {
-        for n in [0usize, 1, Work::RUN - 1, Work::RUN, 5 * Work::RUN + 3] {
+        for n in [0usize, 1, WRITER_RUN - 1, WRITER_RUN, 5 * WRITER_RUN + 3] {
             let todo: Vec<usize> = (0..n).collect();
             let work = Work::new(&todo);
             let taken: Vec<Vec<usize>> = std::thread::scope(|s| {
