@@ -140,7 +140,12 @@ impl Drop for SignalsIgnored {
 }
 
 fn print_json(doc: &Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer_pretty(&mut out, doc);
-    let _ = writeln!(out);
+    // Encoded whole, then written at once: stdout is line-buffered, and writing the document
+    // straight into it cost a system call per line.
+    let mut buf = Vec::with_capacity(1024);
+    if serde_json::to_writer_pretty(&mut buf, doc).is_err() {
+        return;
+    }
+    buf.push(b'\n');
+    let _ = std::io::stdout().lock().write_all(&buf);
 }

@@ -103,6 +103,14 @@ impl LockedIndex {
     /// Write the index through the lock and release it. `objects` holds the trees the
     /// cache-tree may name.
     pub fn commit(mut self, objects: &gix::Repository) -> Result<()> {
+        self.write_out(objects)?;
+        self.commit_written()
+    }
+
+    /// The first half of [`LockedIndex::commit`]: the index is encoded and written into
+    /// `index.lock`, which stays a lock (the index is unchanged until
+    /// [`LockedIndex::commit_written`]; dropping `self` instead throws the lock away).
+    pub fn write_out(&mut self, objects: &gix::Repository) -> Result<()> {
         let _t = crate::trace::span("index write");
         // The cache-tree (TREE) stays: every row edit invalidated the directories on its path
         // ([`Rows`]), so what is still marked valid is still true. The invalid nodes get
@@ -134,6 +142,12 @@ impl LockedIndex {
         )?;
         drop(enc);
         crate::faults::point();
+        Ok(())
+    }
+
+    /// The second half of [`LockedIndex::commit`]: `index.lock`, written by
+    /// [`LockedIndex::write_out`], becomes the index.
+    pub fn commit_written(self) -> Result<()> {
         self.lock
             .commit()
             .map_err(|e| anyhow::anyhow!("committing index.lock: {}", e.error))?;

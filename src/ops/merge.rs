@@ -784,8 +784,11 @@ impl DiffsAhead {
 /// `start` and the diff from that base's tree to the tip's, once every incoming leaf's
 /// object is known to exist (`None` otherwise: the step then diffs and checks itself).
 fn diff_ahead(repo: &gix::Repository, start: ObjectId, tip: ObjectId) -> Option<TipDiff> {
+    let finding = crate::trace::span("ahead: merge base");
     let bases = crate::git::ancestry::merge_bases(repo, start, tip).ok()?;
+    drop(finding);
     let [base] = bases[..] else { return None };
+    let _diffing = crate::trace::span("ahead: diff");
     let (from, to) = (tree_of(repo, base).ok()?, tree_of(repo, tip).ok()?);
     let diff = crate::worktree::diff::diff_trees_loose(repo, from, to).ok()?;
     // The step's check that every incoming leaf exists, done here, off the fold's thread: a

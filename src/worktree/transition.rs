@@ -351,10 +351,31 @@ impl Transition {
         files.use_preloaded(prepared.preloaded.clone());
         journal::begin(repo, self)?;
         let applied =
-            self.execute_with(files, repo, &prepared.changes, &prepared.seen, &mut locked)?;
-        locked.commit(repo)?;
+            self.write_and_record(files, repo, &prepared.changes, &prepared.seen, &mut locked)?;
+        self.move_head_while_writing(repo, &mut locked)?;
+        locked.commit_written()?;
         journal::end(repo)?;
         Ok(applied)
+    }
+
+    /// [`Transition::move_head`] on a thread of its own while this one writes `locked` into
+    /// `index.lock` (both cost about as much; the index becomes the index only after both,
+    /// in [`LockedIndex::commit_written`], as when one follows the other). The ref's error
+    /// comes first, as it did when the ref moved before the index was written.
+    fn move_head_while_writing(
+        &self,
+        repo: &gix::Repository,
+        locked: &mut LockedIndex,
+    ) -> Result<()> {
+        let shared = repo.clone().into_sync();
+        std::thread::scope(|scope| {
+            let moving = scope.spawn(|| self.move_head(&shared.to_thread_local()));
+            let written = locked.write_out(repo);
+            let moved = moving
+                .join()
+                .map_err(|_| anyhow::anyhow!("the thread moving the branch panicked"))?;
+            moved.and(written)
+        })
     }
 
     /// Carry the transition out (idempotent: running it again over a partly or fully done
@@ -369,10 +390,14 @@ impl Transition {
     ) -> Result<Applied> {
         let root = repo.workdir().context("a worktree is needed")?.to_owned();
         let files = Files::with_index(repo, root, locked.state())?;
-        self.execute_with(files, repo, changes, seen, locked)
+        let applied = self.write_and_record(files, repo, changes, seen, locked)?;
+        self.move_head(repo)?;
+        Ok(applied)
     }
 
-    fn execute_with(
+    /// Everything [`Transition::execute`] does but move the ref: B's files, the index
+    /// rows of changed paths (then the conflict stages), the git-dir files.
+    fn write_and_record(
         &self,
         mut files: Files<'_>,
         repo: &gix::Repository,
@@ -402,7 +427,6 @@ impl Transition {
             std::fs::write(&path, content)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        self.move_head(repo)?;
         Ok(Applied { raced, kept })
     }
 
