@@ -22,6 +22,16 @@ pub struct LockedIndex {
     skip_hash: bool,
     /// A cache-tree built for an index that had none (gix can only edit one it read).
     new_tree: Option<gix::index::extension::Tree>,
+    /// The thread removing the index an earlier write kept ([`LockedIndex::free_kept_ahead`]).
+    freeing: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Where a write that replaced the index keeps the index it replaced: `<index>.wtc-old`,
+/// beside it. Never read; see [`LockedIndex::free_kept_ahead`].
+fn kept_path(index: &std::path::Path) -> std::path::PathBuf {
+    let mut name = index.as_os_str().to_owned();
+    name.push(".wtc-old");
+    name.into()
 }
 
 impl LockedIndex {
@@ -75,6 +85,7 @@ impl LockedIndex {
             file,
             skip_hash,
             new_tree: None,
+            freeing: None,
         })
     }
 
@@ -145,9 +156,34 @@ impl LockedIndex {
         Ok(())
     }
 
+    /// Replacing the index frees the replaced file inside the `rename(2)` that puts
+    /// `index.lock` in its place, on the command's critical path: at 100k files (a 10 MB
+    /// index) ~8 ms on a disk mounted with online discard, ~1.5 ms even on a tmpfs (its
+    /// pages). An update that calls this keeps the index it replaces linked at
+    /// `<index>.wtc-old` instead (the rename then frees nothing), and removes the one the
+    /// previous such write kept here, now, on a thread of its own, while it writes the
+    /// worktree. The kept file is never read, by wtc or git; it costs the disk one index
+    /// until the next update. Called with the lock held: no other wtc touches it meanwhile.
+    pub fn free_kept_ahead(&mut self) {
+        let kept = kept_path(&self.lock.resource_path());
+        self.freeing = std::thread::Builder::new()
+            .spawn(move || {
+                let _ = std::fs::remove_file(kept);
+            })
+            .ok();
+    }
+
     /// The second half of [`LockedIndex::commit`]: `index.lock`, written by
     /// [`LockedIndex::write_out`], becomes the index.
-    pub fn commit_written(self) -> Result<()> {
+    pub fn commit_written(mut self) -> Result<()> {
+        if let Some(freeing) = self.freeing.take() {
+            // Once the earlier kept index is gone, keep this one (if a link cannot be made,
+            // the rename frees it, as without this).
+            if freeing.join().is_ok() {
+                let index = self.lock.resource_path();
+                let _ = std::fs::hard_link(&index, kept_path(&index));
+            }
+        }
         self.lock
             .commit()
             .map_err(|e| anyhow::anyhow!("committing index.lock: {}", e.error))?;

@@ -350,6 +350,7 @@ impl Transition {
         ));
         files.use_preloaded(prepared.preloaded.clone());
         journal::begin(repo, self)?;
+        locked.free_kept_ahead();
         let applied =
             self.write_and_record(files, repo, &prepared.changes, &prepared.seen, &mut locked)?;
         self.move_head_while_writing(repo, &mut locked)?;
@@ -1416,6 +1417,52 @@ mod tests {
         assert_eq!(update(d, b, a), vec![]);
         git(d, &["update-ref", "refs/heads/a", "b~0^"]);
         assert_eq!(std::fs::read_to_string(d.join("x")).unwrap(), "file x\n");
+    }
+
+    /// An update keeps the index it replaces at `index.wtc-old` (the rename putting the new
+    /// index in place then frees nothing) and removes the one the update before it kept:
+    /// one kept file at most, the index it replaced byte for byte, never the live index.
+    #[test]
+    fn an_update_keeps_the_index_it_replaced_and_drops_the_one_kept_before() {
+        use std::os::unix::fs::MetadataExt as _;
+        let (tmp, a, b) = setup(&|d| write(&d.join("f.txt"), "a\n"), &|d| {
+            write(&d.join("f.txt"), "b\n");
+            write(&d.join("new.txt"), "new\n");
+        });
+        let d = tmp.path();
+        let index = d.join(".git/index");
+        let kept = d.join(".git/index.wtc-old");
+        let before = std::fs::read(&index).unwrap();
+        let before_ino = std::fs::metadata(&index).unwrap().ino();
+        assert_eq!(update(d, a, b), vec![]);
+        assert_eq!(
+            std::fs::read(&kept).unwrap(),
+            before,
+            "the replaced index, kept"
+        );
+        assert_eq!(std::fs::metadata(&kept).unwrap().ino(), before_ino);
+        assert_ne!(std::fs::metadata(&index).unwrap().ino(), before_ino);
+        git(d, &["update-ref", "refs/heads/a", "b"]);
+        assert_eq!(git(d, &["status", "--porcelain"]), "");
+        // The next update drops that one and keeps the index it replaces now.
+        let middle = std::fs::read(&index).unwrap();
+        assert_eq!(update(d, b, a), vec![]);
+        assert_eq!(std::fs::read(&kept).unwrap(), middle);
+        let names: Vec<String> = std::fs::read_dir(d.join(".git"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("index"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            names,
+            ["index", "index.wtc-old"],
+            "one kept index, no lock left"
+        );
+        git(d, &["update-ref", "refs/heads/a", "b~0^"]);
+        assert_eq!(git(d, &["status", "--porcelain"]), "");
+        assert_eq!(git(d, &["fsck", "--no-progress"]), "");
     }
 
     /// A changed file is rewritten in its own inode (no new file made) when that is safe;

@@ -164,6 +164,7 @@ fn outside_state(l: &Lanes, dir: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
             || rel.contains("/logs/")
             || rel.starts_with("tmp/")
             || name == "index"
+            || name == "index.wtc-old"
             || name == "ORIG_HEAD"
             || name.ends_with(".lock")
             || name.starts_with("MERGE_")
