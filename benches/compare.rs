@@ -4,7 +4,9 @@
 //! rounds, so both sides share the machine's noise), four workloads at ~5,000 and ~100,000
 //! files. Before each side's timed run of a workload that writes, the disk is synced and left
 //! to go quiet ([`settle`]): the side that runs second must not pay for the writeback (and,
-//! with online discard, the discards) of the side that ran first.
+//! with online discard, the discards) of the side that ran first. Before each side's run, of
+//! every workload, the repository's objects and both programs are read into the page cache
+//! ([`Warm`]): neither side reads them from the disk, whichever ran first in the round.
 //!
 //! - **save**: one WIP commit of 10 changed files (7 modified, 2 new, 1 deleted) in a lane
 //!   worktree: `wtc save` vs `git add -A && git commit -q -m x`, each side in its own worktree
@@ -509,6 +511,36 @@ impl Bench {
         self.exec(cmd)
     }
 
+    /// What both sides of a workload in `repo` read that a timed run must not read from the
+    /// disk (see [`Warm`]): the repository's object directories, its own and its
+    /// alternates', and both programs.
+    fn warm(&self, repo: &Path) -> Result<Warm> {
+        let common = PathBuf::from(self.git(
+            repo,
+            &["rev-parse", "--path-format=absolute", "--git-common-dir"],
+        )?);
+        let objects = common.join("objects");
+        let mut dirs = vec![objects.clone()];
+        if let Ok(alternates) = std::fs::read_to_string(objects.join("info/alternates")) {
+            dirs.extend(
+                alternates
+                    .lines()
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(|l| objects.join(l)),
+            );
+        }
+        let git = std::env::split_paths(&self.path_var)
+            .map(|d| d.join("git"))
+            .find(|p| p.is_file())
+            .context("git is not on PATH")?;
+        let exec_path = PathBuf::from(self.git(repo, &["--exec-path"])?).join("git");
+        let mut programs = vec![PathBuf::from(wtc_bin()), git];
+        if exec_path.is_file() {
+            programs.push(exec_path);
+        }
+        Ok(Warm { dirs, programs })
+    }
+
     /// `wtc --json ARGS` in `dir`, which must succeed; its JSON document.
     fn wtc(&self, dir: &Path, args: &[&str]) -> Result<Value> {
         let mut all = vec!["--json"];
@@ -792,6 +824,7 @@ impl Bench {
         st.mark("git status x2");
         st.print();
 
+        let warm = self.warm(&repo)?;
         for r in 0..=rounds {
             let picks = files.take(8)?;
             let mut changes: Vec<(String, Option<String>)> = picks[..7]
@@ -810,6 +843,7 @@ impl Bench {
             let before = self.git(&wtc_wt, &["rev-parse", "HEAD"])?;
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
+                warm.read()?;
                 settle();
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&wtc_wt, &["--json", "save"])?;
@@ -919,12 +953,14 @@ impl Bench {
         st.print();
 
         let aside = Aside::new(world)?;
+        let warm = self.warm(&repo)?;
         for r in 0..=rounds {
             for wt in [&wtc_wt, &git_wt] {
                 self.reset_aside(wt, &start, &aside)?;
             }
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
+                warm.read()?;
                 settle();
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&wtc_wt, &["--json", "sync"])?;
@@ -1051,12 +1087,14 @@ impl Bench {
         st.print();
 
         let aside = Aside::new(world)?;
+        let warm = self.warm(&repo)?;
         for r in 0..=rounds {
             self.reset_aside(&repo, &target0, &aside)?;
             self.git(&repo, &["update-ref", "refs/wtc/squash/plan", &plan0])?;
             self.reset_aside(&git_wt, &target0, &aside)?;
             let (mut w, mut g) = (Sample::default(), Sample::default());
             for side in order(r) {
+                warm.read()?;
                 settle();
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&repo, &["--json", "squash"])?;
@@ -1273,11 +1311,13 @@ impl Bench {
         let format = format!(
             "%(refname:lstrip=4) %(objectname) %(ahead-behind:{base}) %(contents:trailers:key=Wtc-State,valueonly,separator=%x2C)"
         );
+        let warm = self.warm(&repo)?;
         for r in 0..=rounds {
             let (mut w, mut g) = (Sample::default(), Sample::default());
             let mut wtc_doc = Value::Null;
             let mut git_out = String::new();
             for side in order(r) {
+                warm.read()?;
                 if side == Side::Wtc {
                     let p = self.wtc_proc(&repo, &["--json", "status"])?;
                     w.add(&p);
@@ -1491,6 +1531,51 @@ fn on_tmpfs(path: &Path) -> bool {
 /// merge replaces were written long ago and sit on disk, not dirty in the page cache from the
 /// untimed reset just before (replacing a file on disk costs a tool more: its blocks are
 /// freed).
+/// Files both sides of a workload read, read (untimed) before each side's timed run, so
+/// that neither reads them from the disk. Without it, which side found them cached was up
+/// to the machine: a VM whose kernel pages out file pages left unused for a few seconds
+/// (DAMON's `pageout` scheme, as on the machines this suite runs on) had dropped some of the
+/// objects and program pages by the time the side that runs first in a round started, and
+/// the side that ran second found them read again by the first. wtc's sync at 5k files then
+/// took ~9 ms longer when its objects and binary were cold and git's seven merges ~25 ms
+/// (measured with both 4 s after a reset): a cost of the harness's timing, not of the work.
+/// Both sides now start each run with the same objects and their own program cached; the
+/// worktree files each side reads are the ones the round's reset just wrote.
+struct Warm {
+    /// Object directories: every file below them (loose objects, packs, indexes).
+    dirs: Vec<PathBuf>,
+    /// The wtc and git executables.
+    programs: Vec<PathBuf>,
+}
+
+impl Warm {
+    fn read(&self) -> Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        let mut read_all = |path: &Path| -> Result<()> {
+            let mut f = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+            while std::io::Read::read(&mut f, &mut buf)? > 0 {}
+            Ok(())
+        };
+        for p in &self.programs {
+            read_all(p)?;
+        }
+        let mut todo: Vec<PathBuf> = self.dirs.clone();
+        while let Some(dir) = todo.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                match e.file_type() {
+                    Ok(t) if t.is_dir() => todo.push(e.path()),
+                    Ok(t) if t.is_file() => read_all(&e.path())?,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn settle() {
     // SAFETY: sync(2) takes no arguments and cannot fail.
     #[allow(unsafe_code)]
