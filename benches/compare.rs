@@ -64,7 +64,9 @@
 //! and/or sizes, e.g. `cargo bench --bench compare -- sync 100k`, and `deep` (sync and squash
 //! at 5k files on a history of 50,000 commits without a commit-graph, and the shallow squash
 //! they are compared with; part of every full run). A whole run takes about
-//! 3 minutes on 2 cores once the fixtures are cached (building them: ~20 s).
+//! 3 minutes on 2 cores once the fixtures are cached (building them: ~20 s), after waiting,
+//! on ext4, until 6 minutes have passed since the previous run removed its files
+//! ([`RECENTLY_FREED`]).
 //!
 //! Every git and wtc process runs isolated like the e2e tests: cleared environment, private
 //! HOME, no system or global git config, fixed identities and dates.
@@ -407,11 +409,58 @@ struct Bench {
 
 impl Drop for Bench {
     fn drop(&mut self) {
+        let Some(t) = self.tmp.take() else { return };
         if self.keep {
-            if let Some(t) = self.tmp.take() {
-                let _ = t.keep();
-            }
+            let _ = t.keep();
+            return;
         }
+        let on_ext4 = on_ext4(&self.root);
+        let _ = t.close();
+        if on_ext4 {
+            let _ = std::fs::create_dir_all(&self.cache);
+            let _ = std::fs::write(self.cache.join(CLEANUP_MARK), unix_now().to_string());
+        }
+    }
+}
+
+/// When the last run removed its worlds from a disk (unix seconds), in the fixture cache.
+const CLEANUP_MARK: &str = "last-cleanup";
+/// How long ext4 without a journal goes on skipping freed inodes: each create passes over
+/// every inode freed in the last 60 s, or 6 minutes while the inode table block holding it is
+/// dirty (`recently_deleted` in `fs/ext4/ialloc.c`), and a run's own creates dirty them. A
+/// run started right after another removed its ~300,000 files paid for them in its first
+/// rows, on both sides but mostly on the faster one: the sync at 5k measured 39 and 96 ms
+/// (git 380 and 640 ms) in two such runs, 31 ms (git 387 ms) in one started long after.
+const RECENTLY_FREED: u64 = 6 * 60;
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Wait until the inodes the last run freed (see [`RECENTLY_FREED`]) no longer slow this
+/// run's creates, when its worlds go on ext4 (a journaled one does not skip them; waiting
+/// there costs time, not accuracy).
+fn wait_for_freed_inodes(cache: &Path, parent: &Path) {
+    if !on_ext4(parent) {
+        return;
+    }
+    let Some(then) = std::fs::read_to_string(cache.join(CLEANUP_MARK))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let ago = unix_now().saturating_sub(then);
+    if ago < RECENTLY_FREED {
+        let wait = RECENTLY_FREED - ago;
+        eprintln!(
+            "waiting {wait} s: the last run removed its files {ago} s ago, and ext4 without a \
+             journal makes every create skip the inodes freed in the last 6 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(wait));
     }
 }
 
@@ -430,6 +479,7 @@ impl Bench {
                 .join(".cache/wtc-bench"),
         };
         let keep = std::env::var_os("WTC_BENCH_KEEP").is_some_and(|v| !v.is_empty() && v != "0");
+        wait_for_freed_inodes(&cache, &parent);
         Ok(Bench {
             out: root.join("tmp/stdout"),
             err: root.join("tmp/stderr"),
@@ -1514,16 +1564,23 @@ impl Aside {
 
 /// Is `path` on a tmpfs (memory)?
 fn on_tmpfs(path: &Path) -> bool {
+    fs_type(path) == Some(libc::TMPFS_MAGIC)
+}
+
+/// Is `path` on ext4?
+fn on_ext4(path: &Path) -> bool {
+    fs_type(path) == Some(libc::EXT4_SUPER_MAGIC)
+}
+
+/// The type of the file system `path` is on (`statfs`'s `f_type`).
+fn fs_type(path: &Path) -> Option<libc::__fsword_t> {
     use std::os::unix::ffi::OsStrExt as _;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
     // SAFETY: a NUL-terminated path and room for the result, read only when it succeeded.
     #[allow(unsafe_code)]
     unsafe {
-        libc::statfs(c.as_ptr(), st.as_mut_ptr()) == 0
-            && st.assume_init().f_type == libc::TMPFS_MAGIC
+        (libc::statfs(c.as_ptr(), st.as_mut_ptr()) == 0).then(|| st.assume_init().f_type)
     }
 }
 
